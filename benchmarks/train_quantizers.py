@@ -1,0 +1,141 @@
+"""Benchmark: every ProxConnect++ quantizer pair on one model/data set at a fixed budget.
+
+Trains each pair with identical settings, records final and best test accuracy of the deployed
+(sign-binarized) network and wall time, writes JSON + a Markdown table + a plot into --out and
+replaces the matching section of BENCHMARKS.md (between ``<!-- quantizers:<tag> -->`` markers),
+together with the exact command line that produced it.
+
+    python benchmarks/train_quantizers.py --model lfc --dataset mnist \
+        --data-dir ../shared/data/mnist --epochs 20 --dropout 0.2 --lr 5e-3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from xnorflow.train.quantizers import PAIRS
+from xnorflow.train.trainer import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args) -> list[dict]:
+    results = []
+    for pair in args.pairs:
+        for seed in args.seeds:
+            config = TrainConfig(model=args.model, quantizer=pair, dataset=args.dataset,
+                                 data_dir=args.data_dir, epochs=args.epochs,
+                                 batch_size=args.batch_size, lr=args.lr, dropout=args.dropout,
+                                 seed=seed)
+            out = Path(args.out) / f"{pair}-seed{seed}"
+            trainer = Trainer(config, out, show_progress=args.progress)
+            if (out / "checkpoint.pt").exists():
+                trainer.resume()  # a benchmark interrupted half-way continues where it stopped
+            start = time.perf_counter()
+            history = trainer.fit()
+            results.append({"pair": pair, "seed": seed, "config": asdict(config),
+                            "final_test_acc": history[-1].test_acc,
+                            "best_test_acc": max(r.test_acc for r in history),
+                            "train_seconds": sum(r.seconds for r in history),
+                            "wall_seconds_this_invocation": time.perf_counter() - start,
+                            "curve": [r.test_acc for r in history]})
+            print(f"{pair} seed {seed}: final {history[-1].test_acc:.2%}", flush=True)
+    return results
+
+
+def markdown(results: list[dict], args, command: str) -> str:
+    by_pair: dict[str, list[dict]] = {}
+    for r in results:
+        by_pair.setdefault(r["pair"], []).append(r)
+    lines = [f"Command: `{command}`", "",
+             f"{args.model.upper()} W1A1 on {args.dataset}, {args.epochs} epochs, batch "
+             f"{args.batch_size}, Adam lr {args.lr} cosine to 0, dropout {args.dropout}, "
+             f"seeds {args.seeds}; {platform.processor() or platform.machine()}, "
+             f"{torch.get_num_threads()} threads, torch {torch.__version__}. Accuracy is the "
+             f"deployed sign(w) network on the full test split.", "",
+             "| pair | final test acc | best epoch acc | train time / run |",
+             "|---|---|---|---|"]
+    for pair, runs in by_pair.items():
+        final = sum(r["final_test_acc"] for r in runs) / len(runs)
+        best = sum(r["best_test_acc"] for r in runs) / len(runs)
+        seconds = sum(r["train_seconds"] for r in runs) / len(runs)
+        lines.append(f"| {pair} | {final:.2%} | {best:.2%} | {seconds / 60:.1f} min |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in results:
+        ax.plot(range(1, len(r["curve"]) + 1), [100 * a for a in r["curve"]],
+                label=f"{r['pair']} (seed {r['seed']})")
+    ax.set(xlabel="epoch", ylabel="test accuracy [%]", title=title)
+    ax.set_ylim(bottom=max(0, min(100 * min(r["curve"]) for r in results) - 1))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def update_benchmarks_md(section: str, tag: str) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    begin, end = f"<!-- quantizers:{tag}:begin -->", f"<!-- quantizers:{tag}:end -->"
+    block = f"{begin}\n{section}{end}"
+    if begin in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="lfc")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mnist"))
+    p.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quantizers"))
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice, all cores)")
+    p.add_argument("--progress", action="store_true")
+    p.add_argument("--no-update", action="store_true", help="do not edit BENCHMARKS.md")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = "python " + " ".join(shlex.quote(a) for a in [
+        "benchmarks/train_quantizers.py", *(argv if argv is not None else sys.argv[1:])])
+    results = run(args)
+    out = Path(args.out)
+    tag = f"{args.model}-{args.dataset}"
+    (out / f"{tag}.json").write_text(json.dumps(results, indent=2))
+    plot(results, out / f"{tag}.png", f"{args.model.upper()} W1A1, {args.dataset}")
+    section = markdown(results, args, command)
+    (out / f"{tag}.md").write_text(section)
+    print(section)
+    if not args.no_update:
+        update_benchmarks_md(section + f"\n![test accuracy per epoch](benchmarks/results/"
+                                       f"quantizers/{tag}.png)\n", tag)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

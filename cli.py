@@ -1,0 +1,112 @@
+"""The ``xnorflow`` command: one sub-command per stage of the flow."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+from .train.checkpoint import CheckpointError
+from .train.data import BINARIZATIONS, DATASETS, DatasetError
+from .train.models import MLP_WIDTHS
+from .train.quantizers import PAIRS
+
+EPILOG = """examples:
+  xnorflow train --out runs/digits                        # built-in scikit-learn digits, SFC
+  xnorflow train --model sfc --quantizer bnn++ --dataset mnist \\
+                 --data-dir ../shared/data/mnist --epochs 10 --out runs/sfc-mnist
+  xnorflow train --resume --out runs/sfc-mnist --epochs 20  # continue an interrupted run
+"""
+
+
+def _add_train_parser(sub) -> None:
+    from .train.trainer import TrainConfig
+
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    pairs = "; ".join(f"{name}: {pair.description}" for name, pair in PAIRS.items())
+    p = sub.add_parser("train", help="train a 1-bit (W1A1) Brevitas MLP",
+                       description="Train a W1A1 MLP of the FINN family with a ProxConnect++ "
+                                   "forward/backward quantizer pair. Writes checkpoint.pt (every "
+                                   "epoch, atomically), metrics.csv, curves.png, model.pt and "
+                                   "summary.json into --out.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=sorted(MLP_WIDTHS), default=defaults["model"],
+                   help="TFC/SFC/LFC: 3 hidden layers of 64/256/1024 neurons (default: %(default)s)")
+    p.add_argument("--quantizer", choices=sorted(PAIRS), default=defaults["quantizer"],
+                   help=f"PC++ quantizer pair for weights and activations. {pairs} "
+                        f"(default: %(default)s)")
+    p.add_argument("--dataset", choices=DATASETS, default=defaults["dataset"],
+                   help="digits ships with scikit-learn; the others are read from --data-dir "
+                        "(default: %(default)s)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the IDX files (mnist, fashion-mnist) or cifar-10-batches-py")
+    p.add_argument("--binarization", choices=BINARIZATIONS, default=defaults["binarization"],
+                   help="input pixels to +-1: threshold at 0.5, or sign of the pixel minus the "
+                        "training mean (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=defaults["epochs"],
+                   help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, default=defaults["batch_size"],
+                   help="default: %(default)s")
+    p.add_argument("--lr", type=float, default=defaults["lr"],
+                   help="Adam learning rate, cosine-annealed to 0 (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=defaults["weight_decay"],
+                   help="default: %(default)s")
+    p.add_argument("--dropout", type=float, default=defaults["dropout"],
+                   help="dropout after each hidden activation (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=defaults["seed"], help="default: %(default)s")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, logs and plots")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from --out/checkpoint.pt (bit-identical to an uninterrupted run)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_train)
+
+
+def _train(args) -> int:
+    from .train.trainer import CHECKPOINT, TrainConfig, Trainer
+
+    config = TrainConfig(model=args.model, quantizer=args.quantizer, dataset=args.dataset,
+                         data_dir=args.data_dir, binarization=args.binarization,
+                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed)
+    trainer = Trainer(config, args.out, show_progress=not args.no_progress)
+    if args.resume:
+        trainer.resume()
+        print(f"resumed {args.out}/{CHECKPOINT} at epoch {len(trainer.history)}")
+    elif (trainer.out_dir / CHECKPOINT).exists():
+        print(f"error: {args.out} already holds a run; pass --resume to continue it or choose "
+              f"another --out", file=sys.stderr)
+        return 2
+    history = trainer.fit()
+    best = max(history, key=lambda r: r.test_acc)
+    print(f"done: final test accuracy {history[-1].test_acc:.2%} (best {best.test_acc:.2%} at "
+          f"epoch {best.epoch}); outputs in {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xnorflow",
+        description="Train binary neural networks and compile them to XNOR-popcount FPGA "
+                    "dataflow accelerators with FINN.")
+    sub = parser.add_subparsers(title="stages", dest="command", required=True)
+    _add_train_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .train.trainer import TrainingDiverged
+
+    try:
+        return args.handler(args)
+    except (DatasetError, CheckpointError, TrainingDiverged) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; the last finished epoch is in the checkpoint, continue with --resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one install path of xnorflow: README, .ci/run and the Dockerfile all call this script.
+#
+# Why not a plain `pip install`: finn-plus 1.6.1 pins brevitas==0.13.0, which needs setuptools<70
+# while torch 2.13 needs setuptools>=77.0.3; pip then swaps the CPU torch for ~3 GB of CUDA
+# wheels, and brevitas 0.13.0 fails on torch 2.13 anyway. So: torch first, then everything
+# finn-plus needs except brevitas (pyproject extra `finn`), then finn-plus with --no-deps.
+#
+# Usage: bash install.sh [--editable]      (VENV=path to choose the virtualenv, default .venv)
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${VENV:-.venv}
+editable=""
+[ "${1:-}" = "--editable" ] && editable="-e"
+
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+PIP="$VENV/bin/python -m pip"
+$PIP install --quiet --upgrade "pip>=25"
+$PIP install --quiet "torch==2.13.0" "setuptools>=77.0.3,<81" wheel
+$PIP install --quiet -c constraints.txt $editable ".[finn,test]"
+$PIP install --quiet --no-deps "finn-plus==1.6.1"
+"$VENV/bin/python" -c "import torch, brevitas, qonnx, finn, xnorflow; print('xnorflow', xnorflow.__version__, '| torch', torch.__version__, '| brevitas', brevitas.__version__)"

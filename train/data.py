@@ -1,0 +1,218 @@
+"""Data sets for 1-bit training: IDX (MNIST, Fashion-MNIST), CIFAR-10 pickles, scikit-learn digits.
+
+Every loader returns a :class:`Split` pair of float32 images in [0, 1] (N, features) and int64
+labels. The 1-bit first layer needs bipolar inputs; :func:`binarize` turns images into exact
+{-1, +1} values and is applied by :func:`load_dataset` so that what the model, the QONNX graph
+and the FPGA see is one and the same tensor.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IDX_IMAGES_MAGIC = 2051  # header: magic, count, rows, cols (big-endian uint32)
+IDX_LABELS_MAGIC = 2049  # header: magic, count
+
+
+class DatasetError(ValueError):
+    """A data file or directory is missing or malformed; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Split:
+    images: np.ndarray  # float32, (N, features), values in [0, 1] (or {-1, +1} once binarized)
+    labels: np.ndarray  # int64, (N,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    train: Split
+    test: Split
+    image_shape: tuple[int, ...]  # (channels, rows, cols) of one image before flattening
+    num_classes: int
+
+    @property
+    def in_features(self) -> int:
+        return int(np.prod(self.image_shape))
+
+
+# ----------------------------------------------------------------------------------------- IDX
+def _read_bytes(path: Path) -> bytes:
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found. Expected the torchvision/LeCun IDX layout "
+                           f"(train-images-idx3-ubyte[.gz], ...) in {path.parent}.")
+    try:
+        raw = path.read_bytes()
+        return gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except (OSError, EOFError, zlib.error) as err:
+        raise DatasetError(f"{path}: cannot decompress ({err}); the file is truncated or not gzip. "
+                           f"Download it again.") from err
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (raw or .gz): uint8 images (N, rows, cols) or uint8 labels (N,)."""
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 8:
+        raise DatasetError(f"{path}: {len(data)} bytes, too short for an IDX header.")
+    magic, count = struct.unpack(">II", data[:8])
+    if magic == IDX_LABELS_MAGIC:
+        shape, offset = (count,), 8
+    elif magic == IDX_IMAGES_MAGIC:
+        if len(data) < 16:
+            raise DatasetError(f"{path}: {len(data)} bytes, too short for an IDX image header.")
+        rows, cols = struct.unpack(">II", data[8:16])
+        shape, offset = (count, rows, cols), 16
+    else:
+        raise DatasetError(f"{path}: wrong magic number {magic}; expected {IDX_IMAGES_MAGIC} "
+                           f"(images) or {IDX_LABELS_MAGIC} (labels). Is this an IDX file?")
+    expected = int(np.prod(shape))
+    payload = len(data) - offset
+    if payload != expected:
+        raise DatasetError(f"{path}: header promises {expected} bytes of data for shape {shape} "
+                           f"but the file holds {payload}; it is truncated or corrupt.")
+    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def _find_idx(directory: Path, stem: str) -> Path:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DatasetError(f"{directory}: neither {stem} nor {stem}.gz found. Pass --data-dir pointing "
+                       f"at a folder with the four MNIST-style IDX files.")
+
+
+def _idx_split(directory: Path, prefix: str) -> Split:
+    images_path = _find_idx(directory, f"{prefix}-images-idx3-ubyte")
+    labels_path = _find_idx(directory, f"{prefix}-labels-idx1-ubyte")
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3:
+        raise DatasetError(f"{images_path}: holds labels, not images (magic {IDX_LABELS_MAGIC}).")
+    if labels.ndim != 1:
+        raise DatasetError(f"{labels_path}: holds images, not labels (magic {IDX_IMAGES_MAGIC}).")
+    if len(images) != len(labels):
+        raise DatasetError(f"{images_path} has {len(images)} images but {labels_path} has "
+                           f"{len(labels)} labels; the pair does not belong together.")
+    return Split(images.reshape(len(images), -1).astype(np.float32) / 255.0,
+                 labels.astype(np.int64))
+
+
+def load_idx_dataset(name: str, directory: str | Path) -> Dataset:
+    """MNIST-layout folder: train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DatasetError(f"{directory}: data directory not found. Pass --data-dir with the "
+                           f"folder that holds the {name} IDX files.")
+    train, test = _idx_split(directory, "train"), _idx_split(directory, "t10k")
+    rows_cols = int(round(np.sqrt(train.images.shape[1])))
+    return Dataset(name, train, test, (1, rows_cols, rows_cols), 10)
+
+
+# ----------------------------------------------------------------------------------- CIFAR-10
+def load_cifar10(directory: str | Path) -> Dataset:
+    """CIFAR-10 python layout: data_batch_1..5 and test_batch (pickles of uint8 rows)."""
+    directory = Path(directory)
+    if (directory / "cifar-10-batches-py").is_dir():
+        directory = directory / "cifar-10-batches-py"
+    if not directory.is_dir():
+        raise DatasetError(f"{directory}: data directory not found. Pass --data-dir with the "
+                           f"cifar-10-batches-py folder.")
+
+    def batch(file_name: str) -> Split:
+        path = directory / file_name
+        if not path.is_file():
+            raise DatasetError(f"{path}: file not found (CIFAR-10 python layout expected).")
+        try:
+            with open(path, "rb") as f:
+                entry = pickle.load(f, encoding="bytes")
+            images = np.asarray(entry[b"data"], dtype=np.uint8)
+            labels = np.asarray(entry[b"labels"], dtype=np.int64)
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
+            raise DatasetError(f"{path}: not a CIFAR-10 batch pickle ({err!r}).") from err
+        if images.ndim != 2 or images.shape[1] != 3072 or len(images) != len(labels):
+            raise DatasetError(f"{path}: expected (N, 3072) images and N labels, got "
+                               f"{images.shape} and {labels.shape}.")
+        return Split(images.astype(np.float32) / 255.0, labels)
+
+    parts = [batch(f"data_batch_{i}") for i in range(1, 6)]
+    train = Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
+    return Dataset("cifar10", train, batch("test_batch"), (3, 32, 32), 10)
+
+
+# ------------------------------------------------------------------------------------- digits
+def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """scikit-learn's 8x8 digits (1,797 images, ships with the package): the no-download default.
+
+    There is no official split; a fixed stratified split (seed 0, 20 % test) keeps runs comparable.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    images = (bunch.data / 16.0).astype(np.float32)
+    x_tr, x_te, y_tr, y_te = train_test_split(images, bunch.target.astype(np.int64),
+                                              test_size=test_fraction, random_state=seed,
+                                              stratify=bunch.target)
+    return Dataset("digits", Split(x_tr, y_tr), Split(x_te, y_te), (1, 8, 8), 10)
+
+
+# ------------------------------------------------------------------------------- binarization
+BINARIZATIONS = ("threshold", "centered-sign", "none")
+
+
+def binarize(images: np.ndarray, mode: str = "threshold", threshold: float = 0.5,
+             mean: np.ndarray | None = None) -> np.ndarray:
+    """Map [0, 1] images to exact bipolar values {-1, +1} for a 1-bit first layer.
+
+    - ``threshold``: +1 where pixel >= ``threshold`` else -1 (BNN-PYNQ's MNIST input is this with
+      0.5: it feeds 2x - 1 to a sign activation).
+    - ``centered-sign``: +1 where pixel >= the per-feature mean ``mean`` (of the training split)
+      else -1; keeps information in low-contrast images such as Fashion-MNIST.
+    - ``none``: leave the images as they are (for non-binary first layers).
+    sign(0) is taken as +1, as Brevitas' binary quantizer and FINN's bipolar type do.
+    """
+    if mode == "none":
+        return images
+    if mode == "threshold":
+        reference = threshold
+    elif mode == "centered-sign":
+        if mean is None:
+            raise ValueError("centered-sign binarization needs the training-split mean")
+        reference = mean
+    else:
+        raise ValueError(f"unknown binarization {mode!r}; choose one of {BINARIZATIONS}")
+    return np.where(images >= reference, 1.0, -1.0).astype(np.float32)
+
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, binarization: str = "threshold",
+                 threshold: float = 0.5) -> Dataset:
+    """Load ``name`` (see :data:`DATASETS`) and binarize its images with :func:`binarize`."""
+    if name == "digits":
+        raw = load_digits_dataset()
+    elif name in ("mnist", "fashion-mnist", "cifar10"):
+        if data_dir is None:
+            raise DatasetError(f"dataset {name!r} is read from disk: pass --data-dir (e.g. "
+                               f"../shared/data/{name}); only 'digits' is built in.")
+        raw = load_cifar10(data_dir) if name == "cifar10" else load_idx_dataset(name, data_dir)
+    else:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {DATASETS}.")
+    mean = raw.train.images.mean(axis=0) if binarization == "centered-sign" else None
+
+    def convert(split: Split) -> Split:
+        return Split(binarize(split.images, binarization, threshold, mean), split.labels)
+
+    return Dataset(raw.name, convert(raw.train), convert(raw.test), raw.image_shape, raw.num_classes)

@@ -1,0 +1,58 @@
+"""FINN-family 1-bit MLPs (TFC / SFC / LFC) built from ordinary Brevitas layers.
+
+The topology follows Brevitas' ``bnn_pynq`` FC models and the FINN paper: a bipolar input
+quantizer, three hidden ``QuantLinear -> BatchNorm1d -> bipolar QuantIdentity`` blocks and a
+``QuantLinear -> BatchNorm1d`` classifier. Weights and activations use the ProxConnect++ pair
+chosen by name (see :mod:`xnorflow.train.brevitas_quant`), so the model stays a plain Brevitas
+model that exports to QONNX with ``BipolarQuant`` nodes.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from brevitas.nn import QuantIdentity, QuantLinear
+
+from .brevitas_quant import act_quant_for, weight_quant_for
+
+MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
+HIDDEN_LAYERS = 3
+
+
+class BinaryMLP(nn.Module):
+    """W1A1 multilayer perceptron: bipolar input, ``len(hidden)`` binary hidden layers.
+
+    Dropout sits after each activation (0.2 in bnn_pynq); it is the identity at inference,
+    so it does not appear in the exported graph.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, hidden: list[int],
+                 quantizer: str = "bnn", dropout: float = 0.0):
+        super().__init__()
+        self.quantizer = quantizer
+        weight_quant, act_quant = weight_quant_for(quantizer), act_quant_for(quantizer)
+        layers: list[nn.Module] = [QuantIdentity(act_quant=act_quant, return_quant_tensor=False)]
+        width = in_features
+        for out in hidden:
+            layers += [
+                QuantLinear(width, out, bias=False, weight_quant=weight_quant),
+                nn.BatchNorm1d(out),
+                QuantIdentity(act_quant=act_quant, return_quant_tensor=False),
+            ]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = out
+        layers += [QuantLinear(width, num_classes, bias=False, weight_quant=weight_quant),
+                   nn.BatchNorm1d(num_classes)]
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.features(x.flatten(1))
+
+
+def build_model(name: str, in_features: int, num_classes: int, quantizer: str = "bnn",
+                dropout: float = 0.0) -> BinaryMLP:
+    """``tfc``/``sfc``/``lfc`` (64/256/1024 neurons x 3 hidden layers)."""
+    if name not in MLP_WIDTHS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MLP_WIDTHS)}")
+    return BinaryMLP(in_features, num_classes, [MLP_WIDTHS[name]] * HIDDEN_LAYERS, quantizer,
+                     dropout)
