@@ -44,7 +44,8 @@ def _add_train_parser(sub) -> None:
                    help="input pixels to +-1: threshold at 0.5, or sign of the pixel minus the "
                         "training mean (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=defaults["epochs"],
-                   help="default: %(default)s")
+                   help="length of the schedule; may be raised with --resume, which stretches "
+                        "the lr and mu schedules to the new length (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=defaults["batch_size"],
                    help="default: %(default)s")
     p.add_argument("--lr", type=float, default=defaults["lr"],

@@ -126,9 +126,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict:
-        return {"config": asdict(self.config), "epoch": len(self.history),
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        return {**self._model_record(), "epoch": len(self.history),
+                "optimizer": self.optimizer.state_dict(),
                 "history": [asdict(r) for r in self.history]}
+
+    def _model_record(self) -> dict:
+        """What :func:`load_trained` needs to rebuild the model: config, shapes, weights."""
+        return {"config": asdict(self.config), "model": self.model.state_dict(),
+                "in_features": self.dataset.in_features, "num_classes": self.dataset.num_classes}
 
     def resume(self) -> None:
         state = load_checkpoint(self.out_dir / CHECKPOINT)
@@ -216,9 +221,7 @@ class Trainer:
 
     def _write_final(self) -> None:
         self.model.eval()
-        torch.save({"config": asdict(self.config), "model": self.model.state_dict(),
-                    "in_features": self.dataset.in_features,
-                    "num_classes": self.dataset.num_classes}, self.out_dir / MODEL_FILE)
+        save_atomic(self._model_record(), self.out_dir / MODEL_FILE)
         last = self.history[-1] if self.history else None
         summary = {"config": asdict(self.config), "epochs_trained": len(self.history),
                    "final_test_acc": last.test_acc if last else None,
@@ -253,12 +256,8 @@ def load_trained(path: str | Path) -> nn.Module:
     """Rebuild a trained model from ``model.pt`` (or a ``checkpoint.pt``) for export."""
     state = load_checkpoint(path)
     cfg = TrainConfig(**state["config"])
-    if "in_features" in state:
-        in_features, num_classes = state["in_features"], state["num_classes"]
-    else:
-        dataset = load_dataset(cfg.dataset, cfg.data_dir, cfg.binarization)
-        in_features, num_classes = dataset.in_features, dataset.num_classes
-    model = build_model(cfg.model, in_features, num_classes, cfg.quantizer, cfg.dropout)
+    model = build_model(cfg.model, state["in_features"], state["num_classes"], cfg.quantizer,
+                        cfg.dropout)
     model.load_state_dict(state["model"])
     return model.eval()
 
