@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 from .train.checkpoint import CheckpointError
 from .train.data import BINARIZATIONS, DATASETS, DatasetError
@@ -84,6 +85,88 @@ def _train(args) -> int:
     return 0
 
 
+def _add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="export a trained run to QONNX and verify it",
+                       description="Export a trained 1-bit model to QONNX (BipolarQuant "
+                                   "quantizers, input marked BIPOLAR), clean it up with qonnx "
+                                   "and compare the QONNX graph with the PyTorch model on real "
+                                   "test images.")
+    p.add_argument("run", help="run folder of `xnorflow train` (or its model.pt)")
+    p.add_argument("--out", help="QONNX file to write (default: RUN/model.qonnx.onnx)")
+    p.add_argument("--verify", type=int, default=1000, metavar="N",
+                   help="compare on the first N test images, 0 to skip (default: %(default)s)")
+    p.add_argument("--data-dir", help="where the run's data set lives now, if it moved")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=_export)
+
+
+def _export(args) -> int:
+    from .export.run_export import open_run, export_run
+
+    run = open_run(args.run)
+    out = Path(args.out) if args.out else run.model_file.parent / "model.qonnx.onnx"
+    result = export_run(run, out, args.verify, args.data_dir, progress=not args.no_progress)
+    print(f"wrote {out}")
+    if result is None:
+        return 0
+    print(result.summary())
+    return 0 if result.identical else 1
+
+
+def _add_build_parser(sub) -> None:
+    from .hw.build import UNTIL_CHOICES, BuildOptions
+
+    d = BuildOptions()
+    p = sub.add_parser("build", help="compile a trained run with FINN to an XNOR dataflow design",
+                       description="Export the run to QONNX, then run FINN's build_dataflow: "
+                                   "streamline (batch-norm -> thresholds), XNOR-popcount binary "
+                                   "MVAU layers, dataflow partition, folding for --target-fps, "
+                                   "resource/cycle estimates and HLS code generation. Every "
+                                   "stage is executed and compared with PyTorch on real test "
+                                   "images; a Markdown/HTML report with the layer table is "
+                                   "written to --out.",
+                       epilog="--until bitfile needs Vivado and Vitis HLS (the FINN Docker "
+                              "image); without them the build stops before those steps with a "
+                              "message and keeps everything it built (exit code 3).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", help="run folder of `xnorflow train` (or its model.pt)")
+    p.add_argument("--out", help="build folder (default: RUN/build-BOARD)")
+    p.add_argument("--board", default=d.board, help="FINN board name (default: %(default)s)")
+    p.add_argument("--target-fps", type=int, help="frames/s FINN's folding should reach")
+    p.add_argument("--folding-config", help="per-layer PE/SIMD JSON instead of --target-fps")
+    p.add_argument("--clock-mhz", type=float, default=d.clock_mhz, help="default: %(default)s")
+    p.add_argument("--mvau-wwidth-max", type=int, default=d.mvau_wwidth_max,
+                   help="cap on PE*SIMD weight bits per layer when folding (default: %(default)s)")
+    p.add_argument("--until", choices=UNTIL_CHOICES, default=d.until,
+                   help="last output to produce (default: %(default)s)")
+    p.add_argument("--verify", type=int, default=200, metavar="N",
+                   help="compare every stage on the first N test images (default: %(default)s)")
+    p.add_argument("--data-dir", help="where the run's data set lives now, if it moved")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=_build)
+
+
+def _build(args) -> int:
+    from .export.run_export import open_run
+    from .hw.build import BuildOptions
+    from .hw.pipeline import build_run
+
+    run = open_run(args.run)
+    out = Path(args.out) if args.out else run.model_file.parent / f"build-{args.board}"
+    options = BuildOptions(board=args.board, clock_mhz=args.clock_mhz, target_fps=args.target_fps,
+                           folding_config=args.folding_config,
+                           mvau_wwidth_max=args.mvau_wwidth_max, until=args.until)
+    report, comparisons, stopped = build_run(run, out, options, args.verify, args.data_dir,
+                                             progress=not args.no_progress)
+    for comparison in comparisons:
+        print(comparison.summary())
+    print(f"report: {report}")
+    if stopped:
+        print(f"stopped: {stopped}", file=sys.stderr)
+        return 3
+    return 0 if all(c.identical for c in comparisons) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xnorflow",
@@ -91,16 +174,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "dataflow accelerators with FINN.")
     sub = parser.add_subparsers(title="stages", dest="command", required=True)
     _add_train_parser(sub)
+    _add_export_parser(sub)
+    _add_build_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .export.qonnx_export import UnsupportedModelError
+    from .hw.build import BuildError
     from .train.trainer import TrainingDiverged
 
     try:
         return args.handler(args)
-    except (DatasetError, CheckpointError, TrainingDiverged) as err:
+    except (DatasetError, CheckpointError, TrainingDiverged, UnsupportedModelError,
+            BuildError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

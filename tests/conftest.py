@@ -24,3 +24,15 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def fashion_dir() -> Path:
     return _data_dir("fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist_sfc_run(tmp_path_factory, mnist_dir) -> Path:
+    """An SFC W1A1 trained for one epoch on real MNIST (shared by the export/build tests)."""
+    from xnorflow.train.trainer import TrainConfig, Trainer
+
+    out = tmp_path_factory.mktemp("sfc-mnist")
+    config = TrainConfig(model="sfc", quantizer="bnn", dataset="mnist", data_dir=str(mnist_dir),
+                         epochs=1, lr=5e-3, seed=0)
+    Trainer(config, out, show_progress=False, verbose=False).fit()
+    return out

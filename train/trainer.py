@@ -252,14 +252,18 @@ def plot_curves(history: list[EpochRecord], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def load_trained(path: str | Path) -> nn.Module:
-    """Rebuild a trained model from ``model.pt`` (or a ``checkpoint.pt``) for export."""
-    state = load_checkpoint(path)
+def model_from_record(state: dict) -> nn.Module:
+    """Rebuild the eval-mode model from a ``model.pt``/``checkpoint.pt`` record."""
     cfg = TrainConfig(**state["config"])
     model = build_model(cfg.model, state["in_features"], state["num_classes"], cfg.quantizer,
                         cfg.dropout)
     model.load_state_dict(state["model"])
     return model.eval()
+
+
+def load_trained(path: str | Path) -> nn.Module:
+    """Rebuild a trained model from ``model.pt`` (or a ``checkpoint.pt``) for export."""
+    return model_from_record(load_checkpoint(path))
 
 
 __all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "evaluate", "load_trained"]

@@ -1,0 +1,138 @@
+"""Brevitas model -> clean QONNX graph whose quantizers are all ``BipolarQuant``.
+
+Before exporting, :func:`check_binary_model` walks the model and refuses anything FINN's
+XNOR-popcount flow cannot build, naming the layer and the fix. After exporting, the graph is
+checked again (every quantizer node must be ``BipolarQuant``) so that a custom quantizer that
+slipped through as a multi-bit ``Quant`` is caught here, not deep inside FINN.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+
+# Layers that carry no arithmetic FINN has to map, or that streamlining absorbs.
+PASS_THROUGH = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout, nn.Flatten, nn.Identity,
+                nn.MaxPool2d)
+CONTAINERS = (nn.Sequential, nn.ModuleList)
+
+
+class UnsupportedModelError(ValueError):
+    """The model cannot become an XNOR-popcount dataflow design; the message names the layer."""
+
+
+def _bit_width(proxy) -> float | None:
+    if proxy is None or not proxy.is_quant_enabled:
+        return None
+    return float(proxy.bit_width())
+
+
+def check_binary_model(model: nn.Module) -> None:
+    """Raise :class:`UnsupportedModelError` unless every layer is a 1-bit Brevitas layer or a
+    layer FINN absorbs (batch-norm, dropout, flatten, max-pool)."""
+    problems = []
+    has_binary_layer = False
+    for name, module in model.named_modules():
+        if name == "" or isinstance(module, CONTAINERS) or _is_brevitas_internal(name, model):
+            continue
+        kind = type(module).__name__
+        if isinstance(module, (QuantLinear, QuantConv2d)):
+            bits = _bit_width(module.weight_quant)
+            if bits is None:
+                problems.append(f"{name} ({kind}): weights are not quantized (float); use a 1-bit "
+                                f"weight quantizer, e.g. weight_quant=weight_quant_for('bnn')")
+            elif bits != 1:
+                problems.append(f"{name} ({kind}): weights are {bits:g}-bit; the XNOR-popcount "
+                                f"flow needs 1-bit (bipolar) weights")
+            else:
+                has_binary_layer = True
+        elif isinstance(module, QuantIdentity):
+            bits = _bit_width(module.act_quant)
+            if bits != 1:
+                problems.append(f"{name} ({kind}): activations are "
+                                f"{'float' if bits is None else f'{bits:g}-bit'}; use a bipolar "
+                                f"activation quantizer, e.g. act_quant=act_quant_for('bnn')")
+        elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            problems.append(f"{name} ({kind}): float layer; replace it with the Brevitas "
+                            f"{'QuantLinear' if isinstance(module, nn.Linear) else 'QuantConv2d'} "
+                            f"with 1-bit weights")
+        elif not isinstance(module, PASS_THROUGH) and not list(module.children()):
+            problems.append(f"{name} ({kind}): unsupported layer; a W1A1 FINN design takes "
+                            f"QuantLinear/QuantConv2d, BatchNorm, bipolar QuantIdentity, Dropout, "
+                            f"Flatten, MaxPool2d")
+    if problems:
+        raise UnsupportedModelError("model is not a 1-bit (W1A1) network FINN can build:\n  "
+                                    + "\n  ".join(problems))
+    if not has_binary_layer:
+        raise UnsupportedModelError("model has no 1-bit QuantLinear/QuantConv2d layer: it is a "
+                                    "float model, not a binary neural network")
+
+
+def _is_brevitas_internal(name: str, model: nn.Module) -> bool:
+    """Sub-modules of Brevitas layers (quant proxies, scaling impls) are checked via the layer."""
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        parent = model.get_submodule(".".join(parts[:i]))
+        if isinstance(parent, (QuantLinear, QuantConv2d, QuantIdentity)):
+            return True
+    return False
+
+
+class MarkInputBipolar:
+    """Drop the input ``BipolarQuant`` and declare the graph input ``BIPOLAR`` instead.
+
+    Valid because xnorflow feeds exact +-1 inputs (binarized data), on which that quantizer is
+    the identity; FINN then sees a binary first layer instead of an extra thresholding layer.
+    """
+
+    def __call__(self, wrapper):
+        from qonnx.core.datatype import DataType
+        from qonnx.util.cleanup import cleanup_model
+
+        in_name = wrapper.graph.input[0].name
+        first = wrapper.find_consumer(in_name)
+        if first is None or first.op_type != "BipolarQuant":
+            raise UnsupportedModelError(
+                f"the graph input feeds {first.op_type if first else 'nothing'}, not a "
+                f"BipolarQuant: the first layer must binarize its input (QuantIdentity with a "
+                f"bipolar act_quant)")
+        for consumer in wrapper.find_consumers(first.output[0]):
+            for i, name in enumerate(consumer.input):
+                if name == first.output[0]:
+                    consumer.input[i] = in_name
+        wrapper.graph.node.remove(first)
+        wrapper.set_tensor_datatype(in_name, DataType["BIPOLAR"])
+        return cleanup_model(wrapper)
+
+
+def export_qonnx_model(model: nn.Module, in_features: int, path: str | Path):
+    """Check, export with Brevitas' QONNX exporter, clean up with qonnx, mark the input BIPOLAR.
+
+    Brevitas under torch 2.13 writes the weights to a ``.data`` file beside the graph; the
+    export goes to a temporary folder and the cleaned graph is saved self-contained to ``path``.
+
+    Returns the cleaned :class:`qonnx.core.modelwrapper.ModelWrapper` (also saved at ``path``).
+    """
+    from brevitas.export import export_qonnx
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    check_binary_model(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        raw = Path(tmp) / "brevitas_export.onnx"  # plus brevitas_export.onnx.data (weights)
+        export_qonnx(model, torch.zeros(1, in_features), str(raw))
+        wrapper = cleanup_model(ModelWrapper(str(raw)))  # loads the weights into the graph
+    quant_ops = {n.op_type for n in wrapper.graph.node if "Quant" in n.op_type}
+    if quant_ops - {"BipolarQuant"}:
+        raise UnsupportedModelError(f"exported graph has quantizers {sorted(quant_ops)}; every "
+                                    f"quantizer of a W1A1 model must export as BipolarQuant")
+    wrapper = MarkInputBipolar()(wrapper)
+    wrapper.save(str(path))
+    return wrapper

@@ -1,0 +1,130 @@
+"""FINN flow: the chain PyTorch -> QONNX -> FINN-ONNX -> streamlined -> HW layers -> folded
+dataflow is bit-exact on real MNIST; estimates, HLS sources and the report are produced; the
+vendor-tool steps stop cleanly."""
+
+import json
+
+import pytest
+
+from xnorflow.export.run_export import open_run
+from xnorflow.hw.build import BuildError, BuildOptions, build_steps, run_build, vendor_steps
+from xnorflow.hw.pipeline import QONNX_FILE, build_run
+
+N_IMAGES = 300
+
+
+@pytest.fixture(scope="module")
+def sfc_build(mnist_sfc_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sfc-build")
+    report, comparisons, stopped = build_run(open_run(mnist_sfc_run), out,
+                                             BuildOptions(target_fps=100_000),
+                                             verify_images=N_IMAGES, progress=False)
+    return out, report, comparisons, stopped
+
+
+def test_every_stage_identical_to_pytorch_on_mnist(sfc_build):
+    _, _, comparisons, stopped = sfc_build
+    assert stopped is None
+    assert [c.stage for c in comparisons] == ["QONNX", "FINN-ONNX", "streamlined",
+                                              "hardware layers", "folded dataflow"]
+    for c in comparisons:
+        assert c.images == N_IMAGES
+        assert c.argmax_matches == N_IMAGES and c.logits_match == N_IMAGES, c.summary()
+        assert c.max_abs_diff < 1e-4
+
+
+def test_streamlined_graph_is_xnor_popcount_with_thresholds(sfc_build):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    out = sfc_build[0]
+    ops = [n.op_type for n in ModelWrapper(
+        str(out / "intermediate_models" / "step_round_and_clip_thresholds.onnx")).graph.node]
+    assert ops.count("XnorPopcountMatMul") == 4 and ops.count("MultiThreshold") == 3
+    hw = ModelWrapper(str(out / "intermediate_models" / "step_hw_codegen.onnx"))
+    assert [n.op_type for n in hw.graph.node] == ["MVAU_hls"] * 4
+
+
+def test_xnor_accumulators_hold_the_popcount(sfc_build):
+    """FINN's stock bit-width minimization picks too narrow types for XNOR layers; ours not."""
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import (
+        MinimizeAccumulatorWidth)
+    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+
+    from xnorflow.hw.transforms import xnor_accumulator_problems
+
+    models = sfc_build[0] / "intermediate_models"
+    final = ModelWrapper(str(models / "step_hw_codegen.onnx"))
+    assert xnor_accumulator_problems(final) == []
+    stock = ModelWrapper(str(models / "step_convert_to_hw_xnor.onnx"))
+    for transformation in (MinimizeWeightBitWidth(), MinimizeAccumulatorWidth(), InferDataTypes(),
+                           RoundAndClipThresholds(), InferDataTypes()):  # FINN's own sequence
+        stock = stock.transform(transformation)
+    problems = xnor_accumulator_problems(stock)
+    assert any("cannot hold popcount 0..784" in p for p in problems), problems
+
+
+def test_folding_reaches_target_and_report_is_written(sfc_build):
+    out, report, _, _ = sfc_build
+    summary = json.loads((out / "build_summary.json").read_text())
+    assert summary["estimated_fps"] >= 100_000
+    assert summary["fits_device"] is True
+    assert [layer["shape"] for layer in summary["layers"]] == [
+        "784 x 256", "256 x 256", "256 x 256", "256 x 10"]
+    text = report.read_text()
+    for needle in ("bottleneck", "FPS", "| MVAU_hls_0 |", "Bit-exact chain", "LUT"):
+        assert needle in text
+    assert (out / "build_report.html").exists()
+    assert (out / "cycles_per_layer.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hls_sources_are_generated_for_every_layer(sfc_build):
+    out = sfc_build[0]
+    sources = sorted((out / "codegen").glob("code_gen_ipgen_MVAU_hls_*/top_MVAU_hls_*.cpp"))
+    assert len(sources) == 4
+    code = sources[0].read_text()
+    assert "Matrix_Vector_Activate_Stream_Batch" in code and "XnorMul" in code
+
+
+def test_folding_config_file_is_applied(sfc_build, tmp_path):
+    out = sfc_build[0]
+    folding = {"Defaults": {}, **{f"MVAU_hls_{i}": {"PE": pe, "SIMD": simd}
+                                  for i, (pe, simd) in enumerate([(4, 16), (4, 16), (4, 16),
+                                                                  (2, 8)])}}
+    (tmp_path / "fold.json").write_text(json.dumps(folding))
+    run_build(out / QONNX_FILE, tmp_path / "b",
+              BuildOptions(folding_config=str(tmp_path / "fold.json"), until="estimates"))
+    cycles = json.loads((tmp_path / "b" / "report" / "estimate_layer_cycles.json").read_text())
+    assert cycles["MVAU_hls_0"] == (784 // 16) * (256 // 4)
+
+
+def test_bitfile_without_vivado_stops_cleanly_and_keeps_the_build(sfc_build, tmp_path,
+                                                                  monkeypatch):
+    from xnorflow.hw.build import VendorToolsMissing
+
+    monkeypatch.delenv("XILINX_VIVADO", raising=False)
+    out = sfc_build[0]
+    with pytest.raises(VendorToolsMissing) as err:
+        run_build(out / QONNX_FILE, tmp_path / "b", BuildOptions(target_fps=1000,
+                                                                 until="bitfile"))
+    message = str(err.value)
+    for step in ("step_synthesize_bitfile", "step_make_driver", "step_create_stitched_ip"):
+        assert step in message
+    assert "Docker" in message
+    assert list((tmp_path / "b" / "codegen").glob("*/top_MVAU_hls_*.cpp"))
+    assert (tmp_path / "b" / "report" / "estimate_layer_cycles.json").exists()
+
+
+def test_step_plan_and_bad_options(tmp_path):
+    names = [s if isinstance(s, str) else s.__name__ for s in build_steps("bitfile")]
+    assert names.index("step_round_and_clip_thresholds") == names.index("step_streamline") + 1
+    assert "step_convert_to_hw" not in names and "step_convert_to_hw_xnor" in names
+    assert set(vendor_steps()) <= set(names)
+    with pytest.raises(BuildError, match="unknown board 'Pynq-Z9'"):
+        run_build(tmp_path / "x.onnx", tmp_path / "b", BuildOptions(board="Pynq-Z9"))
+    with pytest.raises(BuildError, match="set --target-fps .* or --folding-config"):
+        run_build(tmp_path / "x.onnx", tmp_path / "b", BuildOptions())
+    with pytest.raises(BuildError, match="QONNX model not found"):
+        run_build(tmp_path / "x.onnx", tmp_path / "b", BuildOptions(target_fps=1))
