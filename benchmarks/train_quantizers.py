@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
 import sys
 import time
 from dataclasses import asdict
@@ -22,11 +21,9 @@ from pathlib import Path
 
 import torch
 
+from _markdown import ROOT, command_line, update_section
 from xnorflow.train.quantizers import PAIRS
 from xnorflow.train.trainer import TrainConfig, Trainer
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def run(args) -> list[dict]:
     results = []
@@ -90,18 +87,6 @@ def plot(results: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def update_benchmarks_md(section: str, tag: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    begin, end = f"<!-- quantizers:{tag}:begin -->", f"<!-- quantizers:{tag}:end -->"
-    block = f"{begin}\n{section}{end}"
-    if begin in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="lfc")
@@ -121,8 +106,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = "python " + " ".join(shlex.quote(a) for a in [
-        "benchmarks/train_quantizers.py", *(argv if argv is not None else sys.argv[1:])])
+    command = command_line("train_quantizers.py", argv)
     results = run(args)
     out = Path(args.out)
     tag = f"{args.model}-{args.dataset}"
@@ -132,8 +116,8 @@ def main(argv=None) -> int:
     (out / f"{tag}.md").write_text(section)
     print(section)
     if not args.no_update:
-        update_benchmarks_md(section + f"\n![test accuracy per epoch](benchmarks/results/"
-                                       f"quantizers/{tag}.png)\n", tag)
+        update_section(f"quantizers:{tag}", section + f"\n![test accuracy per epoch](benchmarks/"
+                                                      f"results/quantizers/{tag}.png)\n")
     return 0
 
 

@@ -128,3 +128,18 @@ def test_step_plan_and_bad_options(tmp_path):
         run_build(tmp_path / "x.onnx", tmp_path / "b", BuildOptions())
     with pytest.raises(BuildError, match="QONNX model not found"):
         run_build(tmp_path / "x.onnx", tmp_path / "b", BuildOptions(target_fps=1))
+
+
+@pytest.mark.slow
+def test_trained_sfc_full_chain_on_2000_mnist_images(mnist_dir, tmp_path):
+    """Longer end-to-end run: SFC trained 5 epochs, every stage identical on 2,000 images."""
+    from xnorflow.train.trainer import TrainConfig, Trainer
+
+    config = TrainConfig(model="sfc", quantizer="bnn++", dataset="mnist",
+                         data_dir=str(mnist_dir), epochs=5, dropout=0.1)
+    Trainer(config, tmp_path / "run", show_progress=False, verbose=False).fit()
+    _, comparisons, _ = build_run(open_run(tmp_path / "run"), tmp_path / "build",
+                                  BuildOptions(target_fps=200_000), verify_images=2000,
+                                  progress=False)
+    assert all(c.identical for c in comparisons), [c.summary() for c in comparisons]
+    assert comparisons[-1].accuracy > 0.96

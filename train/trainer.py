@@ -46,7 +46,7 @@ class TrainConfig:
     binarization: str = "threshold"
     epochs: int = 10
     batch_size: int = 100
-    lr: float = 1e-3          # Adam, cosine-annealed to 0 over the run
+    lr: float = 5e-3          # Adam, cosine-annealed to 0 over the run
     weight_decay: float = 0.0
     dropout: float = 0.0
     seed: int = 0
