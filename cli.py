@@ -91,13 +91,19 @@ def _add_export_parser(sub) -> None:
                                    "quantizers, input marked BIPOLAR), clean it up with qonnx "
                                    "and compare the QONNX graph with the PyTorch model on real "
                                    "test images.")
-    p.add_argument("run", help="run folder of `xnorflow train` (or its model.pt)")
     p.add_argument("--out", help="QONNX file to write (default: RUN/model.qonnx.onnx)")
-    p.add_argument("--verify", type=int, default=1000, metavar="N",
-                   help="compare on the first N test images, 0 to skip (default: %(default)s)")
-    p.add_argument("--data-dir", help="where the run's data set lives now, if it moved")
-    p.add_argument("--no-progress", action="store_true")
+    _add_run_arguments(p, verify_default=1000)
     p.set_defaults(handler=_export)
+
+
+def _add_run_arguments(p, verify_default: int) -> None:
+    """Arguments of the stages that start from a trained run."""
+    p.add_argument("run", help="run folder of `xnorflow train` (or its model.pt)")
+    p.add_argument("--verify", type=int, default=verify_default, metavar="N",
+                   help="compare with PyTorch on the first N test images, 0 to skip "
+                        "(default: %(default)s)")
+    p.add_argument("--data-dir", help="where the run's data set lives now, if it moved")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _export(args) -> int:
@@ -127,9 +133,7 @@ def _add_build_parser(sub) -> None:
                                    "written to --out.",
                        epilog="--until bitfile needs Vivado and Vitis HLS (the FINN Docker "
                               "image); without them the build stops before those steps with a "
-                              "message and keeps everything it built (exit code 3).",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", help="run folder of `xnorflow train` (or its model.pt)")
+                              "message and keeps everything it built (exit code 3).")
     p.add_argument("--out", help="build folder (default: RUN/build-BOARD)")
     p.add_argument("--board", default=d.board, help="FINN board name (default: %(default)s)")
     p.add_argument("--target-fps", type=int, help="frames/s FINN's folding should reach")
@@ -139,10 +143,7 @@ def _add_build_parser(sub) -> None:
                    help="cap on PE*SIMD weight bits per layer when folding (default: %(default)s)")
     p.add_argument("--until", choices=UNTIL_CHOICES, default=d.until,
                    help="last output to produce (default: %(default)s)")
-    p.add_argument("--verify", type=int, default=200, metavar="N",
-                   help="compare every stage on the first N test images (default: %(default)s)")
-    p.add_argument("--data-dir", help="where the run's data set lives now, if it moved")
-    p.add_argument("--no-progress", action="store_true")
+    _add_run_arguments(p, verify_default=200)
     p.set_defaults(handler=_build)
 
 

@@ -135,10 +135,11 @@ def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions
     if blocked:
         until = "hw-codegen"
     config = make_config(out_dir, options, until)
+    streams = sys.stdout, sys.stderr
     try:
         code = build_dataflow_cfg(str(qonnx_path), config)
-    finally:  # the builder redirects stdout/stderr into its log
-        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    finally:  # the builder redirects stdout/stderr into its log and leaves them so
+        sys.stdout, sys.stderr = streams
     if code != 0:
         raise BuildError(f"FINN build failed (see {out_dir / 'build_dataflow.log'}):\n"
                          f"{_build_log_errors(out_dir)}")

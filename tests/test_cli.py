@@ -34,3 +34,29 @@ def test_bad_data_dir_is_a_clear_error(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "missing: data directory not found" in err and "--data-dir" in err
+
+
+def test_export_and_build_a_digits_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("XILINX_VIVADO", raising=False)
+    run = tmp_path / "run"
+    assert main(["train", "--model", "tfc", "--epochs", "2", "--out", str(run),
+                 "--no-progress"]) == 0
+    assert main(["export", str(run), "--verify", "100", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "QONNX: argmax 100/100 identical" in out and (run / "model.qonnx.onnx").exists()
+    code = main(["build", str(run), "--target-fps", "100000", "--until", "bitfile",
+                 "--verify", "50", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 3  # stopped before the Vivado steps, build kept
+    assert "step_synthesize_bitfile" in captured.err
+    assert "folded dataflow: argmax 50/50 identical" in captured.out
+    assert (run / "build-Pynq-Z1" / "build_report.md").exists()
+
+
+def test_build_errors_are_clear(tmp_path, capsys):
+    assert main(["build", str(tmp_path), "--target-fps", "1000"]) == 1
+    assert "no trained model" in capsys.readouterr().err
+    run = tmp_path / "run"
+    main(["train", "--model", "tfc", "--epochs", "1", "--out", str(run), "--no-progress"])
+    assert main(["build", str(run), "--board", "Pynq-Z9", "--target-fps", "1000"]) == 1
+    assert "unknown board 'Pynq-Z9'" in capsys.readouterr().err
