@@ -36,6 +36,9 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--quantizer", choices=sorted(PAIRS), default=defaults["quantizer"],
                    help=f"PC++ quantizer pair for weights and activations. {pairs} "
                         f"(default: %(default)s)")
+    p.add_argument("--act-quantizer", choices=sorted(PAIRS), default=None,
+                   help="a different PC++ pair for the activations, e.g. --quantizer bc "
+                        "--act-quantizer bnn (default: the --quantizer pair)")
     p.add_argument("--dataset", choices=DATASETS, default=defaults["dataset"],
                    help="digits ships with scikit-learn; the others are read from --data-dir "
                         "(default: %(default)s)")
@@ -66,7 +69,8 @@ def _add_train_parser(sub) -> None:
 def _train(args) -> int:
     from .train.trainer import CHECKPOINT, TrainConfig, Trainer
 
-    config = TrainConfig(model=args.model, quantizer=args.quantizer, dataset=args.dataset,
+    config = TrainConfig(model=args.model, quantizer=args.quantizer,
+                         act_quantizer=args.act_quantizer, dataset=args.dataset,
                          data_dir=args.data_dir, binarization=args.binarization,
                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed)

@@ -107,8 +107,8 @@ def main(argv=None) -> int:
     lines = [f"Command: `{command_line('finn_estimates.py', argv)}`", "",
              f"FINN estimates (no synthesis) for {args.board} ({fpga_part(args.board)}) at "
              f"{args.clock_mhz:g} MHz; W1A1, 784 bipolar inputs, 10 classes. 'fits' = the "
-             f"highest target FPS (doubling from 1,000) whose LUT/BRAM estimates fit the "
-             f"device (doubling from 1,000, then bisection); 'max' = full unfolding, PE = MH and "
+             f"highest target FPS whose LUT/BRAM estimates fit the device (doubling from "
+             f"1,000, then bisection); 'max' = full unfolding, PE = MH and "
              f"SIMD = MW in every layer, weights embedded in logic. LUT/BRAM are FINN's "
              f"analytical estimates, typically above post-synthesis figures.", "",
              "| model | folding | PE/SIMD per layer | est. FPS | latency | LUT | BRAM_18K | "

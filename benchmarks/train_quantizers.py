@@ -29,11 +29,13 @@ def run(args) -> list[dict]:
     results = []
     for pair in args.pairs:
         for seed in args.seeds:
-            config = TrainConfig(model=args.model, quantizer=pair, dataset=args.dataset,
+            config = TrainConfig(model=args.model, quantizer=pair,
+                                 act_quantizer=args.act_quantizer, dataset=args.dataset,
                                  data_dir=args.data_dir, epochs=args.epochs,
                                  batch_size=args.batch_size, lr=args.lr, dropout=args.dropout,
                                  seed=seed)
-            out = Path(args.out) / f"{pair}-seed{seed}"
+            act = f"-act-{args.act_quantizer}" if args.act_quantizer else ""
+            out = Path(args.out) / f"{pair}{act}-seed{seed}"
             trainer = Trainer(config, out, show_progress=args.progress)
             if (out / "checkpoint.pt").exists():
                 trainer.resume()  # a benchmark interrupted half-way continues where it stopped
@@ -56,6 +58,7 @@ def markdown(results: list[dict], args, command: str) -> str:
     lines = [f"Command: `{command}`", "",
              f"{args.model.upper()} W1A1 on {args.dataset}, {args.epochs} epochs, batch "
              f"{args.batch_size}, Adam lr {args.lr} cosine to 0, dropout {args.dropout}, "
+             f"activations: {args.act_quantizer or 'same pair as the weights'}, "
              f"seeds {args.seeds}; {platform.processor() or platform.machine()}, "
              f"{torch.get_num_threads()} threads, torch {torch.__version__}. Accuracy is the "
              f"deployed sign(w) network on the full test split.", "",
@@ -93,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    p.add_argument("--act-quantizer", choices=list(PAIRS), default=None,
+                   help="one pair for all activations (default: each run's own pair)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=100)
@@ -109,7 +114,8 @@ def main(argv=None) -> int:
     command = command_line("train_quantizers.py", argv)
     results = run(args)
     out = Path(args.out)
-    tag = f"{args.model}-{args.dataset}"
+    tag = f"{args.model}-{args.dataset}" + (f"-act-{args.act_quantizer}" if args.act_quantizer
+                                            else "")
     (out / f"{tag}.json").write_text(json.dumps(results, indent=2))
     plot(results, out / f"{tag}.png", f"{args.model.upper()} W1A1, {args.dataset}")
     section = markdown(results, args, command)

@@ -73,3 +73,12 @@ def test_every_pair_exports_as_bipolar_quant_and_executes_identically(name, tmp_
         got = execute_onnx(wrapper, {input_name: x[i:i + 1].numpy()})[output_name]
         np.testing.assert_allclose(got, expected[i:i + 1], rtol=1e-5, atol=1e-5)
         assert got.argmax() == expected[i].argmax()
+
+
+def test_activations_can_use_another_pair():
+    model = build_model("tfc", 64, 10, "bc", act_quantizer="bnn")
+    weight_pairs = {m.weight_quant.tensor_quant.pair.name for m in model.modules()
+                    if isinstance(m, QuantLinear)}
+    act_pairs = {m.act_quant.fused_activation_quant_proxy.tensor_quant.pair.name
+                 for m in model.modules() if isinstance(m, QuantIdentity)}
+    assert weight_pairs == {"bc"} and act_pairs == {"bnn"}

@@ -26,10 +26,10 @@ class BinaryMLP(nn.Module):
     """
 
     def __init__(self, in_features: int, num_classes: int, hidden: list[int],
-                 quantizer: str = "bnn", dropout: float = 0.0):
+                 quantizer: str = "bnn", dropout: float = 0.0, act_quantizer: str | None = None):
         super().__init__()
-        self.quantizer = quantizer
-        weight_quant, act_quant = weight_quant_for(quantizer), act_quant_for(quantizer)
+        weight_quant = weight_quant_for(quantizer)
+        act_quant = act_quant_for(act_quantizer or quantizer)
         layers: list[nn.Module] = [QuantIdentity(act_quant=act_quant, return_quant_tensor=False)]
         width = in_features
         for out in hidden:
@@ -50,9 +50,10 @@ class BinaryMLP(nn.Module):
 
 
 def build_model(name: str, in_features: int, num_classes: int, quantizer: str = "bnn",
-                dropout: float = 0.0) -> BinaryMLP:
-    """``tfc``/``sfc``/``lfc`` (64/256/1024 neurons x 3 hidden layers)."""
+                dropout: float = 0.0, act_quantizer: str | None = None) -> BinaryMLP:
+    """``tfc``/``sfc``/``lfc`` (64/256/1024 neurons x 3 hidden layers). ``quantizer`` is the
+    PC++ pair of the weights, ``act_quantizer`` that of the activations (default: the same)."""
     if name not in MLP_WIDTHS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MLP_WIDTHS)}")
     return BinaryMLP(in_features, num_classes, [MLP_WIDTHS[name]] * HIDDEN_LAYERS, quantizer,
-                     dropout)
+                     dropout, act_quantizer)

@@ -41,6 +41,7 @@ class TrainingDiverged(RuntimeError):
 class TrainConfig:
     model: str = "sfc"
     quantizer: str = "bnn"
+    act_quantizer: str | None = None  # PC++ pair of the activations; None: same as quantizer
     dataset: str = "digits"
     data_dir: str | None = None
     binarization: str = "threshold"
@@ -112,8 +113,7 @@ class Trainer:
         check_finite(self.dataset)
         torch.manual_seed(config.seed)
         self.pair = pair_for(config.quantizer)
-        self.model = build_model(config.model, self.dataset.in_features,
-                                 self.dataset.num_classes, config.quantizer, config.dropout)
+        self.model = model_for(config, self.dataset.in_features, self.dataset.num_classes)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
                                           weight_decay=config.weight_decay)
         self.history: list[EpochRecord] = []
@@ -216,7 +216,8 @@ class Trainer:
                 writer.writerow({**{k: v for k, v in row.items() if k != "schedule"},
                                  **row["schedule"]})
         plot_curves(self.history, self.out_dir / CURVES_PNG,
-                    title=f"{self.config.model.upper()} W1A1, {self.config.quantizer}, "
+                    title=f"{self.config.model.upper()} W1A1, {self.config.quantizer}"
+                          f"{'/' + self.config.act_quantizer if self.config.act_quantizer else ''}, "
                           f"{self.dataset.name}")
 
     def _write_final(self) -> None:
@@ -252,11 +253,14 @@ def plot_curves(history: list[EpochRecord], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def model_for(config: TrainConfig, in_features: int, num_classes: int) -> nn.Module:
+    return build_model(config.model, in_features, num_classes, config.quantizer, config.dropout,
+                       config.act_quantizer)
+
+
 def model_from_record(state: dict) -> nn.Module:
     """Rebuild the eval-mode model from a ``model.pt``/``checkpoint.pt`` record."""
-    cfg = TrainConfig(**state["config"])
-    model = build_model(cfg.model, state["in_features"], state["num_classes"], cfg.quantizer,
-                        cfg.dropout)
+    model = model_for(TrainConfig(**state["config"]), state["in_features"], state["num_classes"])
     model.load_state_dict(state["model"])
     return model.eval()
 
