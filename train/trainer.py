@@ -101,7 +101,8 @@ def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
 
 
 class Trainer:
-    """Trains ``config`` into ``out_dir``; ``resume=True`` continues from ``out_dir/checkpoint.pt``."""
+    """Trains ``config`` into ``out_dir``; call :meth:`resume` first to continue the run whose
+    checkpoint is in ``out_dir``."""
 
     def __init__(self, config: TrainConfig, out_dir: str | Path, dataset: Dataset | None = None,
                  show_progress: bool = True, verbose: bool = True):
