@@ -7,7 +7,9 @@ rounding of the final batch-norm scale (``rtol``/``atol``).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,26 +47,65 @@ def torch_logits(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -
                                for i in range(0, len(images), batch_size)])
 
 
-def execute_graph(wrapper, images: np.ndarray, desc: str = "executing", progress: bool = True,
-                  ) -> np.ndarray:
-    """Run ``wrapper`` (a qonnx ModelWrapper) image by image with qonnx/FINN's executor.
+def with_batch_size(wrapper, batch: int, work_dir: str | Path):
+    """Copy of a batch-1 QONNX/FINN graph that takes ``batch`` images at once.
 
-    FINN graphs are built for batch 1, so the images go through one at a time. ``images`` are
-    bipolar (+-1); a graph whose input FINN has turned BINARY (the XNOR form of a bipolar input)
-    gets them as 0/1, the encoding the accelerator's input stream uses.
+    Rewrites the leading dimension of every non-constant tensor, the ``numInputVectors`` of
+    FINN's HW layers, and (recursively, saved in ``work_dir``) the graph of a dataflow
+    partition. The executors then run each node once per batch instead of once per image;
+    the results are the same numbers (tested against image-by-image execution).
+    """
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.util.basic import get_by_name
+
+    copy = ModelWrapper(wrapper.model.__deepcopy__())
+    constants = {t.name for t in copy.graph.initializer}
+    for info in [*copy.graph.input, *copy.graph.output, *copy.graph.value_info]:
+        dims = info.type.tensor_type.shape.dim
+        if info.name not in constants and len(dims) and dims[0].dim_value == 1:
+            dims[0].dim_value = batch
+    for node in copy.graph.node:
+        vectors = get_by_name(node.attribute, "numInputVectors")
+        if vectors is not None:
+            vectors.ints[:] = [batch] + list(vectors.ints[1:])
+        if node.op_type == "StreamingDataflowPartition":
+            partition = getCustomOp(node)
+            child = with_batch_size(ModelWrapper(partition.get_nodeattr("model")), batch, work_dir)
+            child_path = Path(work_dir) / f"{node.name}_batch{batch}.onnx"
+            child.save(str(child_path))
+            partition.set_nodeattr("model", str(child_path))
+    return copy
+
+
+def execute_graph(wrapper, images: np.ndarray, desc: str = "executing", progress: bool = True,
+                  batch_size: int = 500) -> np.ndarray:
+    """Run ``wrapper`` (a qonnx ModelWrapper) on ``images`` with qonnx/FINN's executor.
+
+    ``images`` are bipolar (+-1); a graph whose input FINN has turned BINARY (the XNOR form of
+    a bipolar input) gets them as 0/1, the encoding the accelerator's input stream uses.
+    The graph runs on batches of ``batch_size`` (see :func:`with_batch_size`); the last batch
+    is padded with copies of its last image and the padding dropped from the result.
     """
     from qonnx.core.datatype import DataType
     from qonnx.core.onnx_exec import execute_onnx
 
     in_name, out_name = wrapper.graph.input[0].name, wrapper.graph.output[0].name
-    in_shape = tuple(wrapper.get_tensor_shape(in_name))
     if wrapper.get_tensor_datatype(in_name) == DataType["BINARY"]:
         images = (images + 1) / 2
+    images = images.astype(np.float32)
+    batch_size = max(1, min(batch_size, len(images)))
     outputs = []
-    for image in tqdm(images, desc=desc, disable=not progress, leave=False, mininterval=1.0):
-        result = execute_onnx(wrapper, {in_name: image.reshape(in_shape).astype(np.float32)})
-        outputs.append(np.asarray(result[out_name]).reshape(-1))
-    return np.stack(outputs)
+    with tempfile.TemporaryDirectory() as work_dir:
+        batched = wrapper if batch_size == 1 else with_batch_size(wrapper, batch_size, work_dir)
+        in_shape = (batch_size, *wrapper.get_tensor_shape(in_name)[1:])
+        for start in tqdm(range(0, len(images), batch_size), desc=desc, disable=not progress,
+                          leave=False, mininterval=1.0):
+            chunk = images[start:start + batch_size]
+            padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk), 0)])
+            result = execute_onnx(batched, {in_name: padded.reshape(in_shape)})[out_name]
+            outputs.append(np.asarray(result).reshape(batch_size, -1)[:len(chunk)])
+    return np.concatenate(outputs)
 
 
 def compare(stage: str, reference: np.ndarray, outputs: np.ndarray,

@@ -27,7 +27,7 @@ STAGES = (
 )
 
 
-def _load_stage(models_dir: Path, step: str):
+def load_stage(models_dir: Path, step: str):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
@@ -57,7 +57,7 @@ def verify_build(build_dir: str | Path, images: np.ndarray, reference: np.ndarra
     models_dir = Path(build_dir) / "intermediate_models"
     results = []
     for stage, step in STAGES:
-        graph = _load_stage(models_dir, step)
+        graph = load_stage(models_dir, step)
         outputs = execute_graph(graph, images, desc=f"verifying {stage}", progress=progress)
         results.append(compare(stage, reference, outputs, labels))
     return results

@@ -143,3 +143,20 @@ def test_trained_sfc_full_chain_on_2000_mnist_images(mnist_dir, tmp_path):
                                   progress=False)
     assert all(c.identical for c in comparisons), [c.summary() for c in comparisons]
     assert comparisons[-1].accuracy > 0.96
+
+
+def test_batched_execution_equals_image_by_image(sfc_build, mnist_dir):
+    """The verification runs graphs on batches; that must not change a single output bit."""
+    import numpy as np
+
+    from xnorflow.export.verify import execute_graph
+    from xnorflow.hw.chain import STAGES, load_stage
+    from xnorflow.train.data import load_dataset
+
+    images = load_dataset("mnist", mnist_dir).test.images[:37]
+    models = sfc_build[0] / "intermediate_models"
+    for _, step in STAGES:
+        graph = load_stage(models, step)
+        one_by_one = execute_graph(graph, images, progress=False, batch_size=1)
+        batched = execute_graph(graph, images, progress=False, batch_size=16)  # 16+16+5 padded
+        assert np.array_equal(one_by_one, batched), step
