@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,8 @@ def main(argv=None) -> int:
                                        BuildOptions(target_fps=args.target_fps),
                                        args.images, args.data_dir, progress=True)
     seconds = time.perf_counter() - start
+    for name in ("build_report.md", "cycles_per_layer.png"):  # the build folder is not committed
+        shutil.copy(report.parent / name, Path(args.out) / name)
     (Path(args.out) / "chain.json").write_text(json.dumps([c.as_dict() for c in comparisons],
                                                           indent=2))
     cfg = run.config
@@ -50,6 +53,7 @@ def main(argv=None) -> int:
                      f"({c.argmax_matches / c.images:.2%}) | {c.logits_match:,} | "
                      f"{c.max_abs_diff:.1e} | {c.accuracy:.2%} |")
     section = "\n".join(lines) + "\n"
+    section += f"\nBuild report of this run: [build_report.md](benchmarks/results/finn_chain/build_report.md)\n"
     print(section)
     update_section("finn-chain", section)
     return 0 if all(c.identical for c in comparisons) else 1

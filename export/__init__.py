@@ -1,0 +1,1 @@
+"""Stage 2: Brevitas model -> QONNX, with 1-bit checks and verification against PyTorch."""

@@ -1,0 +1,1 @@
+"""Stage 3: QONNX -> FINN XNOR-popcount dataflow design, estimates, HLS sources, report."""
