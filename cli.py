@@ -115,7 +115,8 @@ def _export(args) -> int:
 
     run = open_run(args.run)
     out = Path(args.out) if args.out else run.model_file.parent / "model.qonnx.onnx"
-    result = export_run(run, out, args.verify, args.data_dir, progress=not args.no_progress)
+    reference = run.reference(args.verify, args.data_dir) if args.verify else None
+    result = export_run(run, out, reference, progress=not args.no_progress)
     print(f"wrote {out}")
     if result is None:
         return 0

@@ -23,12 +23,20 @@ class TrainedRun:
     in_features: int
     model_file: Path
 
-    def test_images(self, count: int, data_dir: str | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``count`` images of the run's test split, binarized as in training."""
+    def reference(self, count: int, data_dir: str | None = None) -> Reference:
+        """The first ``count`` test images (binarized as in training), their labels and the
+        PyTorch logits every later stage is compared with."""
         dataset = load_dataset(self.config.dataset, data_dir or self.config.data_dir,
                                self.config.binarization)
-        return dataset.test.images[:count], dataset.test.labels[:count]
+        images = dataset.test.images[:count]
+        return Reference(images, dataset.test.labels[:count], torch_logits(self.model, images))
+
+
+@dataclass(frozen=True)
+class Reference:
+    images: np.ndarray
+    labels: np.ndarray
+    logits: np.ndarray
 
 
 def open_run(path: str | Path) -> TrainedRun:
@@ -43,17 +51,16 @@ def open_run(path: str | Path) -> TrainedRun:
                       state["in_features"], model_file)
 
 
-def export_run(run: TrainedRun, out: str | Path, verify_images: int = 1000,
-               data_dir: str | None = None, progress: bool = True) -> StageComparison | None:
-    """Export ``run`` to ``out`` and, unless ``verify_images`` is 0, compare the QONNX graph
-    with the PyTorch model on that many real test images (report in ``<out>.verify.json``)."""
+def export_run(run: TrainedRun, out: str | Path, reference: Reference | None = None,
+               progress: bool = True) -> StageComparison | None:
+    """Export ``run`` to ``out`` and, given a ``reference``, compare the QONNX graph with the
+    PyTorch model on its images (report in ``<out>.verify.json``)."""
     out = Path(out)
     wrapper = export_qonnx_model(run.model, run.in_features, out)
-    if not verify_images:
+    if reference is None:
         return None
-    images, labels = run.test_images(verify_images, data_dir)
-    result = compare("QONNX", torch_logits(run.model, images),
-                     execute_graph(wrapper, images, desc="verifying QONNX", progress=progress),
-                     labels)
+    result = compare("QONNX", reference.logits,
+                     execute_graph(wrapper, reference.images, desc="verifying QONNX",
+                                   progress=progress), reference.labels)
     out.with_suffix(".verify.json").write_text(json.dumps(result.as_dict(), indent=2))
     return result

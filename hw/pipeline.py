@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..export.run_export import TrainedRun, export_run
-from ..export.verify import StageComparison, torch_logits
+from ..export.verify import StageComparison
 from .build import BuildOptions, VendorToolsMissing, fpga_part, run_build
 from .chain import verify_build
 from .report import summarize, write_report
@@ -21,17 +21,17 @@ def build_run(run: TrainedRun, out_dir: str | Path, options: BuildOptions,
     out_dir = Path(out_dir).resolve()
     options.validate()  # bad options fail before any work
     part = fpga_part(options.board)
-    qonnx_check = export_run(run, out_dir / QONNX_FILE, verify_images, data_dir, progress)
+    reference = run.reference(verify_images, data_dir) if verify_images else None
+    qonnx_check = export_run(run, out_dir / QONNX_FILE, reference, progress)
     stopped = None
     try:
         run_build(out_dir / QONNX_FILE, out_dir, options)
     except VendorToolsMissing as notice:
         stopped = notice
     comparisons = [qonnx_check] if qonnx_check else []
-    if verify_images:
-        images, labels = run.test_images(verify_images, data_dir)
-        comparisons += verify_build(out_dir, images, torch_logits(run.model, images), labels,
-                                    progress)
+    if reference is not None:
+        comparisons += verify_build(out_dir, reference.images, reference.logits,
+                                    reference.labels, progress)
     report = write_report(out_dir, summarize(out_dir, options.clock_mhz, part, comparisons),
                           title=f"xnorflow build: {run.config.model.upper()} W1A1 "
                                 f"({run.config.quantizer}, {run.config.dataset}) on "

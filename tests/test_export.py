@@ -68,8 +68,8 @@ def test_open_run_without_model_is_a_clear_error(tmp_path):
 
 
 def test_qonnx_identical_to_pytorch_on_real_mnist(mnist_sfc_run, tmp_path):
-    result = export_run(open_run(mnist_sfc_run), tmp_path / "m.onnx", verify_images=300,
-                        progress=False)
+    run = open_run(mnist_sfc_run)
+    result = export_run(run, tmp_path / "m.onnx", run.reference(300), progress=False)
     assert result.images == 300 and result.identical, result.summary()
     assert result.accuracy > 0.9
     assert (tmp_path / "m.verify.json").exists()
