@@ -168,17 +168,21 @@ def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
 
 
 # ------------------------------------------------------------------------------- binarization
-BINARIZATIONS = ("threshold", "centered-sign", "none")
+BINARIZATIONS = ("threshold", "centered-sign", "median", "none")
 
 
 def binarize(images: np.ndarray, mode: str = "threshold", threshold: float = 0.5,
-             mean: np.ndarray | None = None) -> np.ndarray:
+             mean: np.ndarray | None = None, median: float | None = None) -> np.ndarray:
     """Map [0, 1] images to exact bipolar values {-1, +1} for a 1-bit first layer.
 
     - ``threshold``: +1 where pixel >= ``threshold`` else -1 (BNN-PYNQ's MNIST input is this with
       0.5: it feeds 2x - 1 to a sign activation).
     - ``centered-sign``: +1 where pixel >= the per-feature mean ``mean`` (of the training split)
       else -1; keeps information in low-contrast images such as Fashion-MNIST.
+    - ``median``: +1 where pixel > ``median`` (one number: the median of all training-split
+      pixels) else -1. This is the input binarization of Colombo et al. (arXiv 2412.00119) for
+      Fashion-MNIST; note the strict ``>`` (their rule), so on MNIST (median 0) every non-zero
+      pixel is +1.
     - ``none``: leave the images as they are (for non-binary first layers).
     sign(0) is taken as +1, as Brevitas' binary quantizer and FINN's bipolar type do.
     """
@@ -190,6 +194,10 @@ def binarize(images: np.ndarray, mode: str = "threshold", threshold: float = 0.5
         if mean is None:
             raise ValueError("centered-sign binarization needs the training-split mean")
         reference = mean
+    elif mode == "median":
+        if median is None:
+            raise ValueError("median binarization needs the training-split median")
+        return np.where(images > median, 1.0, -1.0).astype(np.float32)
     else:
         raise ValueError(f"unknown binarization {mode!r}; choose one of {BINARIZATIONS}")
     return np.where(images >= reference, 1.0, -1.0).astype(np.float32)
@@ -211,8 +219,21 @@ def load_dataset(name: str, data_dir: str | Path | None = None, binarization: st
     else:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {DATASETS}.")
     mean = raw.train.images.mean(axis=0) if binarization == "centered-sign" else None
+    median = float(np.median(raw.train.images)) if binarization == "median" else None
 
     def convert(split: Split) -> Split:
-        return Split(binarize(split.images, binarization, threshold, mean), split.labels)
+        return Split(binarize(split.images, binarization, threshold, mean, median), split.labels)
 
     return Dataset(raw.name, convert(raw.train), convert(raw.test), raw.image_shape, raw.num_classes)
+
+
+def holdout_split(split: Split, holdout: int, seed: int) -> tuple[Split, Split]:
+    """Re-split a training split into (train, held-out validation) with a seeded shuffle: the
+    protocol of Colombo et al. for Fashion-MNIST (60k training images -> 50k / 10k)."""
+    if not 0 < holdout < len(split):
+        raise DatasetError(f"cannot hold out {holdout} of {len(split)} training samples; choose "
+                           f"0 < holdout < {len(split)}")
+    order = np.random.default_rng(seed).permutation(len(split))
+    keep, held = order[:-holdout], order[-holdout:]
+    return (Split(split.images[keep], split.labels[keep]),
+            Split(split.images[held], split.labels[held]))
