@@ -17,64 +17,139 @@ EPILOG = """examples:
   xnorflow train --model sfc --quantizer bnn++ --dataset mnist \\
                  --data-dir ../shared/data/mnist --epochs 10 --out runs/sfc-mnist
   xnorflow train --resume --out runs/sfc-mnist --epochs 20  # continue an interrupted run
+  xnorflow train --algo local-binary --widths 525,525 --dataset fashion-mnist \\
+                 --data-dir ../shared/data/fashion-mnist --holdout 10000 --out runs/bmlp
 """
+
+ALGOS = ("proxconnect", "local-binary")
+# Options that only one trainer understands (dest -> algo); given to the other, they are refused.
+ALGO_OPTIONS = {"model": "proxconnect", "quantizer": "proxconnect",
+                "act_quantizer": "proxconnect", "lr": "proxconnect",
+                "weight_decay": "proxconnect", "dropout": "proxconnect",
+                "widths": "local-binary", "group_sizes": "local-binary",
+                "margin_ratio": "local-binary", "reinforcement": "local-binary",
+                "weight_bits": "local-binary", "holdout": "local-binary",
+                "engine": "local-binary"}
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers, "
+                                         f"e.g. 525,525") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive integers, e.g. 525,525")
+    return values
 
 
 def _add_train_parser(sub) -> None:
+    from .train.local_binary.trainer import ENGINES, LocalBinaryConfig
     from .train.trainer import TrainConfig
 
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    pc = {f.name: f.default for f in fields(TrainConfig)}
+    lb = LocalBinaryConfig()
     pairs = "; ".join(f"{name}: {pair.description}" for name, pair in PAIRS.items())
-    p = sub.add_parser("train", help="train a 1-bit (W1A1) Brevitas MLP",
-                       description="Train a W1A1 MLP of the FINN family with a ProxConnect++ "
-                                   "forward/backward quantizer pair. Writes checkpoint.pt (every "
+    p = sub.add_parser("train", help="train a 1-bit (W1A1) network",
+                       description="Train a W1A1 MLP. --algo proxconnect (default): a FINN-family "
+                                   "Brevitas MLP with a ProxConnect++ forward/backward quantizer "
+                                   "pair. --algo local-binary: a binary MLP trained without "
+                                   "gradients by local binary error signals and integer hidden "
+                                   "weights (Colombo et al. 2024). Writes checkpoint.pt (every "
                                    "epoch, atomically), metrics.csv, curves.png, model.pt and "
                                    "summary.json into --out.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=sorted(MLP_WIDTHS), default=defaults["model"],
-                   help="TFC/SFC/LFC: 3 hidden layers of 64/256/1024 neurons (default: %(default)s)")
-    p.add_argument("--quantizer", choices=sorted(PAIRS), default=defaults["quantizer"],
-                   help=f"PC++ quantizer pair for weights and activations. {pairs} "
-                        f"(default: %(default)s)")
-    p.add_argument("--act-quantizer", choices=sorted(PAIRS), default=None,
-                   help="a different PC++ pair for the activations, e.g. --quantizer bc "
-                        "--act-quantizer bnn (default: the --quantizer pair)")
-    p.add_argument("--dataset", choices=DATASETS, default=defaults["dataset"],
+    p.add_argument("--algo", choices=ALGOS, default="proxconnect", help="default: %(default)s")
+    p.add_argument("--dataset", choices=DATASETS, default=pc["dataset"],
                    help="digits ships with scikit-learn; the others are read from --data-dir "
                         "(default: %(default)s)")
     p.add_argument("--data-dir", default=None,
                    help="folder with the IDX files (mnist, fashion-mnist) or cifar-10-batches-py")
-    p.add_argument("--binarization", choices=BINARIZATIONS, default=defaults["binarization"],
-                   help="input pixels to +-1: threshold at 0.5, or sign of the pixel minus the "
-                        "training mean (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=defaults["epochs"],
-                   help="length of the schedule; may be raised with --resume, which stretches "
-                        "the lr and mu schedules to the new length (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=defaults["batch_size"],
+    p.add_argument("--binarization", choices=BINARIZATIONS, default=None,
+                   help=f"input pixels to +-1: threshold at 0.5, sign of the pixel minus the "
+                        f"training mean, or > the global training-pixel median (default: "
+                        f"{pc['binarization']} for proxconnect, {lb.binarization} for "
+                        f"local-binary)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"length of the run; may be raised with --resume (default: "
+                        f"{pc['epochs']} for proxconnect, {lb.epochs} for local-binary)")
+    p.add_argument("--batch-size", type=int, default=pc["batch_size"],
                    help="default: %(default)s")
-    p.add_argument("--lr", type=float, default=defaults["lr"],
-                   help="Adam learning rate, cosine-annealed to 0 (default: %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=defaults["weight_decay"],
-                   help="default: %(default)s")
-    p.add_argument("--dropout", type=float, default=defaults["dropout"],
-                   help="dropout after each hidden activation (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=defaults["seed"], help="default: %(default)s")
+    p.add_argument("--seed", type=int, default=pc["seed"], help="default: %(default)s")
     p.add_argument("--out", required=True, help="run folder for checkpoints, logs and plots")
     p.add_argument("--resume", action="store_true",
                    help="continue from --out/checkpoint.pt (bit-identical to an uninterrupted run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    g = p.add_argument_group("proxconnect options")
+    g.add_argument("--model", choices=sorted(MLP_WIDTHS),
+                   help=f"TFC/SFC/LFC: 3 hidden layers of 64/256/1024 neurons (default: "
+                        f"{pc['model']})")
+    g.add_argument("--quantizer", choices=sorted(PAIRS),
+                   help=f"PC++ quantizer pair for weights and activations. {pairs} "
+                        f"(default: {pc['quantizer']})")
+    g.add_argument("--act-quantizer", choices=sorted(PAIRS),
+                   help="a different PC++ pair for the activations, e.g. --quantizer bc "
+                        "--act-quantizer bnn (default: the --quantizer pair)")
+    g.add_argument("--lr", type=float,
+                   help=f"Adam learning rate, cosine-annealed to 0 (default: {pc['lr']})")
+    g.add_argument("--weight-decay", type=float, help=f"default: {pc['weight_decay']}")
+    g.add_argument("--dropout", type=float,
+                   help=f"dropout after each hidden activation (default: {pc['dropout']})")
+
+    g = p.add_argument_group("local-binary options")
+    g.add_argument("--widths", type=_int_list,
+                   help=f"hidden layer widths, odd so that sign never ties (default: "
+                        f"{','.join(map(str, lb.widths))})")
+    g.add_argument("--group-sizes", type=_int_list,
+                   help="gamma per layer: at most one neuron per group of gamma is updated per "
+                        "wrong sample (default: the paper's value for widths 35, 75, 135, 255, "
+                        "525, 1035)")
+    g.add_argument("--margin-ratio", type=float,
+                   help=f"r: a sample is wrong if its readout margin < floor(r * width) "
+                        f"(default: {lb.margin_ratio})")
+    g.add_argument("--reinforcement", type=float,
+                   help=f"p_r of the metaplastic reinforcement (default: {lb.reinforcement})")
+    g.add_argument("--weight-bits", type=int,
+                   help=f"signed, saturating hidden-weight width (default: {lb.weight_bits})")
+    g.add_argument("--holdout", type=int,
+                   help="training samples held out as validation, e.g. 10000 for the paper's "
+                        "Fashion-MNIST protocol (default: 0)")
+    g.add_argument("--engine", choices=ENGINES,
+                   help="bit-packed (fast) or integer reference step; both give identical "
+                        "weights (default: packed)")
     p.set_defaults(handler=_train)
 
 
-def _train(args) -> int:
-    from .train.trainer import CHECKPOINT, TrainConfig, Trainer
+def _algo_options(args) -> dict:
+    """The algorithm-specific options the user gave; refuse those of the other trainer."""
+    given = {k: getattr(args, k) for k in ALGO_OPTIONS if getattr(args, k) is not None}
+    foreign = [k for k in given if ALGO_OPTIONS[k] != args.algo]
+    if foreign:
+        names = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise UsageError(f"{names}: only for --algo {ALGO_OPTIONS[foreign[0]]}, not "
+                         f"--algo {args.algo}")
+    shared = {"dataset": args.dataset, "data_dir": args.data_dir, "batch_size": args.batch_size,
+              "seed": args.seed}
+    for key in ("binarization", "epochs"):
+        if getattr(args, key) is not None:
+            shared[key] = getattr(args, key)
+    return {**shared, **given}
 
-    config = TrainConfig(model=args.model, quantizer=args.quantizer,
-                         act_quantizer=args.act_quantizer, dataset=args.dataset,
-                         data_dir=args.data_dir, binarization=args.binarization,
-                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed)
-    trainer = Trainer(config, args.out, show_progress=not args.no_progress)
+
+class UsageError(ValueError):
+    """Command-line options that do not fit together."""
+
+
+def _train(args) -> int:
+    options = _algo_options(args)
+    if args.algo == "local-binary":
+        from .train.local_binary.trainer import CHECKPOINT, LocalBinaryConfig, LocalBinaryTrainer
+        trainer = LocalBinaryTrainer(LocalBinaryConfig(**options), args.out,
+                                     show_progress=not args.no_progress)
+    else:
+        from .train.trainer import CHECKPOINT, TrainConfig, Trainer
+        trainer = Trainer(TrainConfig(**options), args.out, show_progress=not args.no_progress)
     if args.resume:
         trainer.resume()
         print(f"resumed {args.out}/{CHECKPOINT} at epoch {len(trainer.history)}")
@@ -189,12 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .export.qonnx_export import UnsupportedModelError
     from .hw.build import BuildError
+    from .train.local_binary.model import BMLPError
     from .train.trainer import TrainingDiverged
 
     try:
         return args.handler(args)
     except (DatasetError, CheckpointError, TrainingDiverged, UnsupportedModelError,
-            BuildError) as err:
+            BuildError, BMLPError, UsageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -42,8 +42,7 @@ def main(argv=None) -> int:
                                                           indent=2))
     cfg = run.config
     lines = [f"Command: `{command_line('finn_chain.py', argv)}`", "",
-             f"{cfg.model.upper()} W1A1 ({cfg.quantizer}, trained {cfg.epochs} epochs on "
-             f"{cfg.dataset}), first {args.images:,} test images, FINN build for Pynq-Z1 at "
+             f"{run.description}, trained {cfg['epochs']} epochs, first {args.images:,} test images, FINN build for Pynq-Z1 at "
              f"target {args.target_fps:,} FPS; {seconds / 60:.1f} min for export, build and "
              f"all executions.", "",
              "| stage | images | argmax identical | logits within 1e-5 rel / 1e-4 abs | "

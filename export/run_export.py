@@ -11,7 +11,7 @@ from torch import nn
 
 from ..train.checkpoint import CheckpointError, load_checkpoint
 from ..train.data import load_dataset
-from ..train.trainer import MODEL_FILE, TrainConfig, model_from_record
+from ..train.trainer import MODEL_FILE, describe_record, model_from_record
 from .qonnx_export import export_qonnx_model
 from .verify import StageComparison, compare, execute_graph, torch_logits
 
@@ -19,15 +19,16 @@ from .verify import StageComparison, compare, execute_graph, torch_logits
 @dataclass
 class TrainedRun:
     model: nn.Module
-    config: TrainConfig
+    config: dict          # the training configuration as recorded (keys depend on the trainer)
+    description: str      # e.g. "SFC W1A1 (bnn++, mnist)", for reports
     in_features: int
     model_file: Path
 
     def reference(self, count: int, data_dir: str | None = None) -> Reference:
         """The first ``count`` test images (binarized as in training), their labels and the
         PyTorch logits every later stage is compared with."""
-        dataset = load_dataset(self.config.dataset, data_dir or self.config.data_dir,
-                               self.config.binarization)
+        dataset = load_dataset(self.config["dataset"], data_dir or self.config["data_dir"],
+                               self.config["binarization"])
         images = dataset.test.images[:count]
         return Reference(images, dataset.test.labels[:count], torch_logits(self.model, images))
 
@@ -47,7 +48,7 @@ def open_run(path: str | Path) -> TrainedRun:
         raise CheckpointError(f"{model_file}: no trained model; pass the --out folder of a "
                               f"finished `xnorflow train` run or its {MODEL_FILE}")
     state = load_checkpoint(model_file)
-    return TrainedRun(model_from_record(state), TrainConfig(**state["config"]),
+    return TrainedRun(model_from_record(state), state["config"], describe_record(state),
                       state["in_features"], model_file)
 
 

@@ -33,7 +33,5 @@ def build_run(run: TrainedRun, out_dir: str | Path, options: BuildOptions,
         comparisons += verify_build(out_dir, reference.images, reference.logits,
                                     reference.labels, progress)
     report = write_report(out_dir, summarize(out_dir, options.clock_mhz, part, comparisons),
-                          title=f"xnorflow build: {run.config.model.upper()} W1A1 "
-                                f"({run.config.quantizer}, {run.config.dataset}) on "
-                                f"{options.board}")
+                          title=f"xnorflow build: {run.description} on {options.board}")
     return report, comparisons, stopped

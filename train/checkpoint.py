@@ -43,3 +43,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as err:  # torch raises several unrelated types for a damaged file
         raise CheckpointError(f"{path}: checkpoint is unreadable ({err}). It was not written by "
                               f"xnorflow or the disk copy is damaged.") from err
+
+
+def check_same_run(saved: dict[str, Any], current: dict[str, Any], may_differ: tuple[str, ...],
+                   path: str | Path) -> None:
+    """Refuse to resume a checkpoint whose settings differ from the current run's (except the
+    keys in ``may_differ``, which do not change the result)."""
+    clashes = {k: (saved.get(k), v) for k, v in current.items()
+               if k not in may_differ and saved.get(k) != v}
+    if clashes:
+        detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in clashes.items())
+        raise CheckpointError(f"{path}: belongs to a different run ({detail}). Use the original "
+                              f"settings or a new --out.")

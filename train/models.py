@@ -22,27 +22,30 @@ class BinaryMLP(nn.Module):
     """W1A1 multilayer perceptron: bipolar input, ``len(hidden)`` binary hidden layers.
 
     Dropout sits after each activation (0.2 in bnn_pynq); it is the identity at inference,
-    so it does not appear in the exported graph.
+    so it does not appear in the exported graph. ``batch_norm=False`` drops the BatchNorm
+    layers: the sign activations then threshold the integer popcount at 0 (the local binary
+    trainer's networks).
     """
 
     def __init__(self, in_features: int, num_classes: int, hidden: list[int],
-                 quantizer: str = "bnn", dropout: float = 0.0, act_quantizer: str | None = None):
+                 quantizer: str = "bnn", dropout: float = 0.0, act_quantizer: str | None = None,
+                 batch_norm: bool = True):
         super().__init__()
         weight_quant = weight_quant_for(quantizer)
         act_quant = act_quant_for(act_quantizer or quantizer)
         layers: list[nn.Module] = [QuantIdentity(act_quant=act_quant, return_quant_tensor=False)]
         width = in_features
         for out in hidden:
-            layers += [
-                QuantLinear(width, out, bias=False, weight_quant=weight_quant),
-                nn.BatchNorm1d(out),
-                QuantIdentity(act_quant=act_quant, return_quant_tensor=False),
-            ]
+            layers.append(QuantLinear(width, out, bias=False, weight_quant=weight_quant))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(out))
+            layers.append(QuantIdentity(act_quant=act_quant, return_quant_tensor=False))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = out
-        layers += [QuantLinear(width, num_classes, bias=False, weight_quant=weight_quant),
-                   nn.BatchNorm1d(num_classes)]
+        layers.append(QuantLinear(width, num_classes, bias=False, weight_quant=weight_quant))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(num_classes))
         self.features = nn.Sequential(*layers)
 
     def forward(self, x):

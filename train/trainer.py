@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .brevitas_quant import clip_latent_weights, set_schedule_progress
-from .checkpoint import CheckpointError, load_checkpoint, save_atomic
+from .checkpoint import check_same_run, load_checkpoint, save_atomic
 from .data import Dataset, DatasetError, load_dataset
 from .models import build_model
 from .quantizers import pair_for
@@ -138,13 +138,8 @@ class Trainer:
 
     def resume(self) -> None:
         state = load_checkpoint(self.out_dir / CHECKPOINT)
-        saved, current = state["config"], asdict(self.config)
-        clashes = {k: (saved.get(k), v) for k, v in current.items()
-                   if k not in TrainConfig.RESUMABLE_CHANGES and saved.get(k) != v}
-        if clashes:
-            detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in clashes.items())
-            raise CheckpointError(f"{self.out_dir / CHECKPOINT}: belongs to a different run "
-                                  f"({detail}). Use the original settings or a new --out.")
+        check_same_run(state["config"], asdict(self.config), TrainConfig.RESUMABLE_CHANGES,
+                       self.out_dir / CHECKPOINT)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = [EpochRecord(**r) for r in state["history"]]
@@ -260,10 +255,24 @@ def model_for(config: TrainConfig, in_features: int, num_classes: int) -> nn.Mod
 
 
 def model_from_record(state: dict) -> nn.Module:
-    """Rebuild the eval-mode model from a ``model.pt``/``checkpoint.pt`` record."""
+    """Rebuild the eval-mode Brevitas model from a ``model.pt``/``checkpoint.pt`` record of any
+    trainer (the record's ``algo`` says which; records without one are ProxConnect++ runs)."""
+    if state.get("algo") == "local-binary":
+        from .local_binary.brevitas_model import to_brevitas
+        from .local_binary.model import BMLPState
+        return to_brevitas(BMLPState.from_record(state["bmlp"]))
     model = model_for(TrainConfig(**state["config"]), state["in_features"], state["num_classes"])
     model.load_state_dict(state["model"])
     return model.eval()
+
+
+def describe_record(state: dict) -> str:
+    """One line naming the trained network, for reports: e.g. "SFC W1A1 (bnn++, mnist)"."""
+    config = state["config"]
+    if state.get("algo") == "local-binary":
+        widths = "-".join(map(str, config["widths"]))
+        return f"BMLP {widths} W1A1 (local binary, {config['dataset']})"
+    return f"{config['model'].upper()} W1A1 ({config['quantizer']}, {config['dataset']})"
 
 
 def load_trained(path: str | Path) -> nn.Module:
