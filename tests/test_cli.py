@@ -60,3 +60,31 @@ def test_build_errors_are_clear(tmp_path, capsys):
     main(["train", "--model", "tfc", "--epochs", "1", "--out", str(run), "--no-progress"])
     assert main(["build", str(run), "--board", "Pynq-Z9", "--target-fps", "1000"]) == 1
     assert "unknown board 'Pynq-Z9'" in capsys.readouterr().err
+
+
+def test_local_binary_train_export_and_resume_on_digits(tmp_path, capsys):
+    out = tmp_path / "bmlp"
+    args = ["train", "--algo", "local-binary", "--widths", "75,35", "--group-sizes", "25,35",
+            "--epochs", "6", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["algo"] == "local-binary" and summary["epochs_trained"] == 6
+    assert summary["final_test_acc"] > 0.45  # 10 classes: chance is 0.1 (66 % after 8 epochs)
+    assert main(args[:-3] + ["--epochs", "7", "--out", str(out), "--resume"]) == 0
+    assert json.loads((out / "summary.json").read_text())["epochs_trained"] == 7
+    assert main(["export", str(out), "--verify", "200", "--no-progress"]) == 0
+    assert "argmax 200/200 identical" in capsys.readouterr().out
+
+
+def test_local_binary_option_errors_are_clear(tmp_path, capsys):
+    assert main(["train", "--algo", "local-binary", "--quantizer", "bnn",
+                 "--out", str(tmp_path / "a")]) == 1
+    assert "--quantizer: only for --algo proxconnect" in capsys.readouterr().err
+    assert main(["train", "--widths", "35,35", "--out", str(tmp_path / "b")]) == 1
+    assert "--widths: only for --algo local-binary" in capsys.readouterr().err
+    assert main(["train", "--algo", "local-binary", "--widths", "100", "--out",
+                 str(tmp_path / "c")]) == 1
+    assert "pass --group-sizes" in capsys.readouterr().err
+    assert main(["train", "--algo", "local-binary", "--binarization", "none", "--out",
+                 str(tmp_path / "d")]) == 1
+    assert "needs +-1 inputs" in capsys.readouterr().err

@@ -145,3 +145,24 @@ def test_cifar10_pickle_layout(tmp_path):
     (folder / "test_batch").write_bytes(b"garbage")
     with pytest.raises(DatasetError, match="test_batch: not a CIFAR-10 batch pickle"):
         load_cifar10(tmp_path)
+
+
+def test_median_binarization_uses_one_global_training_median():
+    from xnorflow.train.data import binarize
+    images = np.array([[0.0, 0.2, 0.4], [0.4, 0.6, 1.0]], np.float32)
+    out = binarize(images, "median", median=0.4)
+    assert out.tolist() == [[-1, -1, -1], [-1, 1, 1]]  # strict >, as the paper's code
+    with pytest.raises(ValueError, match="median"):
+        binarize(images, "median")
+
+
+def test_holdout_split_is_seeded_and_disjoint():
+    from xnorflow.train.data import Split, holdout_split
+    split = Split(np.arange(20, dtype=np.float32).reshape(10, 2), np.arange(10))
+    train, held = holdout_split(split, 3, seed=1)
+    again, _ = holdout_split(split, 3, seed=1)
+    assert len(train) == 7 and len(held) == 3
+    assert sorted(train.labels.tolist() + held.labels.tolist()) == list(range(10))
+    assert np.array_equal(train.labels, again.labels)
+    with pytest.raises(DatasetError, match="hold out"):
+        holdout_split(split, 10, seed=1)
