@@ -248,6 +248,97 @@ def _build(args) -> int:
     return 0 if all(c.identical for c in comparisons) else 1
 
 
+def _add_hls_parser(sub) -> None:
+    from .hw.hls_trainer import HlsOptions
+
+    d = HlsOptions()
+    p = sub.add_parser("hls", help="emit the local binary trainer as HLS C++ and C-simulate it",
+                       description="Generate Vitis-HLS-style C++ of the local binary trainer for "
+                                   "one BMLP shape: XNOR-popcount forward, local binary errors, "
+                                   "saturating integer weight updates, inference; two top "
+                                   "functions, a testbench, a vitis_hls Tcl script and a README "
+                                   "with the memory it needs. --csim-steps N compiles it with "
+                                   "g++ and checks N training steps and the inference against "
+                                   "the Python trainer, bit for bit.",
+                       epilog="examples:\n"
+                              "  xnorflow hls --trainer runs/bmlp --out hls/bmlp --pe 5 "
+                              "--csim-steps 20\n"
+                              "  xnorflow hls --widths 35,35 --dataset mnist --data-dir "
+                              "../shared/data/mnist --out hls/35 --csim-steps 50",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--trainer", metavar="RUN",
+                        help="a run folder (or model.pt) of `xnorflow train --algo local-binary`: "
+                             "shape, classifiers and weights come from it")
+    source.add_argument("--widths", type=_int_list,
+                        help="hidden widths of a fresh BMLP (initialized with --seed); the input "
+                             "size and classes come from --dataset")
+    p.add_argument("--group-sizes", type=_int_list, help="with --widths: gamma per layer")
+    p.add_argument("--weight-bits", type=int, default=16,
+                   help="with --widths: hidden-weight bits (default: %(default)s)")
+    p.add_argument("--dataset", choices=DATASETS, default="digits",
+                   help="with --widths: data for the shape and the C simulation")
+    p.add_argument("--data-dir", help="where the data set lives (or moved to)")
+    p.add_argument("--seed", type=int, default=0, help="with --widths: default %(default)s")
+    p.add_argument("--out", required=True, help="folder for the generated design")
+    p.add_argument("--pe", type=int, default=d.pe,
+                   help="neurons per cycle; divides every width (default: %(default)s)")
+    p.add_argument("--simd", type=int, default=d.simd,
+                   help="inputs per cycle; divides the input size and every width "
+                        "(default: %(default)s)")
+    p.add_argument("--batch-max", type=int, default=None,
+                   help="largest batch the design buffers (default: the run's batch size, 100)")
+    p.add_argument("--part", help="FPGA part for the Tcl script (default: the smallest "
+                                  "supported device that fits)")
+    p.add_argument("--clock-ns", type=float, default=10.0, help="default: %(default)s")
+    p.add_argument("--csim-steps", type=int, default=0, metavar="N",
+                   help="compile with g++ and compare N training steps with Python (0: only "
+                        "generate)")
+    p.add_argument("--csim-infer", type=int, default=500, metavar="N",
+                   help="test images for the inference check of the C simulation "
+                        "(default: %(default)s)")
+    p.set_defaults(handler=_hls)
+
+
+def _hls(args) -> int:
+    from .hw.hls_csim import compare_with_python, training_batches
+    from .hw.hls_trainer import HlsOptions, generate
+    from .train.local_binary.brevitas_model import load_bmlp_run
+    from .train.local_binary.model import BMLPShape, default_group_sizes, init_state
+    from .train.local_binary.trainer import LocalBinaryConfig, prepare_data
+
+    if args.trainer:
+        state, config = load_bmlp_run(args.trainer)
+        if args.data_dir:
+            config.data_dir = args.data_dir
+    else:
+        config = LocalBinaryConfig(widths=args.widths, group_sizes=args.group_sizes,
+                                   weight_bits=args.weight_bits, dataset=args.dataset,
+                                   data_dir=args.data_dir, seed=args.seed)
+        dataset, _ = prepare_data(config)
+        state = init_state(config.shape(dataset.in_features, dataset.num_classes), config.seed)
+    options = HlsOptions(pe=args.pe, simd=args.simd,
+                         batch_max=args.batch_max or config.batch_size, part=args.part)
+    design = generate(state, args.out, options, args.clock_ns)
+    fits = ", ".join(f"{k}: {v}" for k, v in design.estimate.fits.items())
+    print(f"wrote {design.directory} (target part {design.part}); hidden weights "
+          f"{design.estimate.weight_bits / 1e6:.2f} Mbit, ~{design.estimate.bram18} BRAM18 "
+          f"({fits})")
+    if not args.csim_steps:
+        return 0
+    if options.batch_max < config.batch_size:
+        raise UsageError(f"--batch-max {options.batch_max} is smaller than the run's batch size "
+                         f"{config.batch_size}")
+    dataset, _ = prepare_data(config)
+    batches = training_batches(dataset.train.images, dataset.train.labels, args.csim_steps,
+                               config.batch_size, config.seed, config.reinforcement,
+                               fan_ins=state.shape.fan_ins)
+    result = compare_with_python(design, state, batches, config.seed,
+                                 dataset.test.images[:args.csim_infer])
+    print(result.summary())
+    return 0 if result.identical else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xnorflow",
@@ -257,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_export_parser(sub)
     _add_build_parser(sub)
+    _add_hls_parser(sub)
     return parser
 
 
@@ -264,13 +356,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .export.qonnx_export import UnsupportedModelError
     from .hw.build import BuildError
+    from .hw.hls_trainer import HlsError
     from .train.local_binary.model import BMLPError
     from .train.trainer import TrainingDiverged
 
     try:
         return args.handler(args)
     except (DatasetError, CheckpointError, TrainingDiverged, UnsupportedModelError,
-            BuildError, BMLPError, UsageError) as err:
+            BuildError, BMLPError, UsageError, HlsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

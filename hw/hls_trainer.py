@@ -44,6 +44,11 @@ class HlsOptions:
     part: str | None = None  # FPGA part for the Tcl script; default: the smallest that fits
 
 
+def _divisors(values, limit: int = 64) -> str:
+    common = math.gcd(*values)
+    return ", ".join(str(d) for d in range(1, min(common, limit) + 1) if common % d == 0)
+
+
 def validate(shape: BMLPShape, options: HlsOptions) -> None:
     if options.pe < 1 or options.simd < 1 or options.batch_max < 1:
         raise HlsError("--pe, --simd and --batch-max must be >= 1")
@@ -53,13 +58,12 @@ def validate(shape: BMLPShape, options: HlsOptions) -> None:
     bad_pe = [w for w in shape.widths if w % options.pe]
     if bad_pe:
         raise HlsError(f"--pe {options.pe} does not divide the layer width(s) {bad_pe}; choose a "
-                       f"common divisor of {list(shape.widths)} (e.g. "
-                       f"{math.gcd(*shape.widths)})")
+                       f"common divisor of {list(shape.widths)}: {_divisors(shape.widths)}")
     sizes = (shape.in_features, *shape.widths)
     bad_simd = [s for s in sizes if s % options.simd]
     if bad_simd:
         raise HlsError(f"--simd {options.simd} does not divide {bad_simd}; it must divide the "
-                       f"input size and every width {list(sizes)} (e.g. {math.gcd(*sizes)})")
+                       f"input size and every width {list(sizes)}: {_divisors(sizes)}")
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,15 @@ class MemoryEstimate:
         return self.weight_bits + self.buffer_bits
 
 
+BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
 def _bram18_for(depth: int, width: int, banks: int) -> int:
-    """BRAM18 blocks for ``banks`` memories of ``depth`` words of ``width`` bits (the 1K x 18
-    aspect ratio; wider words use several blocks side by side)."""
-    per_bank = math.ceil(depth / 1024) * math.ceil(width / 18) if depth and width else 0
-    return banks * per_bank
+    """BRAM18 blocks for ``banks`` memories of ``depth`` words of ``width`` bits, each in the
+    block aspect ratio (16K x 1 ... 512 x 36) that needs the fewest blocks."""
+    if not depth or not width:
+        return 0
+    return banks * min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM18_SHAPES)
 
 
 def estimate_memory(shape: BMLPShape, options: HlsOptions) -> MemoryEstimate:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from brevitas.nn import QuantLinear
 
+from ..checkpoint import CheckpointError, load_checkpoint
 from ..models import BinaryMLP
 from .model import BMLPState
 
@@ -29,3 +30,23 @@ def to_brevitas(state: BMLPState) -> BinaryMLP:
         for linear, weights in zip(linears, binary, strict=True):
             linear.weight.copy_(torch.from_numpy(weights.T.astype("float32")))
     return model.eval()
+
+
+def load_bmlp_run(path) -> tuple[BMLPState, "LocalBinaryConfig"]:
+    """The integer state and configuration of a `--algo local-binary` run (folder or model.pt);
+    a clear error for any other kind of run."""
+    from pathlib import Path
+
+    from .trainer import ALGO, MODEL_FILE, LocalBinaryConfig
+
+    path = Path(path)
+    model_file = path / MODEL_FILE if path.is_dir() else path
+    if not model_file.is_file():
+        raise CheckpointError(f"{model_file}: no trained model; pass the --out folder of a "
+                              f"finished `xnorflow train --algo local-binary` run")
+    record = load_checkpoint(model_file)
+    if record.get("algo") != ALGO:
+        raise CheckpointError(f"{model_file}: not a binary MLP of the local binary trainer "
+                              f"(this run used --algo {record.get('algo', 'proxconnect')}); the "
+                              f"HLS trainer needs a `xnorflow train --algo local-binary` run")
+    return BMLPState.from_record(record["bmlp"]), LocalBinaryConfig(**record["config"])

@@ -1,0 +1,145 @@
+"""HLS C++ of the local binary trainer: generated, compiled with g++, C-simulated and compared with
+the Python trainer after every step; sizes only in the generated config; clear errors."""
+
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from xnorflow.cli import main
+from xnorflow.hw.hls_csim import (CompilerMissing, ap_types_dir, compare_with_python,
+                                  compile_testbench, training_batches)
+from xnorflow.hw.hls_trainer import HlsError, HlsOptions, estimate_memory, generate
+from xnorflow.train.data import load_dataset
+from xnorflow.train.local_binary.model import BMLPShape, init_state
+
+
+def random_data(rng, samples, features):
+    x = np.where(rng.random((samples, features)) < 0.5, -1, 1).astype(np.int8)
+    return x, rng.integers(0, 10, samples)
+
+
+@pytest.mark.parametrize("widths, groups, pe, simd, batch, bits", [
+    ((35, 21), (7, 21), 7, 1, 50, 12),     # PE-parallel neurons
+    ((35, 21), (10, 4), 7, 7, 120, 8),     # SIMD, batch over two 64-bit words, saturation at 127
+])
+def test_csim_matches_python_every_step_on_random_data(tmp_path, widths, groups, pe, simd,
+                                                       batch, bits):
+    rng = np.random.default_rng(0)
+    shape = BMLPShape(70, widths, 10, groups, weight_bits=bits)
+    state = init_state(shape, 3)
+    x, y = random_data(rng, 1000, 70)
+    design = generate(state, tmp_path, HlsOptions(pe=pe, simd=simd, batch_max=batch))
+    batches = training_batches(x, y, 9, batch, seed=4, fan_ins=shape.fan_ins)
+    if batch == 120:
+        assert len(batches[-1].y) == 40  # a short last batch
+    result = compare_with_python(design, state, batches, 4, x[:200])
+    assert result.identical, result.summary()
+    assert result.steps == 9 and result.infer_samples == 200
+    if bits == 8:
+        assert (np.abs(np.concatenate([w.ravel() for w in state.weights])) >= 127).any()
+
+
+def test_csim_matches_python_on_real_mnist_batches(tmp_path, mnist_dir):
+    data = load_dataset("mnist", mnist_dir, "median")
+    shape = BMLPShape(784, (70, 35), 10, (35, 35))
+    state = init_state(shape, 1)
+    design = generate(state, tmp_path, HlsOptions(pe=5, simd=7, batch_max=100))
+    batches = training_batches(data.train.images, data.train.labels, 6, 100, seed=1,
+                               fan_ins=shape.fan_ins)
+    result = compare_with_python(design, state, batches, 1, data.test.images[:300])
+    assert result.identical, result.summary()
+
+
+def test_sizes_live_only_in_the_generated_config(tmp_path):
+    shape = BMLPShape(70, (37, 23), 10, (37, 23))
+    design = generate(init_state(shape, 0), tmp_path, HlsOptions())
+    sources = ["bmlp_kernels.h", "bmlp_stream.h", "bmlp_top.h", "bmlp_top.cpp", "tb_bmlp.cpp"]
+    for name in sources:
+        text = (design.directory / name).read_text()
+        for size in ("70", "37", "23"):
+            assert not re.search(rf"\b{size}\b", text), f"{name} hard-codes {size}"
+    config = (design.directory / "bmlp_config.h").read_text()
+    assert "#define L0_OUT 37" in config and "#define L1_OUT 23" in config
+    assert "#define BMLP_IN_FEATURES 70" in config
+
+
+def test_generated_design_has_pragmas_tcl_and_memory_readme(tmp_path):
+    shape = BMLPShape(784, (525, 525), 10, (105, 105))
+    design = generate(init_state(shape, 0), tmp_path, HlsOptions(pe=5, simd=7))
+    top = (design.directory / "bmlp_top.cpp").read_text()
+    for pragma in ("INTERFACE mode = axis port = x_in", "INTERFACE mode = bram port = w0",
+                   "ARRAY_PARTITION variable = w1 cyclic factor = BMLP_PE dim = 1"):
+        assert pragma in top
+    kernels = (design.directory / "bmlp_kernels.h").read_text()
+    assert "#pragma HLS PIPELINE II = 1" in kernels and "ap_int<WB>" in kernels
+    tcl = (design.directory / "run_hls.tcl").read_text()
+    for command in ("set_top $top", "csim_design", "csynth_design", "export_design",
+                    "bmlp_train_step bmlp_infer", "set_part xczu7ev-ffvc1156-2-e"):
+        assert command in tcl
+    readme = (design.directory / "README.md").read_text()
+    # 16 bits x (784*525 + 525*525) weights; too much for the Pynq's xc7z020
+    assert "10,995,600 bits" in readme
+    assert "| xc7z020 (Pynq-Z1, Pynq-Z2) | 280 BRAM18 | no |" in readme
+
+
+def test_memory_estimate_and_board_choice():
+    small = BMLPShape(784, (135, 75), 10, (45, 75))
+    estimate = estimate_memory(small, HlsOptions())
+    assert estimate.weight_bits == 16 * (784 * 135 + 135 * 75)
+    assert estimate.fits["xc7z020"] == "BRAM"
+    big = BMLPShape(784, (525, 525), 10, (105, 105))
+    assert estimate_memory(big, HlsOptions()).fits == {"xc7z020": "no", "xczu7ev": "BRAM+URAM"}
+
+
+def test_a_shape_that_fits_no_device_is_refused(tmp_path):
+    huge = BMLPShape(784, (4095, 4095), 10, (105, 105))
+    with pytest.raises(HlsError, match="largest supported device, xczu7ev"):
+        generate(init_state(huge, 0), tmp_path, HlsOptions())
+
+
+def test_parallelism_that_does_not_divide_is_refused(tmp_path):
+    shape = BMLPShape(70, (35, 21), 10, (7, 21))
+    with pytest.raises(HlsError, match="--pe 5 does not divide the layer width.*21.*1, 7"):
+        generate(init_state(shape, 0), tmp_path, HlsOptions(pe=5))
+    with pytest.raises(HlsError, match="--simd 2 does not divide"):
+        generate(init_state(shape, 0), tmp_path, HlsOptions(simd=2))
+
+
+def test_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
+    shape = BMLPShape(70, (35,), 10, (35,))
+    design = generate(init_state(shape, 0), tmp_path, HlsOptions())
+    monkeypatch.setenv("CXX", "no-such-compiler-xnorflow")
+    with pytest.raises(CompilerMissing, match="needs g\\+\\+"):
+        compile_testbench(design)
+    assert (tmp_path / "bmlp_top.cpp").is_file()  # the sources are there regardless
+
+
+def test_csim_uses_our_stream_and_the_packaged_ap_types_only(tmp_path):
+    shape = BMLPShape(70, (35,), 10, (35,))
+    design = generate(init_state(shape, 0), tmp_path, HlsOptions())
+    deps = subprocess.run(["g++", "-std=c++14", "-M", f"-I{design.directory}",
+                           f"-I{ap_types_dir()}", str(design.directory / "bmlp_top.cpp")],
+                          capture_output=True, text=True, check=True).stdout
+    assert "ap_int.h" in deps and str(ap_types_dir()) in deps
+    assert "hls_stream.h" not in deps  # hls4ml's copy carries a proprietary notice
+
+
+def test_cli_generates_and_simulates_a_trained_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--algo", "local-binary", "--widths", "35,35", "--epochs", "1",
+                 "--out", str(run), "--no-progress"]) == 0
+    assert main(["hls", "--trainer", str(run), "--out", str(tmp_path / "hls"), "--pe", "5",
+                 "--csim-steps", "4", "--csim-infer", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "4/4 training steps identical" in out and "inference 100/100" in out
+
+
+def test_cli_refuses_a_run_that_is_not_a_bmlp(tmp_path, capsys):
+    run = tmp_path / "sfc"
+    assert main(["train", "--model", "tfc", "--epochs", "1", "--out", str(run),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["hls", "--trainer", str(run), "--out", str(tmp_path / "hls")]) == 1
+    assert "not a binary MLP of the local binary trainer" in capsys.readouterr().err
