@@ -21,15 +21,18 @@ EPILOG = """examples:
                  --data-dir ../shared/data/fashion-mnist --holdout 10000 --out runs/bmlp
 """
 
-ALGOS = ("proxconnect", "local-binary")
-# Options that only one trainer understands (dest -> algo); given to the other, they are refused.
-ALGO_OPTIONS = {"model": "proxconnect", "quantizer": "proxconnect",
-                "act_quantizer": "proxconnect", "lr": "proxconnect",
-                "weight_decay": "proxconnect", "dropout": "proxconnect",
-                "widths": "local-binary", "group_sizes": "local-binary",
-                "margin_ratio": "local-binary", "reinforcement": "local-binary",
-                "weight_bits": "local-binary", "holdout": "local-binary",
-                "engine": "local-binary"}
+ALGOS = ("proxconnect", "vispa", "local-binary")
+_GRADIENT = ("proxconnect", "vispa")
+# Options that only some trainers understand (dest -> algos); others refuse them.
+ALGO_OPTIONS = {"model": _GRADIENT, "lr": _GRADIENT, "weight_decay": _GRADIENT,
+                "dropout": _GRADIENT,
+                "quantizer": ("proxconnect",), "act_quantizer": ("proxconnect",),
+                "rank": ("vispa",), "scale": ("vispa",), "activations": ("vispa",),
+                "warmup_epochs": ("vispa",), "ensemble_samples": ("vispa",),
+                "widths": ("local-binary",), "group_sizes": ("local-binary",),
+                "margin_ratio": ("local-binary",), "reinforcement": ("local-binary",),
+                "weight_bits": ("local-binary",), "holdout": ("local-binary",),
+                "engine": ("local-binary",)}
 
 
 def _int_list(text: str) -> list[int]:
@@ -46,14 +49,18 @@ def _int_list(text: str) -> list[int]:
 def _add_train_parser(sub) -> None:
     from .train.local_binary.trainer import ENGINES, LocalBinaryConfig
     from .train.trainer import TrainConfig
+    from .train.vispa import VispaConfig
 
     pc = {f.name: f.default for f in fields(TrainConfig)}
     lb = LocalBinaryConfig()
+    vi = VispaConfig()
     pairs = "; ".join(f"{name}: {pair.description}" for name, pair in PAIRS.items())
     p = sub.add_parser("train", help="train a 1-bit (W1A1) network",
                        description="Train a W1A1 MLP. --algo proxconnect (default): a FINN-family "
                                    "Brevitas MLP with a ProxConnect++ forward/backward quantizer "
-                                   "pair. --algo local-binary: a binary MLP trained without "
+                                   "pair. --algo vispa: the same MLP trained by Gaussian "
+                                   "variational inference with a rank-K covariance (Orecchia et "
+                                   "al. 2024). --algo local-binary: a binary MLP trained without "
                                    "gradients by local binary error signals and integer hidden "
                                    "weights (Colombo et al. 2024). Writes checkpoint.pt (every "
                                    "epoch, atomically), metrics.csv, curves.png, model.pt and "
@@ -81,7 +88,7 @@ def _add_train_parser(sub) -> None:
                    help="continue from --out/checkpoint.pt (bit-identical to an uninterrupted run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    g = p.add_argument_group("proxconnect options")
+    g = p.add_argument_group("proxconnect and vispa options")
     g.add_argument("--model", choices=sorted(MLP_WIDTHS),
                    help=f"TFC/SFC/LFC: 3 hidden layers of 64/256/1024 neurons (default: "
                         f"{pc['model']})")
@@ -92,10 +99,27 @@ def _add_train_parser(sub) -> None:
                    help="a different PC++ pair for the activations, e.g. --quantizer bc "
                         "--act-quantizer bnn (default: the --quantizer pair)")
     g.add_argument("--lr", type=float,
-                   help=f"Adam learning rate, cosine-annealed to 0 (default: {pc['lr']})")
-    g.add_argument("--weight-decay", type=float, help=f"default: {pc['weight_decay']}")
+                   help=f"learning rate, cosine-annealed to 0 (default: Adam {pc['lr']} for "
+                        f"proxconnect, SGD {vi.lr} after {vi.warmup_epochs} warm-up epochs for "
+                        f"vispa)")
+    g.add_argument("--weight-decay", type=float,
+                   help=f"default: {pc['weight_decay']} (proxconnect), {vi.weight_decay} (vispa)")
     g.add_argument("--dropout", type=float,
                    help=f"dropout after each hidden activation (default: {pc['dropout']})")
+
+    g = p.add_argument_group("vispa options")
+    g.add_argument("--rank", type=int,
+                   help=f"K, rank of the weight covariance; 0 = the paper's LP special case "
+                        f"(latent weights, STE, clipping) (default: {vi.rank})")
+    g.add_argument("--scale", type=float,
+                   help=f"S in the unit diagonal m^2 + |z|^2 / S = 1 (default: {vi.scale})")
+    g.add_argument("--activations", choices=("binary", "float"),
+                   help="binary: W1A1 (sign, ApproxSign gradient); float: weights-only "
+                        "binarization with ReLU, not buildable by FINN (default: binary)")
+    g.add_argument("--warmup-epochs", type=int, help=f"default: {vi.warmup_epochs}")
+    g.add_argument("--ensemble-samples", type=int,
+                   help=f"L: sampled networks averaged for the reported ensemble accuracy "
+                        f"(the deployed network is sign(m)) (default: {vi.ensemble_samples})")
 
     g = p.add_argument_group("local-binary options")
     g.add_argument("--widths", type=_int_list,
@@ -124,11 +148,11 @@ def _add_train_parser(sub) -> None:
 def _algo_options(args) -> dict:
     """The algorithm-specific options the user gave; refuse those of the other trainer."""
     given = {k: getattr(args, k) for k in ALGO_OPTIONS if getattr(args, k) is not None}
-    foreign = [k for k in given if ALGO_OPTIONS[k] != args.algo]
+    foreign = [k for k in given if args.algo not in ALGO_OPTIONS[k]]
     if foreign:
         names = ", ".join("--" + k.replace("_", "-") for k in foreign)
-        raise UsageError(f"{names}: only for --algo {ALGO_OPTIONS[foreign[0]]}, not "
-                         f"--algo {args.algo}")
+        raise UsageError(f"{names}: only for --algo {' or '.join(ALGO_OPTIONS[foreign[0]])}, "
+                         f"not --algo {args.algo}")
     shared = {"dataset": args.dataset, "data_dir": args.data_dir, "batch_size": args.batch_size,
               "seed": args.seed}
     for key in ("binarization", "epochs"):
@@ -147,6 +171,11 @@ def _train(args) -> int:
         from .train.local_binary.trainer import CHECKPOINT, LocalBinaryConfig, LocalBinaryTrainer
         trainer = LocalBinaryTrainer(LocalBinaryConfig(**options), args.out,
                                      show_progress=not args.no_progress)
+    elif args.algo == "vispa":
+        from .train.trainer import CHECKPOINT
+        from .train.vispa import VispaConfig, VispaTrainer
+        trainer = VispaTrainer(VispaConfig(**options), args.out,
+                               show_progress=not args.no_progress)
     else:
         from .train.trainer import CHECKPOINT, TrainConfig, Trainer
         trainer = Trainer(TrainConfig(**options), args.out, show_progress=not args.no_progress)
@@ -161,6 +190,13 @@ def _train(args) -> int:
     best = max(history, key=lambda r: r.test_acc)
     print(f"done: final test accuracy {history[-1].test_acc:.2%} (best {best.test_acc:.2%} at "
           f"epoch {best.epoch}); outputs in {args.out}")
+    if args.algo == "vispa":
+        import json
+        summary = json.loads((trainer.out_dir / "summary.json").read_text())
+        ensemble = {k: v for k, v in summary.items() if k.startswith("ensemble_")}
+        for key, value in ensemble.items():
+            print(f"VISPA {key.replace('_', ' ')}: {value:.2%} (sampled networks, averaged "
+                  f"logits; the deployed sign(m) network has {history[-1].test_acc:.2%})")
     return 0
 
 

@@ -24,12 +24,14 @@ class BinaryMLP(nn.Module):
     Dropout sits after each activation (0.2 in bnn_pynq); it is the identity at inference,
     so it does not appear in the exported graph. ``batch_norm=False`` drops the BatchNorm
     layers: the sign activations then threshold the integer popcount at 0 (the local binary
-    trainer's networks).
+    trainer's networks). ``float_activations=True`` replaces the hidden bipolar activations by
+    ReLU (binary weights, float activations: VISPA's W1A32 setting; FINN's XNOR flow refuses
+    such a model).
     """
 
     def __init__(self, in_features: int, num_classes: int, hidden: list[int],
                  quantizer: str = "bnn", dropout: float = 0.0, act_quantizer: str | None = None,
-                 batch_norm: bool = True):
+                 batch_norm: bool = True, float_activations: bool = False):
         super().__init__()
         weight_quant = weight_quant_for(quantizer)
         act_quant = act_quant_for(act_quantizer or quantizer)
@@ -39,7 +41,8 @@ class BinaryMLP(nn.Module):
             layers.append(QuantLinear(width, out, bias=False, weight_quant=weight_quant))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(out))
-            layers.append(QuantIdentity(act_quant=act_quant, return_quant_tensor=False))
+            layers.append(nn.ReLU() if float_activations else
+                          QuantIdentity(act_quant=act_quant, return_quant_tensor=False))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = out

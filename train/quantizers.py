@@ -87,7 +87,8 @@ def sign_swish_grad(x: torch.Tensor, beta: float) -> torch.Tensor:
 # --------------------------------------------------------------------------- backward quantizers
 @dataclass(frozen=True)
 class BackwardQuantizer:
-    """B and its derivative B'. ``kind`` is ``identity``, ``clip`` or ``signswish``."""
+    """B and its derivative B'. ``kind`` is ``identity``, ``clip``, ``signswish`` or
+    ``approxsign`` (Bi-Real Net's piecewise quadratic, Liu et al. 2018: B' = max(0, 2 - 2|x|))."""
 
     kind: str
     beta: float = 5.0  # SignSwish sharpness; 5 is BNN+'s/larq's default
@@ -97,6 +98,9 @@ class BackwardQuantizer:
             return x
         if self.kind == "clip":
             return x.clamp(-1.0, 1.0)
+        if self.kind == "approxsign":
+            c = x.clamp(-1.0, 1.0)
+            return 2 * c - c * c.abs()
         return sign_swish(x, self.beta)
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
@@ -104,6 +108,8 @@ class BackwardQuantizer:
             return torch.ones_like(x)
         if self.kind == "clip":
             return (x.abs() <= 1.0).to(x.dtype)
+        if self.kind == "approxsign":
+            return (2 - 2 * x.abs()).clamp(min=0.0)
         return sign_swish_grad(x, self.beta)
 
 
@@ -175,6 +181,9 @@ PAIRS: dict[str, QuantizerPair] = {
                       description="BNN+: sign forward, SignSwish backward"),
         QuantizerPair("bnn++", BackwardQuantizer("signswish"), mu_max=1.25,
                       description="BNN++: P_mu o SignSwish forward (mu annealed), SignSwish backward"),
+        QuantizerPair("approxsign", BackwardQuantizer("approxsign"),
+                      description="ApproxSign (Bi-Real Net): sign forward, max(0, 2 - 2|x|) "
+                                  "backward; VISPA's W1A1 activations"),
     )
 }
 

@@ -114,9 +114,8 @@ class Trainer:
         check_finite(self.dataset)
         torch.manual_seed(config.seed)
         self.pair = pair_for(config.quantizer)
-        self.model = model_for(config, self.dataset.in_features, self.dataset.num_classes)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
-                                          weight_decay=config.weight_decay)
+        self.model = self._build_model()
+        self.optimizer = self._build_optimizer()
         self.history: list[EpochRecord] = []
         self.progress = 0.0
         self.x_train = torch.from_numpy(self.dataset.train.images)
@@ -124,6 +123,29 @@ class Trainer:
         self.x_test = torch.from_numpy(self.dataset.test.images)
         self.y_test = torch.from_numpy(self.dataset.test.labels)
         self.steps_per_epoch = math.ceil(len(self.y_train) / config.batch_size)
+
+    # ------------------------------------------------------------------ what a trainer varies
+    def _build_model(self) -> nn.Module:
+        return model_for(self.config, self.dataset.in_features, self.dataset.num_classes)
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr,
+                                weight_decay=self.config.weight_decay)
+
+    def _lr(self, step: int, total_steps: int) -> float:
+        return cosine_lr(self.config.lr, step, total_steps)
+
+    def _after_step(self) -> None:
+        clip_latent_weights(self.model)
+
+    def _title(self) -> str:
+        cfg = self.config
+        act = "/" + cfg.act_quantizer if cfg.act_quantizer else ""
+        return f"{cfg.model.upper()} W1A1, {cfg.quantizer}{act}, {self.dataset.name}"
+
+    def _final_summary(self) -> dict:
+        """Extra entries of summary.json (computed once, after the last epoch)."""
+        return {}
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict:
@@ -157,7 +179,7 @@ class Trainer:
                    leave=False, disable=not self.show_progress, mininterval=1.0)
         for i in bar:
             step = epoch * self.steps_per_epoch + i
-            lr = cosine_lr(cfg.lr, step, total_steps)
+            lr = self._lr(step, total_steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.progress = step / max(total_steps - 1, 1)
@@ -173,7 +195,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            clip_latent_weights(self.model)
+            self._after_step()
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == self.y_train[idx]).sum().item()
             seen += len(idx)
@@ -211,19 +233,21 @@ class Trainer:
             for row in rows:
                 writer.writerow({**{k: v for k, v in row.items() if k != "schedule"},
                                  **row["schedule"]})
-        plot_curves(self.history, self.out_dir / CURVES_PNG,
-                    title=f"{self.config.model.upper()} W1A1, {self.config.quantizer}"
-                          f"{'/' + self.config.act_quantizer if self.config.act_quantizer else ''}, "
-                          f"{self.dataset.name}")
+        plot_curves(self.history, self.out_dir / CURVES_PNG, title=self._title())
+
+    def _deployed_record(self) -> dict:
+        """What goes into model.pt: the network that export and build take."""
+        return self._model_record()
 
     def _write_final(self) -> None:
         self.model.eval()
-        save_atomic(self._model_record(), self.out_dir / MODEL_FILE)
+        save_atomic(self._deployed_record(), self.out_dir / MODEL_FILE)
         last = self.history[-1] if self.history else None
         summary = {"config": asdict(self.config), "epochs_trained": len(self.history),
                    "final_test_acc": last.test_acc if last else None,
                    "best_test_acc": max((r.test_acc for r in self.history), default=None),
-                   "total_seconds": sum(r.seconds for r in self.history)}
+                   "total_seconds": sum(r.seconds for r in self.history),
+                   **self._final_summary()}
         (self.out_dir / SUMMARY_JSON).write_text(json.dumps(summary, indent=2))
 
 
@@ -261,6 +285,9 @@ def model_from_record(state: dict) -> nn.Module:
         from .local_binary.brevitas_model import to_brevitas
         from .local_binary.model import BMLPState
         return to_brevitas(BMLPState.from_record(state["bmlp"]))
+    if state.get("algo") == "vispa":
+        from .vispa import vispa_model_from_record
+        return vispa_model_from_record(state)
     model = model_for(TrainConfig(**state["config"]), state["in_features"], state["num_classes"])
     model.load_state_dict(state["model"])
     return model.eval()
@@ -272,6 +299,9 @@ def describe_record(state: dict) -> str:
     if state.get("algo") == "local-binary":
         widths = "-".join(map(str, config["widths"]))
         return f"BMLP {widths} W1A1 (local binary, {config['dataset']})"
+    if state.get("algo") == "vispa":
+        acts = "W1A1" if config["activations"] == "binary" else "W1A32"
+        return f"{config['model'].upper()} {acts} (VISPA rank {config['rank']}, {config['dataset']})"
     return f"{config['model'].upper()} W1A1 ({config['quantizer']}, {config['dataset']})"
 
 
