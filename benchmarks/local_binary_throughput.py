@@ -23,24 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from _markdown import ROOT, command_line, update_section
+from _memory import reset_peak_rss, status_mib
 
 METHODS = ("packed", "reference", "float-sgd")
-
-
-def status_mib(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS, VmHWM) in MiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS, so the
-    peak read after training belongs to training, not to loading the data set."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def measure(method: str, args) -> dict:

@@ -51,6 +51,13 @@ def test_bnn_sign_forward_clipped_identity_backward():
     assert run("bnn", 0.3) == ([-1, -1, 1, 1, 1, 1], [0, 1, 1, 1, 1, 0])
 
 
+def test_approxsign_sign_forward_bireal_backward():
+    # X = [-2, -0.5, 0, 0.05, 0.3, 1.5]: max(0, 2 - 2|x|) = [0, 1, 2, 1.9, 1.4, 0]
+    values, grads = run("approxsign", 0.5)
+    assert values == [-1.0, -1.0, 1.0, 1.0, 1.0, 1.0]
+    assert grads == pytest.approx([0.0, 1.0, 2.0, 1.9, 1.4, 0.0])
+
+
 def test_bnn_plus_sign_forward_signswish_backward():
     values, grads = run("bnn+", 0.3)
     assert values == [-1, -1, 1, 1, 1, 1]

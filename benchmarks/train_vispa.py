@@ -1,0 +1,177 @@
+"""Benchmark: VISPA at several covariance ranks against a ProxConnect++ pair at the same budget.
+
+Accuracy mode trains every (method, seed) with identical model, data, epochs and batch size and
+reports the deployed sign(m) network's test accuracy (what FINN gets) and, for VISPA, the
+paper's L-sample ensemble; wall time per run. Scaling mode measures time per training step and
+the peak memory of training per rank, each rank in its own process.
+
+    python benchmarks/train_vispa.py --model lfc --dataset mnist --data-dir ../shared/data/mnist \
+        --epochs 20 --ranks 0 4 16 --seeds 0
+    python benchmarks/train_vispa.py --scaling --model lfc --dataset mnist \
+        --data-dir ../shared/data/mnist --ranks 0 1 4 16 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from _markdown import ROOT, command_line, update_section
+from _memory import reset_peak_rss, status_mib
+from xnorflow.train.trainer import TrainConfig, Trainer
+from xnorflow.train.vispa import VispaConfig, VispaTrainer
+
+
+def train_one(method: str, seed: int, args, out: Path) -> dict:
+    common = dict(model=args.model, dataset=args.dataset, data_dir=args.data_dir,
+                  epochs=args.epochs, batch_size=args.batch_size, seed=seed,
+                  binarization=args.binarization)
+    if method.startswith("vispa-"):
+        config = VispaConfig(**common, rank=int(method.split("-")[1]),
+                             ensemble_samples=args.ensemble_samples)
+        trainer = VispaTrainer(config, out, show_progress=args.progress, verbose=False)
+    else:
+        config = TrainConfig(**common, quantizer=method, dropout=args.pc_dropout, lr=args.pc_lr)
+        trainer = Trainer(config, out, show_progress=args.progress, verbose=False)
+    if (out / "checkpoint.pt").exists():
+        trainer.resume()
+    history = trainer.fit()
+    summary = json.loads((out / "summary.json").read_text())
+    ensemble = next((v for k, v in summary.items() if k.startswith("ensemble_")), None)
+    return {"method": method, "seed": seed, "config": asdict(config),
+            "deployed_test_acc": history[-1].test_acc, "ensemble_test_acc": ensemble,
+            "train_seconds": sum(r.seconds for r in history)}
+
+
+def accuracy_table(runs: list[dict], args, command: str) -> str:
+    lines = [f"Command: `{command}`", "",
+             f"{args.model.upper()} W1A1 on {args.dataset}, {args.epochs} epochs, batch "
+             f"{args.batch_size}, mean ± std over seeds (n). VISPA: SGD momentum 0.9, lr 0.5, "
+             f"wd 1e-5, 5 warm-up epochs + cosine, S = 100, ApproxSign activations; the deployed "
+             f"network is sign(m); the ensemble averages the logits of "
+             f"{args.ensemble_samples} sampled networks (the paper's reported number, not a "
+             f"single deployable network). PC++ pairs: Adam lr {args.pc_lr} cosine, dropout "
+             f"{args.pc_dropout}.", "",
+             "| method | n | deployed network test acc | ensemble test acc | train time per run |",
+             "|---|---|---|---|---|"]
+    for method in dict.fromkeys(r["method"] for r in runs):
+        rows = [r for r in runs if r["method"] == method]
+        acc = [100 * r["deployed_test_acc"] for r in rows]
+        ens = [100 * r["ensemble_test_acc"] for r in rows if r["ensemble_test_acc"] is not None]
+        spread = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0  # noqa: E731
+        name = (f"VISPA rank {method.split('-')[1]}" if method.startswith("vispa-")
+                else f"PC++ {method}")
+        lines.append(f"| {name} | {len(rows)} | {statistics.mean(acc):.2f} ± {spread(acc):.2f} | "
+                     + (f"{statistics.mean(ens):.2f} ± {spread(ens):.2f}" if ens else "–")
+                     + f" | {statistics.mean(r['train_seconds'] for r in rows) / 60:.1f} min |")
+    return "\n".join(lines) + "\n"
+
+
+def scaling_child(rank: int, args) -> dict:
+    from xnorflow.train.data import load_dataset
+    from xnorflow.train.vispa import build_vispa_model
+
+    torch.set_num_threads(args.threads)
+    data = load_dataset(args.dataset, args.data_dir, args.binarization)
+    x = torch.from_numpy(data.train.images[:args.batch_size * (args.steps + 1)])
+    y = torch.from_numpy(data.train.labels[:args.batch_size * (args.steps + 1)])
+    config = VispaConfig(model=args.model, rank=rank)
+    model = build_vispa_model(config, data.in_features, data.num_classes).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(i):
+        idx = slice(i * args.batch_size, (i + 1) * args.batch_size)
+        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step(0)
+    before = status_mib("VmRSS")
+    reset_peak_rss()
+    start = time.perf_counter()
+    for i in range(1, args.steps + 1):
+        step(i)
+    seconds = (time.perf_counter() - start) / args.steps
+    parameters = sum(p.numel() for p in model.parameters())
+    return {"rank": rank, "ms_per_step": 1000 * seconds, "parameters": parameters,
+            "peak_rss_mib": status_mib("VmHWM"), "rss_before_mib": before}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="lfc")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--binarization", default="threshold")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--ranks", type=int, nargs="+", default=[0, 4, 16])
+    p.add_argument("--pc-pairs", nargs="*", default=[])
+    p.add_argument("--pc-lr", type=float, default=5e-3)
+    p.add_argument("--pc-dropout", type=float, default=0.2)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--ensemble-samples", type=int, default=40)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--scaling", action="store_true")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--child-rank", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--progress", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.child_rank is not None:
+        print(json.dumps(scaling_child(args.child_rank, args)))
+        return 0
+    command = command_line("train_vispa.py", argv)
+    tag = f"vispa-{args.model}-{args.dataset}"
+    if args.scaling:
+        rows = []
+        for rank in args.ranks:
+            child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--child-rank",
+                                    str(rank)], capture_output=True, text=True, check=True)
+            rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+        lines = [f"Command: `{command}`", "",
+                 f"{args.model.upper()} W1A1 VISPA training steps on {args.dataset} (batch "
+                 f"{args.batch_size}, {args.threads} thread(s), SGD momentum), one process per "
+                 f"rank; peak resident memory while training.", "",
+                 "| rank K | trainable parameters | ms per step | peak RSS MiB |",
+                 "|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['rank']} | {r['parameters']:,} | {r['ms_per_step']:.1f} | "
+                         f"{r['peak_rss_mib']:.0f} |")
+        section = "\n".join(lines) + "\n"
+        update_section(tag + "-scaling", section)
+        print(section)
+        return 0
+    out = ROOT / "benchmarks" / "results" / tag
+    out.mkdir(parents=True, exist_ok=True)
+    store = out / "runs.json"
+    runs = json.loads(store.read_text()) if store.exists() else []
+    done = {(r["method"], r["seed"]) for r in runs}
+    methods = [f"vispa-{k}" for k in args.ranks] + list(args.pc_pairs)
+    for method in methods:
+        for seed in args.seeds:
+            if (method, seed) in done:
+                continue
+            runs.append(train_one(method, seed, args, out / f"{method}-seed{seed}"))
+            store.write_text(json.dumps(runs, indent=1))
+            r = runs[-1]
+            print(f"{method} seed {seed}: deployed {r['deployed_test_acc']:.2%}, ensemble "
+                  f"{r['ensemble_test_acc']}", flush=True)
+    section = accuracy_table(runs, args, command)
+    update_section(tag, section)
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
