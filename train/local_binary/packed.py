@@ -47,11 +47,11 @@ def pack_rows(values, out):
     """Bit j of out[r] = values[r, j] >= 0 (so +-1 and integer pre-activations both pack)."""
     rows, cols = values.shape
     for r in prange(rows):
-        for k in range(out.shape[1]):
-            out[r, k] = np.uint64(0)
-        for c in range(cols):
-            if values[r, c] >= 0:
-                out[r, c // 64] |= np.uint64(1) << np.uint64(c % 64)
+        for word in range(out.shape[1]):
+            bits = np.uint64(0)
+            for bit in range(min(64, cols - 64 * word)):
+                bits |= np.uint64(values[r, 64 * word + bit] >= 0) << np.uint64(bit)
+            out[r, word] = bits
 
 
 @njit(parallel=True, cache=True)
@@ -67,10 +67,11 @@ def xnor_popcount(xbits, wbits, length, out):
 
 
 @njit(parallel=True, cache=True)
-def local_errors(h, o, labels, classifier, margin, group_size, marks, wrong, predictions):
+def local_errors(h, o, labels, classifier_t, margin, group_size, marks, wrong, predictions):
     """Wrong samples of one layer and the neurons they mark (reference.train_step 2-3).
-    Fills ``marks[j, s]`` with T[s, j] where sample s marked neuron j, else 0; returns the
-    number of marked (sample, neuron) pairs."""
+    ``classifier_t`` is B transposed (classes x width). Fills ``marks[j, s]`` with T[s, j]
+    where sample s marked neuron j, else 0; returns the number of marked (sample, neuron)
+    pairs."""
     samples, width = h.shape
     marks[:, :] = 0
     marked = 0
@@ -90,13 +91,15 @@ def local_errors(h, o, labels, classifier, margin, group_size, marks, wrong, pre
         if not wrong[s]:
             continue
         count = 0
+        target = classifier_t[y]
         for start in range(0, width, group_size):
-            chosen, cost = -1, np.int32(0)
+            chosen, cost = -1, np.int32(0x7FFFFFFF)
             for j in range(start, min(start + group_size, width)):
-                if h[s, j] * classifier[j, y] < 0 and (chosen < 0 or abs(h[s, j]) < cost):
-                    chosen, cost = j, abs(h[s, j])
+                v = h[s, j] if target[j] < 0 else -h[s, j]  # > 0 exactly when H_j T_j < 0
+                if v > 0 and v < cost:
+                    chosen, cost = j, v
             if chosen >= 0:
-                marks[chosen, s] = classifier[chosen, y]
+                marks[chosen, s] = target[chosen]
                 count += 1
         marked += count
     return marked
@@ -125,18 +128,18 @@ def update_weights(weights_t, sign_bits, layer_input, marks, key, threshold, lim
                 step = 2 * np.int32(marks[j, s])
                 for i in range(fan_in):
                     row[i] += step * layer_input[s, i]
-        for q in range(per_row):
+        draws = np.empty(4 * per_row, np.uint16)
+        for q in range(per_row):  # independent hashes: a loop the compiler vectorizes
             z = key + np.uint64(j * per_row + q) * np.uint64(GOLDEN)
             z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
             z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
             z = z ^ (z >> np.uint64(31))
             for lane in range(4):
-                i = 4 * q + lane
-                if i < fan_in:
-                    w = row[i]
-                    if ((z >> np.uint64(16 * lane)) & np.uint64(0xFFFF)) < threshold:
-                        w += 2 if w >= 0 else -2
-                    row[i] = min(max(w, -limit), limit)
+                draws[4 * q + lane] = np.uint16((z >> np.uint64(16 * lane)) & np.uint64(0xFFFF))
+        for i in range(fan_in):  # branch-free reinforcement and saturation
+            w = row[i]
+            step = np.int32(draws[i] < threshold) * (np.int32(2) if w >= 0 else np.int32(-2))
+            row[i] = min(max(w + step, -limit), limit)
         for word in range(sign_bits.shape[1]):
             signs = np.uint64(0)
             for bit in range(min(64, fan_in - 64 * word)):
@@ -151,6 +154,7 @@ class PackedBMLP:
         self.shape = state.shape
         self.weights_t = [np.ascontiguousarray(w.T, dtype=np.int32) for w in state.weights]
         self.classifiers = [np.ascontiguousarray(b, dtype=np.int8) for b in state.classifiers]
+        self.classifiers_t = [np.ascontiguousarray(b.T) for b in self.classifiers]
         self.sign_bits = []
         for w in self.weights_t:
             bits = np.empty((w.shape[0], words_for(w.shape[1])), np.uint64)
@@ -200,7 +204,7 @@ class PackedBMLP:
             width = self.shape.widths[layer]
             h, o, act_bits = self._forward(layer, bits)
             marks = np.empty((width, samples), np.int8)
-            marked = local_errors(h, o, labels, self.classifiers[layer],
+            marked = local_errors(h, o, labels, self.classifiers_t[layer],
                                   self.shape.margins[layer], self.shape.group_sizes[layer],
                                   marks, wrong, predictions)
             if layer == last:
