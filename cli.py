@@ -340,9 +340,10 @@ def _hls(args) -> int:
     from .hw.hls_csim import compare_with_python, training_batches
     from .hw.hls_trainer import HlsOptions, generate
     from .train.local_binary.brevitas_model import load_bmlp_run
-    from .train.local_binary.model import BMLPShape, default_group_sizes, init_state
+    from .train.local_binary.model import init_state
     from .train.local_binary.trainer import LocalBinaryConfig, prepare_data
 
+    dataset = None
     if args.trainer:
         state, config = load_bmlp_run(args.trainer)
         if args.data_dir:
@@ -365,7 +366,8 @@ def _hls(args) -> int:
     if options.batch_max < config.batch_size:
         raise UsageError(f"--batch-max {options.batch_max} is smaller than the run's batch size "
                          f"{config.batch_size}")
-    dataset, _ = prepare_data(config)
+    if dataset is None:
+        dataset, _ = prepare_data(config)
     batches = training_batches(dataset.train.images, dataset.train.labels, args.csim_steps,
                                config.batch_size, config.seed, config.reinforcement,
                                fan_ins=state.shape.fan_ins)

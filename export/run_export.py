@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..train.checkpoint import CheckpointError, load_checkpoint
 from ..train.data import load_dataset
-from ..train.trainer import MODEL_FILE, describe_record, model_from_record
+from ..train.trainer import describe_record, load_run_record, model_from_record
 from .qonnx_export import export_qonnx_model
 from .verify import StageComparison, compare, execute_graph, torch_logits
 
@@ -42,12 +41,7 @@ class Reference:
 
 def open_run(path: str | Path) -> TrainedRun:
     """``path`` is a run folder of `xnorflow train` or its ``model.pt``."""
-    path = Path(path)
-    model_file = path / MODEL_FILE if path.is_dir() else path
-    if not model_file.is_file():
-        raise CheckpointError(f"{model_file}: no trained model; pass the --out folder of a "
-                              f"finished `xnorflow train` run or its {MODEL_FILE}")
-    state = load_checkpoint(model_file)
+    state, model_file = load_run_record(path)
     return TrainedRun(model_from_record(state), state["config"], describe_record(state),
                       state["in_features"], model_file)
 

@@ -14,7 +14,7 @@ import shutil
 import struct
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +156,6 @@ class CsimComparison:
     first_difference: str | None = None
     csim_samples_per_s: float = 0.0
     python_samples_per_s: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:

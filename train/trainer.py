@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .brevitas_quant import clip_latent_weights, set_schedule_progress
-from .checkpoint import check_same_run, load_checkpoint, save_atomic
+from .checkpoint import CheckpointError, check_same_run, load_checkpoint, save_atomic
 from .data import Dataset, DatasetError, load_dataset
 from .models import build_model
 from .quantizers import pair_for
@@ -303,6 +303,16 @@ def describe_record(state: dict) -> str:
         acts = "W1A1" if config["activations"] == "binary" else "W1A32"
         return f"{config['model'].upper()} {acts} (VISPA rank {config['rank']}, {config['dataset']})"
     return f"{config['model'].upper()} W1A1 ({config['quantizer']}, {config['dataset']})"
+
+
+def load_run_record(path: str | Path) -> tuple[dict, Path]:
+    """The ``model.pt`` record of a run folder of `xnorflow train` (or of the file itself)."""
+    path = Path(path)
+    model_file = path / MODEL_FILE if path.is_dir() else path
+    if not model_file.is_file():
+        raise CheckpointError(f"{model_file}: no trained model; pass the --out folder of a "
+                              f"finished `xnorflow train` run or its {MODEL_FILE}")
+    return load_checkpoint(model_file), model_file
 
 
 def load_trained(path: str | Path) -> nn.Module:

@@ -127,6 +127,12 @@ class VispaConfig(TrainConfig):
     RESUMABLE_CHANGES = ("epochs", "data_dir", "ensemble_samples")
 
 
+def _mlp(cls: type, config: VispaConfig, in_features: int, num_classes: int) -> BinaryMLP:
+    return cls(in_features, num_classes, [MLP_WIDTHS[config.model]] * HIDDEN_LAYERS,
+               config.quantizer, config.dropout, config.act_quantizer,
+               float_activations=config.activations == "float")
+
+
 class VispaMLP(BinaryMLP):
     """BinaryMLP whose forward evaluates each parametrized weight once per pass (Brevitas reads
     ``layer.weight`` more than once per forward; uncached, every read would draw a new r)."""
@@ -142,9 +148,7 @@ def build_vispa_model(config: VispaConfig, in_features: int, num_classes: int) -
         raise ValueError("VISPA needs rank >= 0 and scale S > 0")
     if config.activations not in ("binary", "float"):
         raise ValueError(f"activations {config.activations!r}: choose binary (W1A1) or float")
-    model = VispaMLP(in_features, num_classes, [MLP_WIDTHS[config.model]] * HIDDEN_LAYERS,
-                     config.quantizer, config.dropout, config.act_quantizer,
-                     float_activations=config.activations == "float")
+    model = _mlp(VispaMLP, config, in_features, num_classes)
     for layer in model.modules():
         if isinstance(layer, QuantLinear):
             nn.init.xavier_normal_(layer.weight)
@@ -240,10 +244,7 @@ class VispaTrainer(Trainer):
 
 def vispa_model_from_record(state: dict) -> BinaryMLP:
     """The deployed sign(m) network of a VISPA ``model.pt``."""
-    config = VispaConfig(**state["config"])
-    model = BinaryMLP(state["in_features"], state["num_classes"],
-                      [MLP_WIDTHS[config.model]] * HIDDEN_LAYERS, config.quantizer,
-                      config.dropout, config.act_quantizer,
-                      float_activations=config.activations == "float")
+    model = _mlp(BinaryMLP, VispaConfig(**state["config"]), state["in_features"],
+                 state["num_classes"])
     model.load_state_dict(state["model"])
     return model.eval()

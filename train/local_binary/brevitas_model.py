@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from brevitas.nn import QuantLinear
 
-from ..checkpoint import CheckpointError, load_checkpoint
+from ..checkpoint import CheckpointError
 from ..models import BinaryMLP
 from .model import BMLPState
 
@@ -35,16 +35,10 @@ def to_brevitas(state: BMLPState) -> BinaryMLP:
 def load_bmlp_run(path) -> tuple[BMLPState, "LocalBinaryConfig"]:
     """The integer state and configuration of a `--algo local-binary` run (folder or model.pt);
     a clear error for any other kind of run."""
-    from pathlib import Path
+    from ..trainer import load_run_record
+    from .trainer import ALGO, LocalBinaryConfig
 
-    from .trainer import ALGO, MODEL_FILE, LocalBinaryConfig
-
-    path = Path(path)
-    model_file = path / MODEL_FILE if path.is_dir() else path
-    if not model_file.is_file():
-        raise CheckpointError(f"{model_file}: no trained model; pass the --out folder of a "
-                              f"finished `xnorflow train --algo local-binary` run")
-    record = load_checkpoint(model_file)
+    record, model_file = load_run_record(path)
     if record.get("algo") != ALGO:
         raise CheckpointError(f"{model_file}: not a binary MLP of the local binary trainer "
                               f"(this run used --algo {record.get('algo', 'proxconnect')}); the "

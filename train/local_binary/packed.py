@@ -171,8 +171,10 @@ class PackedBMLP:
         return BMLPState(self.shape, [np.ascontiguousarray(w.T) for w in self.weights_t],
                          [b.copy() for b in self.classifiers])
 
-    def _forward(self, layer: int, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pre-activations H and readout O of ``layer`` for packed inputs ``bits``."""
+    def _forward(self, layer: int, bits: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pre-activations H, readout O and packed activations of ``layer`` for packed
+        inputs ``bits``."""
         samples = bits.shape[0]
         width = self.shape.widths[layer]
         h = np.empty((samples, width), np.int32)
