@@ -1,0 +1,219 @@
+"""Where xnorflow writes, and the rules that keep it from losing anything of the user's.
+
+- Every file is written atomically: a temporary file in the same folder, fsync, rename. A crash
+  or Ctrl-C leaves the old file or the new one, never half of one.
+- A folder xnorflow makes (a run, a build, an HLS design) carries a marker file, ``.xnorflow.json``,
+  that names its kind and every entry xnorflow wrote there, with the stage that wrote it.
+- xnorflow writes into a folder only if the folder is new, empty, or marked as its own of the
+  same kind, and replaces only entries that the same stage wrote before. Everything else is
+  refused with :class:`~xnorflow.errors.OutputConflict` before any work starts.
+- An output is never one of the command's inputs (``export RUN --out RUN/model.pt``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator
+
+from .errors import OutputConflict
+
+MARKER = ".xnorflow.json"
+
+
+def _file_mode() -> int:
+    """What a plain open() would give a new file under the process umask (mkstemp gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+# --------------------------------------------------------------------------- atomic files
+@contextmanager
+def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success it replaces ``path`` atomically, on any
+    exception (Ctrl-C included) it is removed and ``path`` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _file_mode())
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_file(path, "w") as f:
+        f.write(text)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_file(path, "wb") as f:
+        f.write(data)
+
+
+# --------------------------------------------------------------------------- owned folders
+def _visible_entries(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.name != MARKER)
+
+
+def _listing(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+@dataclass
+class OwnedFolder:
+    """A folder xnorflow made; its marker lists what xnorflow wrote there."""
+
+    path: Path
+    kind: str
+
+    def _marker(self) -> dict:
+        return json.loads((self.path / MARKER).read_text())
+
+    def entries(self) -> dict[str, str]:
+        """Entry name -> the stage that wrote it."""
+        return dict(self._marker().get("entries", {}))
+
+    def _save(self, entries: dict[str, str]) -> None:
+        write_text(self.path / MARKER, json.dumps({"xnorflow": self.kind, "entries": entries},
+                                                  indent=1, sort_keys=True))
+
+    def record(self, *names: str, stage: str) -> None:
+        entries = self.entries()
+        entries.update({name: stage for name in names})
+        self._save(entries)
+
+    def forget(self, *names: str) -> None:
+        entries = self.entries()
+        for name in names:
+            entries.pop(name, None)
+        self._save(entries)
+
+    def target(self, name: str, stage: str) -> Path:
+        """The path to write entry ``name`` for ``stage``: refused if something is there that
+        this stage did not write (the user's file, or another stage's output)."""
+        path = self.path / name
+        owner = self.entries().get(name)
+        if (path.exists() or path.is_symlink()) and owner != stage:
+            what = f"written by `xnorflow {owner}`" if owner else "not written by xnorflow"
+            raise OutputConflict(f"{path} exists and was {what}; `xnorflow {stage}` will not "
+                                 f"replace it. Move it away or choose another output path.")
+        self.record(name, stage=stage)
+        return path
+
+    def remove_own(self) -> None:
+        """Delete every entry xnorflow recorded here (before rebuilding the folder)."""
+        for name in self.entries():
+            victim = self.path / name
+            if victim.is_dir() and not victim.is_symlink():
+                shutil.rmtree(victim)
+            else:
+                victim.unlink(missing_ok=True)
+        self._save({})
+
+    def unrecorded(self) -> list[str]:
+        recorded = self.entries()
+        return [name for name in _visible_entries(self.path) if name not in recorded]
+
+    def adopt_all(self, stage: str) -> None:
+        """Record every entry present as written by ``stage``: for folders claimed
+        ``exclusive``, where everything present was written by xnorflow."""
+        self.record(*self.unrecorded(), stage=stage)
+
+    def delete(self) -> None:
+        """Remove the folder itself, if nothing but the marker is left in it."""
+        if not _visible_entries(self.path):
+            (self.path / MARKER).unlink(missing_ok=True)
+            self.path.rmdir()
+
+
+def owned_folder(path: str | Path) -> OwnedFolder | None:
+    """The marked folder at ``path``, or None if xnorflow did not make it."""
+    path = Path(path)
+    marker = path / MARKER
+    if not marker.is_file():
+        return None
+    try:
+        kind = json.loads(marker.read_text())["xnorflow"]
+    except (ValueError, KeyError, TypeError):
+        raise OutputConflict(f"{marker} is damaged; xnorflow cannot tell what it wrote in "
+                             f"{path}. Choose another output folder.") from None
+    return OwnedFolder(path, kind)
+
+
+def check_folder(path: str | Path, kind: str, exclusive: bool = False) -> OwnedFolder | None:
+    """Whether xnorflow may write a folder of ``kind`` at ``path`` (raises if not): returns the
+    marked folder to take back, or None for a new or empty one.
+
+    Refused: a file at ``path``; a non-empty folder without the marker; a marked folder of
+    another kind; with ``exclusive`` (for tools that write names xnorflow cannot list in
+    advance, such as FINN's builder), a marked folder that also holds entries xnorflow did not
+    record."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputConflict(f"{path} is a file, not a folder; choose a folder for the output.")
+    if not path.is_dir():
+        return None
+    folder = owned_folder(path)
+    if folder is None:
+        present = _visible_entries(path)
+        if present:
+            raise OutputConflict(
+                f"{path} already holds files xnorflow did not write ({_listing(present)}); "
+                f"xnorflow only writes into a new or empty folder or one it made. Choose "
+                f"another output folder.")
+        return None
+    if folder.kind != kind:
+        raise OutputConflict(f"{path} is an xnorflow {folder.kind} folder, not a {kind} "
+                             f"folder; choose another output folder.")
+    if exclusive and folder.unrecorded():
+        raise OutputConflict(f"{path} holds files xnorflow did not write "
+                             f"({_listing(folder.unrecorded())}); a {kind} would overwrite "
+                             f"them. Move them away or choose another output folder.")
+    return folder
+
+
+def claim_folder(path: str | Path, kind: str, exclusive: bool = False) -> OwnedFolder:
+    """Make ``path`` an xnorflow folder of ``kind``, or take back one made before (see
+    :func:`check_folder` for what is refused)."""
+    folder = check_folder(path, kind, exclusive)
+    if folder is not None:
+        return folder
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    folder = OwnedFolder(path, kind)
+    folder._save({})
+    return folder
+
+
+def claim_file(path: str | Path, stage: str, inputs: tuple[Path, ...] = ()) -> Path:
+    """Check that ``stage`` may write the single file ``path``: not one of ``inputs``, and, if
+    it exists, written by the same stage into a folder xnorflow made. Records the entry if the
+    folder is xnorflow's."""
+    path = Path(path)
+    for source in inputs:
+        if source.exists() and path.exists() and path.resolve() == Path(source).resolve():
+            raise OutputConflict(f"{path} is an input of `xnorflow {stage}`; writing the output "
+                                 f"there would destroy it. Choose another output path.")
+    if path.is_dir():
+        raise OutputConflict(f"{path} is a folder; give a file name for the output.")
+    folder = owned_folder(path.parent) if path.parent.is_dir() else None
+    if folder is not None:
+        return folder.target(path.name, stage)
+    if path.exists() or path.is_symlink():
+        raise OutputConflict(f"{path} exists and was not written by xnorflow; `xnorflow {stage}` "
+                             f"will not replace it. Move it away or choose another output path.")
+    return path

@@ -1,0 +1,96 @@
+"""Where xnorflow writes: atomic files, owned folders, refusals that leave everything as it was."""
+
+import json
+
+import pytest
+
+from xnorflow.errors import OutputConflict
+from xnorflow.outputs import (MARKER, atomic_file, check_folder, claim_file, claim_folder,
+                              owned_folder, write_text)
+
+
+def test_atomic_file_leaves_the_old_file_on_ctrl_c(tmp_path):
+    path = tmp_path / "summary.json"
+    write_text(path, "old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_file(path, "w") as f:
+            f.write("half of the new")
+            raise KeyboardInterrupt
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_atomic_file_has_the_usual_permissions(tmp_path):
+    write_text(tmp_path / "a.txt", "x")
+    (tmp_path / "b.txt").write_text("x")
+    assert (tmp_path / "a.txt").stat().st_mode == (tmp_path / "b.txt").stat().st_mode
+
+
+def test_a_new_or_empty_folder_becomes_xnorflows(tmp_path):
+    folder = claim_folder(tmp_path / "new", "run")
+    assert owned_folder(tmp_path / "new").kind == "run"
+    (tmp_path / "empty").mkdir()
+    claim_folder(tmp_path / "empty", "build")
+    assert json.loads((tmp_path / "empty" / MARKER).read_text())["xnorflow"] == "build"
+    assert folder.entries() == {}
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_a_foreign_folder_is_refused_and_untouched(tmp_path, exclusive):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputConflict, match=r"already holds files xnorflow did not write "
+                                             r"\(notes.txt\)"):
+        claim_folder(tmp_path / "mine", "build", exclusive)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputConflict, match="is a file, not a folder"):
+        check_folder(tmp_path / "file", "run")
+
+
+def test_another_kind_and_foreign_entries_are_refused(tmp_path):
+    build = claim_folder(tmp_path / "b", "build", exclusive=True)
+    with pytest.raises(OutputConflict, match="is an xnorflow build folder, not a run folder"):
+        claim_folder(tmp_path / "b", "run")
+    (build.path / "report").mkdir()
+    build.adopt_all("build")
+    claim_folder(tmp_path / "b", "build", exclusive=True)  # only its own entries: fine
+    (build.path / "user.txt").write_text("added by the user")
+    with pytest.raises(OutputConflict, match=r"holds files xnorflow did not write \(user.txt\)"):
+        claim_folder(tmp_path / "b", "build", exclusive=True)
+
+
+def test_remove_own_deletes_only_recorded_entries(tmp_path):
+    folder = claim_folder(tmp_path / "hls", "hls")
+    write_text(folder.target("bmlp_top.cpp", "hls"), "generated")
+    (folder.path / "notes.txt").write_text("the user's")
+    folder.remove_own()
+    assert sorted(p.name for p in folder.path.iterdir()) == [MARKER, "notes.txt"]
+
+
+def test_entries_are_replaced_only_by_the_stage_that_wrote_them(tmp_path):
+    run = claim_folder(tmp_path / "run", "run")
+    write_text(run.target("model.pt", "train"), "model")
+    with pytest.raises(OutputConflict, match=r"written by `xnorflow train`; `xnorflow export` "
+                                             r"will not replace it"):
+        claim_file(run.path / "model.pt", "export")
+    (run.path / "notes.onnx").write_text("the user's")
+    with pytest.raises(OutputConflict, match="was not written by xnorflow"):
+        claim_file(run.path / "notes.onnx", "export")
+    path = claim_file(run.path / "model.qonnx.onnx", "export")
+    write_text(path, "graph")
+    assert claim_file(path, "export") == path  # its own, written before: may be replaced
+    assert run.entries()["model.qonnx.onnx"] == "export"
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path):
+    source = tmp_path / "model.pt"
+    source.write_text("trained")
+    with pytest.raises(OutputConflict, match="is an input of `xnorflow export`"):
+        claim_file(tmp_path / "." / "model.pt", "export", inputs=(source,))
+    outside = tmp_path / "theirs.onnx"
+    outside.write_text("x")
+    with pytest.raises(OutputConflict, match="exists and was not written by xnorflow"):
+        claim_file(outside, "export")
+    assert claim_file(tmp_path / "new.onnx", "export") == tmp_path / "new.onnx"
+    assert source.read_text() == "trained" and outside.read_text() == "x"
