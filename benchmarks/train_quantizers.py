@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 
 from _markdown import ROOT, command_line, update_section
-from xnorflow.train.quantizers import PAIRS
-from xnorflow.train.trainer import TrainConfig, Trainer
+from xnorflow.train.pairs import PAIRS
+from xnorflow.train.configs import TrainConfig
+from xnorflow.train.trainer import Trainer
 
 def run(args) -> list[dict]:
     results = []

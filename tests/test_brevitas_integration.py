@@ -12,7 +12,7 @@ from qonnx.core.onnx_exec import execute_onnx
 from xnorflow.train.brevitas_quant import (ProxConnectBinaryQuant, act_quant_for,
                                            set_schedule_progress, weight_quant_for)
 from xnorflow.train.models import MLP_WIDTHS, build_model
-from xnorflow.train.quantizers import PAIRS
+from xnorflow.train.pairs import PAIRS
 
 
 @pytest.mark.parametrize("name", sorted(PAIRS))

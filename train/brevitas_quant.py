@@ -19,7 +19,8 @@ from brevitas.core.bit_width import BitWidthConst
 from brevitas.core.utils import StatelessBuffer
 from brevitas.quant.binary import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
 
-from .quantizers import QuantizerPair, binary_sign, pair_for
+from .pairs import QuantizerPair, pair_for
+from .quantizers import binary_sign, quantize
 
 
 class ProxConnectBinaryQuant(nn.Module):
@@ -39,7 +40,7 @@ class ProxConnectBinaryQuant(nn.Module):
 
     def forward(self, x: torch.Tensor):
         scale = self.scaling_impl(x)
-        y = self.pair.quantize(x, self.progress) if self.training else binary_sign(x)
+        y = quantize(self.pair, x, self.progress) if self.training else binary_sign(x)
         return y * scale, scale, self.zero_point(), self.bit_width()
 
     def extra_repr(self) -> str:

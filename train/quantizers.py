@@ -35,9 +35,10 @@ Manhattan binary regularizer of BNN+, eq. "R1"), and mu grows linearly with the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
+
+from .pairs import BackwardQuantizer, QuantizerPair
 
 
 # ------------------------------------------------------------------------------ elementary maps
@@ -85,39 +86,34 @@ def sign_swish_grad(x: torch.Tensor, beta: float) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- backward quantizers
-@dataclass(frozen=True)
-class BackwardQuantizer:
-    """B and its derivative B'. ``kind`` is ``identity``, ``clip``, ``signswish`` or
-    ``approxsign`` (Bi-Real Net's piecewise quadratic, Liu et al. 2018: B' = max(0, 2 - 2|x|))."""
+def backward_value(backward: BackwardQuantizer, x: torch.Tensor) -> torch.Tensor:
+    """B(x)."""
+    if backward.kind == "identity":
+        return x
+    if backward.kind == "clip":
+        return x.clamp(-1.0, 1.0)
+    if backward.kind == "approxsign":
+        c = x.clamp(-1.0, 1.0)
+        return 2 * c - c * c.abs()
+    return sign_swish(x, backward.beta)
 
-    kind: str
-    beta: float = 5.0  # SignSwish sharpness; 5 is BNN+'s/larq's default
 
-    def value(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "identity":
-            return x
-        if self.kind == "clip":
-            return x.clamp(-1.0, 1.0)
-        if self.kind == "approxsign":
-            c = x.clamp(-1.0, 1.0)
-            return 2 * c - c * c.abs()
-        return sign_swish(x, self.beta)
-
-    def grad(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "identity":
-            return torch.ones_like(x)
-        if self.kind == "clip":
-            return (x.abs() <= 1.0).to(x.dtype)
-        if self.kind == "approxsign":
-            return (2 - 2 * x.abs()).clamp(min=0.0)
-        return sign_swish_grad(x, self.beta)
+def backward_grad(backward: BackwardQuantizer, x: torch.Tensor) -> torch.Tensor:
+    """B'(x), the gradient the backward pass multiplies by."""
+    if backward.kind == "identity":
+        return torch.ones_like(x)
+    if backward.kind == "clip":
+        return (x.abs() <= 1.0).to(x.dtype)
+    if backward.kind == "approxsign":
+        return (2 - 2 * x.abs()).clamp(min=0.0)
+    return sign_swish_grad(x, backward.beta)
 
 
 def _forward_quantizer(x: torch.Tensor, backward: BackwardQuantizer, mu: float) -> torch.Tensor:
     """F(x) = P_mu(B(x)). Every B here preserves the sign of x, so the sign is taken from x
     itself: a tiny negative x whose B(x) rounds to 0.0 still maps to -1, exactly as the deployed
     sign(x) network does."""
-    return binary_sign(x) * _pulled_magnitude(backward.value(x).abs(), mu)
+    return binary_sign(x) * _pulled_magnitude(backward_value(backward, x).abs(), mu)
 
 
 class _ProxConnectFunction(torch.autograd.Function):
@@ -132,64 +128,15 @@ class _ProxConnectFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * ctx.backward_quantizer.grad(x), None, None
+        return grad_output * backward_grad(ctx.backward_quantizer, x), None, None
 
 
 # ------------------------------------------------------------------------------------ the pairs
-@dataclass(frozen=True)
-class QuantizerPair:
-    """One PC++ method: backward quantizer B and the schedule of mu in F = P_mu o B.
-
-    ``mu_max`` is None for mu = inf throughout (F = sign). Otherwise mu grows linearly with the
-    training progress t in [0, 1]: mu(t) = mu_max * t. The default mu_max = 1.25 reaches mu = 1
-    at 80 % of training, after which F is exactly sign on |B(w)| <= 2 (all latent weights, since
-    they are clipped to [-1, 1]), so the last fifth of training already sees the binary network.
-    """
-
-    name: str
-    backward: BackwardQuantizer
-    mu_max: float | None = None
-    clip_latent: bool = True  # keep latent weights in [-1, 1] (BinaryConnect, BNN: Courbariaux)
-    description: str = ""
-
-    def mu(self, progress: float) -> float:
-        if self.mu_max is None:
-            return math.inf
-        return self.mu_max * min(max(progress, 0.0), 1.0)
-
-    def forward_value(self, x: torch.Tensor, progress: float) -> torch.Tensor:
-        """F(x) at training progress ``progress`` (no gradient bookkeeping)."""
-        return _forward_quantizer(x, self.backward, self.mu(progress))
-
-    def quantize(self, x: torch.Tensor, progress: float) -> torch.Tensor:
-        """F(x) in the forward pass, B'(x) in the backward pass."""
-        return _ProxConnectFunction.apply(x, self.backward, self.mu(progress))
-
-    def schedule_values(self, progress: float) -> dict[str, float]:
-        return {} if self.mu_max is None else {"mu": self.mu(progress)}
+def forward_value(pair: QuantizerPair, x: torch.Tensor, progress: float) -> torch.Tensor:
+    """F(x) of ``pair`` at training progress ``progress`` (no gradient bookkeeping)."""
+    return _forward_quantizer(x, pair.backward, pair.mu(progress))
 
 
-PAIRS: dict[str, QuantizerPair] = {
-    pair.name: pair for pair in (
-        QuantizerPair("bc", BackwardQuantizer("identity"),
-                      description="BinaryConnect: sign forward, identity backward"),
-        QuantizerPair("pc", BackwardQuantizer("identity"), mu_max=1.25,
-                      description="ProxConnect: proximal forward P_mu (mu annealed), identity backward"),
-        QuantizerPair("bnn", BackwardQuantizer("clip"),
-                      description="BNN: sign forward, clipped-identity STE backward"),
-        QuantizerPair("bnn+", BackwardQuantizer("signswish"),
-                      description="BNN+: sign forward, SignSwish backward"),
-        QuantizerPair("bnn++", BackwardQuantizer("signswish"), mu_max=1.25,
-                      description="BNN++: P_mu o SignSwish forward (mu annealed), SignSwish backward"),
-        QuantizerPair("approxsign", BackwardQuantizer("approxsign"),
-                      description="ApproxSign (Bi-Real Net): sign forward, max(0, 2 - 2|x|) "
-                                  "backward; VISPA's W1A1 activations"),
-    )
-}
-
-
-def pair_for(name: str) -> QuantizerPair:
-    try:
-        return PAIRS[name]
-    except KeyError:
-        raise ValueError(f"unknown quantizer pair {name!r}; choose one of {sorted(PAIRS)}") from None
+def quantize(pair: QuantizerPair, x: torch.Tensor, progress: float) -> torch.Tensor:
+    """F(x) in the forward pass, B'(x) in the backward pass."""
+    return _ProxConnectFunction.apply(x, pair.backward, pair.mu(progress))
