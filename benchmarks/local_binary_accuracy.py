@@ -27,7 +27,9 @@ import numpy as np
 import torch
 
 from _markdown import ROOT, command_line, update_section
-from xnorflow.train.local_binary.trainer import LocalBinaryConfig, LocalBinaryTrainer, prepare_data
+from xnorflow.train.configs import LocalBinaryConfig
+from xnorflow.train.data import load_dataset
+from xnorflow.train.local_binary.trainer import LocalBinaryTrainer, prepare_data
 
 # Held-out accuracy [%] of the paper's 2-hidden-layer BMLP on Fashion-MNIST (mean of 10 runs).
 PAPER_FASHION = {35: 82.25, 75: 84.66, 135: 85.68, 255: 86.22, 525: 86.64}
@@ -35,7 +37,8 @@ PAPER_FASHION = {35: 82.25, 75: 84.66, 135: 85.68, 255: 86.22, 525: 86.64}
 
 def float_sgd(config: LocalBinaryConfig, lr: float, seed: int) -> dict:
     """The float reference: ReLU MLP, same widths, no bias, plain SGD on the same +-1 inputs."""
-    dataset, val = prepare_data(config)
+    dataset, val = prepare_data(config, load_dataset(config.dataset, config.data_dir,
+                                                     config.binarization))
     torch.manual_seed(seed)
     widths = [dataset.in_features, *config.widths]
     layers: list[torch.nn.Module] = []

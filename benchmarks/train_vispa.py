@@ -26,8 +26,9 @@ import torch
 
 from _markdown import ROOT, command_line, update_section
 from _memory import reset_peak_rss, status_mib
-from xnorflow.train.trainer import TrainConfig, Trainer
-from xnorflow.train.vispa import VispaConfig, VispaTrainer
+from xnorflow.train.configs import TrainConfig, VispaConfig
+from xnorflow.train.trainer import Trainer
+from xnorflow.train.vispa import VispaTrainer
 
 
 def train_one(method: str, seed: int, args, out: Path) -> dict:

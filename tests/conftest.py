@@ -28,11 +28,25 @@ def fashion_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist_sfc_run(tmp_path_factory, mnist_dir) -> Path:
-    """An SFC W1A1 trained for one epoch on real MNIST (shared by the export/build tests)."""
-    from xnorflow.train.trainer import TrainConfig, Trainer
+    """An SFC W1A1 trained for two epochs on real MNIST (shared by the trainer, export and
+    build tests)."""
+    from xnorflow.train.configs import TrainConfig
+    from xnorflow.train.trainer import Trainer
 
     out = tmp_path_factory.mktemp("sfc-mnist")
     config = TrainConfig(model="sfc", quantizer="bnn", dataset="mnist", data_dir=str(mnist_dir),
-                         epochs=1, lr=5e-3, seed=0)
+                         epochs=2, lr=5e-3, seed=0)
     Trainer(config, out, show_progress=False, verbose=False).fit()
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_tfc_run(tmp_path_factory) -> Path:
+    """A TFC W1A1 trained for two epochs on the built-in digits (for tests that need a run
+    folder, not an accuracy). Copy it before writing into it."""
+    from xnorflow.train.configs import TrainConfig
+    from xnorflow.train.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("tfc-digits") / "run"
+    Trainer(TrainConfig(model="tfc", epochs=2), out, show_progress=False, verbose=False).fit()
     return out

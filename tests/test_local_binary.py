@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from xnorflow.train.checkpoint import CheckpointError
+from xnorflow.train.configs import LocalBinaryConfig
 from xnorflow.train.data import load_dataset
 from xnorflow.train.local_binary import reference
 from xnorflow.train.local_binary.brevitas_model import to_brevitas
@@ -14,7 +14,9 @@ from xnorflow.train.local_binary.model import (BMLPError, BMLPShape, BMLPState,
                                                 readout, reinforcement_draws,
                                                 reinforcement_threshold, stream_key)
 from xnorflow.train.local_binary.packed import PackedBMLP, pack_inputs
-from xnorflow.train.local_binary.trainer import LocalBinaryConfig, LocalBinaryTrainer
+from xnorflow.train.local_binary.trainer import LocalBinaryTrainer, epoch_order
+from xnorflow.train.runs import RunRecordError
+from xnorflow.train.stage import resume_run
 
 
 def random_bipolar(rng, shape):
@@ -138,22 +140,30 @@ def small_config(**changes):
     return LocalBinaryConfig(**{"widths": [35, 35], "epochs": 3, "seed": 2, **changes})
 
 
-def test_resume_is_bit_identical(tmp_path):
+def test_resume_is_bit_identical_with_either_engine_and_any_thread_count(tmp_path):
+    """Integer arithmetic: a run may be split, lengthened on resume, switch engines and thread
+    counts, and still equal the uninterrupted run bit for bit."""
     full = LocalBinaryTrainer(small_config(), tmp_path / "full", show_progress=False,
                               verbose=False)
     full.fit()
-    LocalBinaryTrainer(small_config(), tmp_path / "split", show_progress=False,
-                       verbose=False).fit(stop_after=2)
-    resumed = LocalBinaryTrainer(small_config(engine="reference"), tmp_path / "split",
-                                 show_progress=False, verbose=False)
-    resumed.resume()                  # the engine may change on resume: same arithmetic
-    assert len(resumed.history) == 2
-    resumed.fit()
+    LocalBinaryTrainer(small_config(epochs=2, threads=2), tmp_path / "split",
+                       show_progress=False, verbose=False).fit()
+    outcome = resume_run(tmp_path / "split", {"epochs": 3, "engine": "reference", "threads": 1},
+                         progress=False)
+    assert outcome.resumed_from == 2 and outcome.config.engine == "reference"
+    resumed = LocalBinaryTrainer(outcome.config, tmp_path / "split", show_progress=False)
+    resumed.resume()
     for a, b in zip(full.state.weights, resumed.state.weights):
         assert np.array_equal(a, b)
-    assert [r.train_acc for r in full.history] == [r.train_acc for r in resumed.history]
+    assert [r.train_acc for r in full.history] == [r.train_acc for r in outcome.history]
     for name in ("checkpoint.pt", "model.pt", "metrics.csv", "curves.png", "summary.json"):
         assert (tmp_path / "split" / name).is_file()
+
+
+def test_epoch_order_is_the_trainers_order():
+    """One function orders the samples for the trainer and the HLS C simulation."""
+    assert np.array_equal(epoch_order(3, 0, 10), np.random.default_rng([3, 0]).permutation(10))
+    assert not np.array_equal(epoch_order(3, 0, 100), epoch_order(3, 1, 100))
 
 
 def test_resume_refuses_another_run(tmp_path):
@@ -161,7 +171,7 @@ def test_resume_refuses_another_run(tmp_path):
                        verbose=False).fit()
     other = LocalBinaryTrainer(small_config(widths=[75, 75]), tmp_path, show_progress=False,
                                verbose=False)
-    with pytest.raises(CheckpointError, match="widths"):
+    with pytest.raises(RunRecordError, match="--widths: the run has"):
         other.resume()
 
 
@@ -194,7 +204,7 @@ def test_brevitas_model_reproduces_the_readout_on_real_mnist(mnist_dir, tmp_path
     assert np.array_equal(logits, expected.astype(np.float32))  # integer readout, exactly
     assert np.array_equal(logits.argmax(1), predict(trainer.state, images))
     assert (logits.argmax(1) == trainer.dataset.test.labels[:2000]).mean() > 0.8
-    wrapper = export_qonnx_model(model, 784, tmp_path / "bmlp.onnx")
+    wrapper = export_qonnx_model(model, 784)
     assert {n.op_type for n in wrapper.graph.node if "Quant" in n.op_type} == {"BipolarQuant"}
     qonnx_logits = execute_graph(wrapper, images[:300], progress=False)
     assert np.array_equal(qonnx_logits, expected[:300].astype(np.float32))

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import XnorflowError
+
 IDX_IMAGES_MAGIC = 2051  # header: magic, count, rows, cols (big-endian uint32)
 IDX_LABELS_MAGIC = 2049  # header: magic, count
 
 
-class DatasetError(ValueError):
+class DatasetError(XnorflowError, ValueError):
     """A data file or directory is missing or malformed; the message names the file and the fix."""
 
 
@@ -93,7 +95,8 @@ def _find_idx(directory: Path, stem: str) -> Path:
                        f"at a folder with the four MNIST-style IDX files.")
 
 
-def _idx_split(directory: Path, prefix: str) -> Split:
+def _idx_split(directory: Path, prefix: str, num_classes: int) -> tuple[Split, tuple[int, int]]:
+    """One split of an IDX folder and its image size (rows, cols)."""
     images_path = _find_idx(directory, f"{prefix}-images-idx3-ubyte")
     labels_path = _find_idx(directory, f"{prefix}-labels-idx1-ubyte")
     images, labels = read_idx(images_path), read_idx(labels_path)
@@ -104,19 +107,36 @@ def _idx_split(directory: Path, prefix: str) -> Split:
     if len(images) != len(labels):
         raise DatasetError(f"{images_path} has {len(images)} images but {labels_path} has "
                            f"{len(labels)} labels; the pair does not belong together.")
-    return Split(images.reshape(len(images), -1).astype(np.float32) / 255.0,
-                 labels.astype(np.int64))
+    if len(images) == 0 or images.shape[1] * images.shape[2] == 0:
+        raise DatasetError(f"{images_path}: holds no images (header: {images.shape}).")
+    _check_labels(labels, num_classes, labels_path)
+    return (Split(images.reshape(len(images), -1).astype(np.float32) / 255.0,
+                  labels.astype(np.int64)), images.shape[1:])
+
+
+def _check_labels(labels: np.ndarray, num_classes: int, source: Path | str) -> None:
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        first = int(bad.argmax())
+        raise DatasetError(f"{source}: label {int(labels[first])} at index {first} is outside "
+                           f"0..{num_classes - 1} ({int(bad.sum())} such labels); this data set "
+                           f"has {num_classes} classes. The file is corrupt or belongs to "
+                           f"another data set.")
 
 
 def load_idx_dataset(name: str, directory: str | Path) -> Dataset:
-    """MNIST-layout folder: train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]."""
+    """MNIST-layout folder: train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz], 10 classes."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DatasetError(f"{directory}: data directory not found. Pass --data-dir with the "
                            f"folder that holds the {name} IDX files.")
-    train, test = _idx_split(directory, "train"), _idx_split(directory, "t10k")
-    rows_cols = int(round(np.sqrt(train.images.shape[1])))
-    return Dataset(name, train, test, (1, rows_cols, rows_cols), 10)
+    (train, train_size), (test, test_size) = (_idx_split(directory, "train", 10),
+                                              _idx_split(directory, "t10k", 10))
+    if train_size != test_size:
+        raise DatasetError(f"{directory}: training images are {train_size[0]}x{train_size[1]} "
+                           f"but test images are {test_size[0]}x{test_size[1]}; the two splits "
+                           f"must come from the same data set.")
+    return Dataset(name, train, test, (1, *train_size), 10)
 
 
 # ----------------------------------------------------------------------------------- CIFAR-10
@@ -140,9 +160,11 @@ def load_cifar10(directory: str | Path) -> Dataset:
             labels = np.asarray(entry[b"labels"], dtype=np.int64)
         except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
             raise DatasetError(f"{path}: not a CIFAR-10 batch pickle ({err!r}).") from err
-        if images.ndim != 2 or images.shape[1] != 3072 or len(images) != len(labels):
-            raise DatasetError(f"{path}: expected (N, 3072) images and N labels, got "
+        if images.ndim != 2 or images.shape[1] != 3072 or len(images) != len(labels) \
+                or not len(images):
+            raise DatasetError(f"{path}: expected (N, 3072) images and N > 0 labels, got "
                                f"{images.shape} and {labels.shape}.")
+        _check_labels(labels, 10, path)
         return Split(images.astype(np.float32) / 255.0, labels)
 
     parts = [batch(f"data_batch_{i}") for i in range(1, 6)]
@@ -224,7 +246,46 @@ def load_dataset(name: str, data_dir: str | Path | None = None, binarization: st
     def convert(split: Split) -> Split:
         return Split(binarize(split.images, binarization, threshold, mean, median), split.labels)
 
-    return Dataset(raw.name, convert(raw.train), convert(raw.test), raw.image_shape, raw.num_classes)
+    dataset = Dataset(raw.name, convert(raw.train), convert(raw.test), raw.image_shape,
+                      raw.num_classes)
+    check_dataset(dataset)
+    return dataset
+
+
+def check_dataset(dataset: Dataset) -> None:
+    """Every invariant a model relies on, checked before any training starts: non-empty splits of
+    float images (N, features) and int labels (N,), one image size for both splits, labels in
+    0..classes-1, finite pixels (sign(NaN) would binarize silently to -1)."""
+    for split_name, split in (("train", dataset.train), ("test", dataset.test)):
+        where = f"{split_name} split of {dataset.name}"
+        images, labels = split.images, split.labels
+        if images.ndim != 2 or labels.ndim != 1 or len(images) != len(labels) or not len(labels):
+            raise DatasetError(f"{where}: expected N > 0 images of shape (N, features) and N "
+                               f"labels, got {images.shape} and {labels.shape}.")
+        if images.shape[1] != dataset.in_features:
+            raise DatasetError(f"{where}: images have {images.shape[1]} values but the data set "
+                               f"declares {dataset.image_shape} ({dataset.in_features}).")
+        if images.dtype != np.float32 or not np.issubdtype(labels.dtype, np.integer):
+            raise DatasetError(f"{where}: expected float32 images and integer labels, got "
+                               f"{images.dtype} and {labels.dtype}.")
+        _check_labels(labels, dataset.num_classes, where)
+        bad = ~np.isfinite(images).all(axis=1)
+        if bad.any():
+            raise DatasetError(f"{where}: sample {int(bad.argmax())} has NaN/inf pixel values "
+                               f"({int(bad.sum())} such samples). Fix or drop them before "
+                               f"training.")
+
+
+def fingerprint(dataset: Dataset) -> str:
+    """Hash of the binarized images and labels of both splits: a run records it so that a moved
+    data set (--data-dir on resume) is accepted only if it is the same data."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for split in (dataset.train, dataset.test):
+        digest.update(np.ascontiguousarray(split.images).tobytes())
+        digest.update(np.ascontiguousarray(split.labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()
 
 
 def holdout_split(split: Split, holdout: int, seed: int) -> tuple[Split, Split]:

@@ -13,9 +13,7 @@ from torch import nn
 from brevitas.nn import QuantIdentity, QuantLinear
 
 from .brevitas_quant import act_quant_for, weight_quant_for
-
-MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
-HIDDEN_LAYERS = 3
+from .configs import HIDDEN_LAYERS, MLP_WIDTHS
 
 
 class BinaryMLP(nn.Module):

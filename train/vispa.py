@@ -35,17 +35,16 @@ would have to absorb separately.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from brevitas.nn import QuantLinear
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .models import BinaryMLP, HIDDEN_LAYERS, MLP_WIDTHS
-from .trainer import TrainConfig, Trainer, cosine_lr
-
-ALGO = "vispa"
+from .configs import HIDDEN_LAYERS, MLP_WIDTHS, VispaConfig
+from .models import BinaryMLP
+from .runs import config_of
+from .trainer import Trainer, cosine_lr
 
 
 class _SampledWeight(torch.autograd.Function):
@@ -109,24 +108,6 @@ def vispa_layers(model: nn.Module) -> list[tuple[QuantLinear, VispaWeight]]:
             if isinstance(m, QuantLinear) and parametrize.is_parametrized(m, "weight")]
 
 
-@dataclass
-class VispaConfig(TrainConfig):
-    """A :class:`TrainConfig` with VISPA's fields and defaults (see the module docstring)."""
-
-    quantizer: str = "bc"               # sign forward, identity STE: VISPA's weight binarizer
-    act_quantizer: str | None = "approxsign"
-    activations: str = "binary"         # "binary" (W1A1) or "float" (W1A32, ReLU)
-    lr: float = 0.5                     # SGD momentum 0.9
-    weight_decay: float = 1e-5
-    rank: int = 4                       # K
-    scale: float = 100.0                # S
-    warmup_epochs: int = 5
-    momentum: float = 0.9
-    ensemble_samples: int = 40          # L
-
-    RESUMABLE_CHANGES = ("epochs", "data_dir", "ensemble_samples")
-
-
 def _mlp(cls: type, config: VispaConfig, in_features: int, num_classes: int) -> BinaryMLP:
     return cls(in_features, num_classes, [MLP_WIDTHS[config.model]] * HIDDEN_LAYERS,
                config.quantizer, config.dropout, config.act_quantizer,
@@ -144,10 +125,6 @@ class VispaMLP(BinaryMLP):
 
 def build_vispa_model(config: VispaConfig, in_features: int, num_classes: int) -> VispaMLP:
     """The FINN MLP of ``config.model`` with every binary weight tensor parametrized by VISPA."""
-    if config.rank < 0 or config.scale <= 0:
-        raise ValueError("VISPA needs rank >= 0 and scale S > 0")
-    if config.activations not in ("binary", "float"):
-        raise ValueError(f"activations {config.activations!r}: choose binary (W1A1) or float")
     model = _mlp(VispaMLP, config, in_features, num_classes)
     for layer in model.modules():
         if isinstance(layer, QuantLinear):
@@ -226,13 +203,18 @@ class VispaTrainer(Trainer):
         acts = "W1A1" if cfg.activations == "binary" else "W1A32"
         return f"{cfg.model.upper()} {acts}, VISPA rank {cfg.rank}, {self.dataset.name}"
 
-    def _model_record(self) -> dict:
-        return {**super()._model_record(), "algo": ALGO}
+    def model_state(self) -> dict:
+        return {"model": deployed_state(self.model)}
 
-    def _deployed_record(self) -> dict:
-        return {**self._model_record(), "model": deployed_state(self.model)}
+    @classmethod
+    def model_from_record(cls, record: dict) -> BinaryMLP:
+        """The deployed sign(m) network of a VISPA ``model.pt``."""
+        model = _mlp(BinaryMLP, config_of(record), record["in_features"],
+                     record["num_classes"])
+        model.load_state_dict(record["model"])
+        return model.eval()
 
-    def _final_summary(self) -> dict:
+    def final_summary(self) -> dict:
         cfg = self.config
         if not self.history or cfg.ensemble_samples < 1:
             return {}
@@ -240,11 +222,3 @@ class VispaTrainer(Trainer):
         accuracy = (logits.argmax(1) == self.y_test).float().mean().item()
         return {"deployed_sign_m_test_acc": self.history[-1].test_acc,
                 f"ensemble_L{cfg.ensemble_samples}_test_acc": accuracy}
-
-
-def vispa_model_from_record(state: dict) -> BinaryMLP:
-    """The deployed sign(m) network of a VISPA ``model.pt``."""
-    model = _mlp(BinaryMLP, VispaConfig(**state["config"]), state["in_features"],
-                 state["num_classes"])
-    model.load_state_dict(state["model"])
-    return model.eval()

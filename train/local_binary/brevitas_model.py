@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 from brevitas.nn import QuantLinear
 
-from ..checkpoint import CheckpointError
 from ..models import BinaryMLP
 from .model import BMLPState
 
@@ -30,17 +29,3 @@ def to_brevitas(state: BMLPState) -> BinaryMLP:
         for linear, weights in zip(linears, binary, strict=True):
             linear.weight.copy_(torch.from_numpy(weights.T.astype("float32")))
     return model.eval()
-
-
-def load_bmlp_run(path) -> tuple[BMLPState, "LocalBinaryConfig"]:
-    """The integer state and configuration of a `--algo local-binary` run (folder or model.pt);
-    a clear error for any other kind of run."""
-    from ..trainer import load_run_record
-    from .trainer import ALGO, LocalBinaryConfig
-
-    record, model_file = load_run_record(path)
-    if record.get("algo") != ALGO:
-        raise CheckpointError(f"{model_file}: not a binary MLP of the local binary trainer "
-                              f"(this run used --algo {record.get('algo', 'proxconnect')}); the "
-                              f"HLS trainer needs a `xnorflow train --algo local-binary` run")
-    return BMLPState.from_record(record["bmlp"]), LocalBinaryConfig(**record["config"])

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ...errors import XnorflowError
+
 # Group sizes gamma the authors used for their widths (groups of gamma contiguous neurons; in
 # each group at most one neuron is updated per wrong sample).
 PAPER_GROUP_SIZES = {35: 35, 75: 75, 135: 45, 255: 85, 525: 105, 1035: 115}
@@ -43,7 +45,7 @@ STEP_MULT = 0xD1B54A32D192ED03
 LAYER_MULT = 0xABC98388FB8FAC03
 
 
-class BMLPError(ValueError):
+class BMLPError(XnorflowError, ValueError):
     """A BMLP configuration that cannot be trained; the message says what to change."""
 
 
@@ -119,6 +121,7 @@ class BMLPState:
 
     @classmethod
     def from_record(cls, record: dict) -> BMLPState:
+        """From :meth:`as_record`'s layout; the arrays may be numpy arrays or CPU tensors."""
         raw = dict(record["shape"])
         shape = BMLPShape(**{**raw, "widths": tuple(raw["widths"]),
                              "group_sizes": tuple(raw["group_sizes"])})

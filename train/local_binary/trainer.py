@@ -1,68 +1,26 @@
-"""Training loop of the local binary trainer: epochs, logs, plots, atomic checkpoints, resume.
+"""The local binary trainer on the shared epoch loop (:mod:`xnorflow.train.loop`).
 
 The state is the integer hidden weights (plus the fixed local classifiers). Everything random
-is a function of (seed, epoch, step): the epoch's sample order, the reinforcement draws (see
-:mod:`.model`). The reinforcement threshold of an epoch depends on the previous epoch's
-training accuracy, which the checkpoint's history holds. A resumed run therefore continues
-bit-identically.
+is a function of (seed, epoch, step): the epoch's sample order (:func:`epoch_order`, which the
+HLS C simulation replays too) and the reinforcement draws (see :mod:`.model`). The reinforcement
+threshold of an epoch depends on the previous epoch's training accuracy, which the checkpoint's
+history holds. A resumed run therefore continues bit-identically, at any thread count and with
+either engine.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import numpy as np
-from tqdm import tqdm
 
-from ..checkpoint import CheckpointError, check_same_run, load_checkpoint, save_atomic
-from ..data import Dataset, DatasetError, Split, holdout_split, load_dataset
+from ..configs import LocalBinaryConfig
+from ..data import Dataset, DatasetError, Split, holdout_split
+from ..loop import EpochLoop
 from . import reference
-from .model import (BMLPShape, BMLPState, default_group_sizes, init_state, predict,
-                    reinforcement_threshold)
+from .model import BMLPState, init_state, predict, reinforcement_threshold
 from .packed import PackedBMLP, pack_inputs
-
-ALGO = "local-binary"
-ENGINES = ("packed", "reference")
-CHECKPOINT = "checkpoint.pt"
-METRICS_CSV = "metrics.csv"
-CURVES_PNG = "curves.png"
-SUMMARY_JSON = "summary.json"
-MODEL_FILE = "model.pt"
-
-
-@dataclass
-class LocalBinaryConfig:
-    """Defaults are the paper's (Colombo et al.): two hidden layers of 525, batch 100, 50 epochs,
-    r = 0.25, p_r = 0.5, gamma from :data:`.model.PAPER_GROUP_SIZES`, inputs binarized at the
-    global pixel median."""
-
-    widths: list[int] = field(default_factory=lambda: [525, 525])
-    group_sizes: list[int] | None = None   # None: the paper's gamma for each width
-    margin_ratio: float = 0.25
-    reinforcement: float = 0.5             # p_r
-    weight_bits: int = 16
-    dataset: str = "digits"
-    data_dir: str | None = None
-    binarization: str = "median"
-    holdout: int = 0                       # training samples held out as validation (paper: 10000)
-    epochs: int = 50
-    batch_size: int = 100
-    seed: int = 0
-    engine: str = "packed"
-
-    # These may differ between the interrupted and the resumed run without changing the result.
-    RESUMABLE_CHANGES = ("epochs", "data_dir", "engine")
-
-    def shape(self, in_features: int, num_classes: int) -> BMLPShape:
-        widths = tuple(self.widths)
-        groups = tuple(self.group_sizes) if self.group_sizes else default_group_sizes(widths)
-        return BMLPShape(in_features, widths, num_classes, groups, self.margin_ratio,
-                         self.weight_bits)
 
 
 @dataclass
@@ -78,11 +36,19 @@ class LocalEpochRecord:
     max_abs_weight: list[int]        # per layer, after the epoch
 
 
-def prepare_data(config: LocalBinaryConfig, dataset: Dataset | None = None
-                 ) -> tuple[Dataset, Split | None]:
-    """The binarized dataset and, with ``holdout``, the validation part cut from its training
+def epoch_order(seed: int, epoch: int, samples: int) -> np.ndarray:
+    """The order in which epoch ``epoch`` visits the training samples (trainer and C sim)."""
+    return np.random.default_rng([seed, epoch]).permutation(samples)
+
+
+def epoch_thresholds(p_r: float, previous_train_acc: float, fan_ins) -> list[int]:
+    """The 16-bit reinforcement thresholds of one epoch, one per layer."""
+    return [reinforcement_threshold(p_r, previous_train_acc, f) for f in fan_ins]
+
+
+def prepare_data(config: LocalBinaryConfig, dataset: Dataset) -> tuple[Dataset, Split | None]:
+    """The bipolar dataset and, with ``holdout``, the validation part cut from its training
     split (seeded by the run's seed, like the paper's shuffled 50k/10k re-split)."""
-    dataset = dataset or load_dataset(config.dataset, config.data_dir, config.binarization)
     for split_name, split in (("train", dataset.train), ("test", dataset.test)):
         if not np.isin(split.images, (-1.0, 1.0)).all():
             raise DatasetError(f"{split_name} split of {dataset.name}: the local binary trainer "
@@ -95,58 +61,59 @@ def prepare_data(config: LocalBinaryConfig, dataset: Dataset | None = None
                    dataset.num_classes), val
 
 
-class LocalBinaryTrainer:
-    """Trains ``config`` into ``out_dir``; call :meth:`resume` first to continue a run."""
+def bmlp_tensors(state: BMLPState) -> dict:
+    """The integer state as a record of tensors (records hold no numpy objects)."""
+    import torch
 
-    def __init__(self, config: LocalBinaryConfig, out_dir: str | Path,
-                 dataset: Dataset | None = None, show_progress: bool = True, verbose: bool = True):
-        if config.engine not in ENGINES:
-            raise ValueError(f"unknown engine {config.engine!r}; choose one of {ENGINES}")
-        if config.batch_size < 1 or config.epochs < 0:
-            raise ValueError("batch size must be >= 1 and epochs >= 0")
-        self.config = config
-        self.out_dir = Path(out_dir)
-        self.show_progress = show_progress
-        self.verbose = verbose
-        self.dataset, self.val = prepare_data(config, dataset)
-        self.shape = config.shape(self.dataset.in_features, self.dataset.num_classes)
-        self.state = init_state(self.shape, config.seed)
-        self.history: list[LocalEpochRecord] = []
+    return {"shape": asdict(state.shape),
+            "weights": [torch.from_numpy(np.ascontiguousarray(w)) for w in state.weights],
+            "classifiers": [torch.from_numpy(np.ascontiguousarray(b)) for b in state.classifiers]}
+
+
+class LocalBinaryTrainer(EpochLoop):
+    """Trains ``config`` into ``out_dir`` (see :class:`xnorflow.train.loop.EpochLoop`)."""
+
+    config: LocalBinaryConfig
+    record_class = LocalEpochRecord
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.dataset, self.val = prepare_data(cfg, self.dataset)
+        self.shape = cfg.shape(self.dataset.in_features, self.dataset.num_classes)
+        self.state = init_state(self.shape, cfg.seed)
         self.x_train = self.dataset.train.images.astype(np.int8)
         self.y_train = self.dataset.train.labels.astype(np.int64)
         self.bits_train = pack_inputs(self.x_train)
-        self.steps_per_epoch = math.ceil(len(self.y_train) / config.batch_size)
+        self.steps_per_epoch = -(-len(self.y_train) // cfg.batch_size)
 
-    # ------------------------------------------------------------------ checkpoints
-    def _model_record(self) -> dict:
-        return {"algo": ALGO, "config": asdict(self.config), "bmlp": self.state.as_record(),
-                "in_features": self.dataset.in_features,
-                "num_classes": self.dataset.num_classes}
+    # ------------------------------------------------------------------ records
+    def training_state(self) -> dict:
+        return {"bmlp": bmlp_tensors(self.state)}
 
-    def resume(self) -> None:
-        saved = load_checkpoint(self.out_dir / CHECKPOINT)
-        if saved.get("algo") != ALGO:
-            raise CheckpointError(f"{self.out_dir / CHECKPOINT}: not a {ALGO} run (algo "
-                                  f"{saved.get('algo', 'proxconnect')!r}); resume it with that "
-                                  f"--algo or use a new --out")
-        check_same_run(saved["config"], asdict(self.config), LocalBinaryConfig.RESUMABLE_CHANGES,
-                       self.out_dir / CHECKPOINT)
+    def restore_training_state(self, saved: dict) -> None:
         self.state = BMLPState.from_record(saved["bmlp"])
-        self.history = [LocalEpochRecord(**r) for r in saved["history"]]
+
+    def model_state(self) -> dict:
+        return {"bmlp": bmlp_tensors(self.state)}
+
+    @classmethod
+    def model_from_record(cls, record: dict):
+        from .brevitas_model import to_brevitas
+
+        return to_brevitas(BMLPState.from_record(record["bmlp"]))
 
     # ------------------------------------------------------------------ training
-    def _train_epoch(self, epoch: int) -> tuple[float, list[float], list[float], list[float]]:
+    def train_epoch(self, epoch: int) -> LocalEpochRecord:
         cfg = self.config
+        start = time.perf_counter()
         previous_acc = self.history[-1].train_acc if self.history else 0.0
-        p = [reinforcement_threshold(cfg.reinforcement, previous_acc, f)
-             for f in self.shape.fan_ins]
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(self.y_train))
+        p = epoch_thresholds(cfg.reinforcement, previous_acc, self.shape.fan_ins)
+        order = epoch_order(cfg.seed, epoch, len(self.y_train))
         engine = PackedBMLP(self.state) if cfg.engine == "packed" else None
         correct = 0
         layers = len(self.shape.widths)
         wrong, updates = np.zeros(layers), np.zeros(layers)
-        bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   leave=False, disable=not self.show_progress, mininterval=1.0)
+        bar = self.progress_bar(self.steps_per_epoch, epoch)
         for i in bar:
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             step = epoch * self.steps_per_epoch + i
@@ -164,66 +131,34 @@ class LocalBinaryTrainer:
         if engine is not None:
             self.state = engine.to_state()
         n = len(self.y_train)
-        probabilities = [t / 2 ** 16 for t in p]
-        return correct / n, list(wrong / n), list(updates / n), probabilities
+        return LocalEpochRecord(
+            epoch + 1, correct / n, self.accuracy(self.val) if self.val else None,
+            self.accuracy(self.dataset.test), time.perf_counter() - start,
+            (wrong / n).tolist(), (updates / n).tolist(), [t / 2 ** 16 for t in p],
+            [int(np.abs(w).max()) for w in self.state.weights])
 
     def accuracy(self, split: Split) -> float:
         return float((predict(self.state, split.images) == split.labels).mean())
 
-    def fit(self, stop_after: int | None = None) -> list[LocalEpochRecord]:
-        """Train to ``epochs``, or only up to epoch ``stop_after`` (``resume`` continues)."""
-        cfg = self.config
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        for epoch in range(len(self.history), min(cfg.epochs, stop_after or cfg.epochs)):
-            start = time.perf_counter()
-            train_acc, wrong, updates, p = self._train_epoch(epoch)
-            record = LocalEpochRecord(
-                epoch + 1, train_acc, self.accuracy(self.val) if self.val else None,
-                self.accuracy(self.dataset.test), time.perf_counter() - start, wrong, updates, p,
-                [int(np.abs(w).max()) for w in self.state.weights])
-            self.history.append(record)
-            save_atomic({**self._model_record(), "epoch": len(self.history),
-                         "history": [asdict(r) for r in self.history]}, self.out_dir / CHECKPOINT)
-            self._write_logs()
-            if self.verbose:
-                val = f"val {record.val_acc:.4f}  " if record.val_acc is not None else ""
-                tqdm.write(f"epoch {record.epoch:3d}/{cfg.epochs}  train {train_acc:.4f}  {val}"
-                           f"test {record.test_acc:.4f}  max|W| {record.max_abs_weight}  "
-                           f"({record.seconds:.1f} s)")
-        self._write_final()
-        return self.history
-
     # ------------------------------------------------------------------ outputs
-    def _write_logs(self) -> None:
-        layers = len(self.shape.widths)
-        per_layer = ("wrong_fraction", "updates_per_sample", "reinforcement_p", "max_abs_weight")
-        columns = (["epoch", "train_acc", "val_acc", "test_acc", "seconds"]
-                   + [f"{name}_l{k + 1}" for name in per_layer for k in range(layers)])
-        with open(self.out_dir / METRICS_CSV, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(columns)
-            for r in self.history:
-                writer.writerow([r.epoch, r.train_acc, r.val_acc, r.test_acc, r.seconds]
-                                + [v for name in per_layer for v in getattr(r, name)])
-        plot_local_curves(self.history, self.out_dir / CURVES_PNG, self.shape.weight_limit,
+    def epoch_line(self, r: LocalEpochRecord) -> str:
+        val = f"val {r.val_acc:.4f}  " if r.val_acc is not None else ""
+        return (f"epoch {r.epoch:3d}/{self.config.epochs}  train {r.train_acc:.4f}  {val}"
+                f"test {r.test_acc:.4f}  max|W| {r.max_abs_weight}  ({r.seconds:.1f} s)")
+
+    def plot(self, file) -> None:
+        plot_local_curves(self.history, file, self.shape.weight_limit,
                           title=f"local binary BMLP {'-'.join(map(str, self.shape.widths))}, "
                                 f"{self.dataset.name}")
 
-    def _write_final(self) -> None:
-        save_atomic(self._model_record(), self.out_dir / MODEL_FILE)
-        last = self.history[-1] if self.history else None
-        summary = {"algo": ALGO, "config": asdict(self.config),
-                   "shape": asdict(self.shape), "epochs_trained": len(self.history),
-                   "final_train_acc": last.train_acc if last else None,
-                   "final_val_acc": last.val_acc if last else None,
-                   "final_test_acc": last.test_acc if last else None,
-                   "max_abs_weight": last.max_abs_weight if last else None,
-                   "weight_limit": self.shape.weight_limit,
-                   "total_seconds": sum(r.seconds for r in self.history)}
-        (self.out_dir / SUMMARY_JSON).write_text(json.dumps(summary, indent=2))
+    def final_summary(self) -> dict:
+        last = self.history[-1]
+        return {"shape": asdict(self.shape), "final_train_acc": last.train_acc,
+                "final_val_acc": last.val_acc, "max_abs_weight": last.max_abs_weight,
+                "weight_limit": self.shape.weight_limit}
 
 
-def plot_local_curves(history: list[LocalEpochRecord], path: Path, weight_limit: int,
+def plot_local_curves(history: list[LocalEpochRecord], file, weight_limit: int,
                       title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -248,8 +183,8 @@ def plot_local_curves(history: list[LocalEpochRecord], path: Path, weight_limit:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(file, format="png", dpi=100)
     plt.close(fig)
 
 
-__all__ = ["LocalBinaryConfig", "LocalBinaryTrainer", "LocalEpochRecord", "ALGO"]
+__all__ = ["LocalBinaryConfig", "LocalBinaryTrainer", "LocalEpochRecord", "epoch_order"]

@@ -1,0 +1,205 @@
+"""Run configurations of the trainers, and the registry of run kinds.
+
+One dataclass per trainer; each field that a user may set is declared once with :func:`option`:
+its default, its allowed range or choices, and its help text. The command line is generated from
+these declarations and the same declarations validate a configuration built in Python, so an
+option's rules live in one place. A trainer joins xnorflow by declaring its configuration here
+with :func:`run_kind`; the registry :data:`RUN_KINDS` maps the ``algo`` stored in every run record
+to it. Free of torch, so ``xnorflow --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, ClassVar
+
+from ..options import (AT_LEAST_0, AT_LEAST_1, FRACTION, POSITIVE, ConfigError, Range, option,
+                       validate_fields)
+from .data import BINARIZATIONS, DATASETS
+from .pairs import PAIRS
+
+MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
+HIDDEN_LAYERS = 3
+ENGINES = ("packed", "reference")
+SEED_LIMIT = 2 ** 31 - 1
+
+RUN_KINDS: dict[str, type[RunConfig]] = {}
+
+
+def run_kind(cls):
+    """Class decorator: register a trainer's configuration under its ``algo``."""
+    RUN_KINDS[cls.algo] = cls
+    return cls
+
+
+@dataclass
+class RunConfig:
+    """Options every trainer shares."""
+
+    algo: ClassVar[str]
+    trainer: ClassVar[str]                  # "module:Class", imported when a run needs it
+    summary: ClassVar[str]                  # one line for --help
+    # Options a resumed run may change because they cannot change its result.
+    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("data_dir",)
+
+    dataset: str = option("digits", "digits ships with scikit-learn; the others are read from "
+                          "--data-dir", choices=DATASETS)
+    data_dir: str | None = option(None, "folder with the IDX files (mnist, fashion-mnist) or "
+                                  "cifar-10-batches-py")
+    binarization: str = option("threshold", "input pixels to +-1: threshold at 0.5, sign of the "
+                               "pixel minus the training mean, or > the global training-pixel "
+                               "median", choices=BINARIZATIONS)
+    epochs: int = option(10, "length of the run", range=AT_LEAST_1)
+    batch_size: int = option(100, "training batch size", range=AT_LEAST_1)
+    seed: int = option(0, "seed of the initialization, data order and every random draw",
+                       range=Range(0, SEED_LIMIT))
+    threads: int = option(0, "CPU threads (0: one per core; the run records the number used). "
+                          "Float training splits sums across threads, so a seed reproduces a "
+                          "run bit for bit only at the same thread count", range=AT_LEAST_0)
+
+    def __post_init__(self):
+        validate_fields(self)
+
+    def describe(self) -> str:
+        """One line naming the trained network, for reports."""
+        raise NotImplementedError
+
+    @classmethod
+    def trainer_class(cls) -> type:
+        module, name = cls.trainer.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    @classmethod
+    def user_options(cls) -> list:
+        """The fields a user sets from the command line, in declaration order."""
+        return [f for f in fields(cls) if f.metadata.get("cli", False)]
+
+    @classmethod
+    def default_of(cls, name: str) -> Any:
+        f = next(f for f in fields(cls) if f.name == name)
+        return f.default_factory() if f.default is MISSING else f.default
+
+
+@run_kind
+@dataclass
+class TrainConfig(RunConfig):
+    """ProxConnect++: a FINN-family Brevitas MLP trained with a forward/backward quantizer pair."""
+
+    algo: ClassVar[str] = "proxconnect"
+    trainer: ClassVar[str] = "xnorflow.train.trainer:Trainer"
+    summary: ClassVar[str] = ("a FINN-family Brevitas MLP with a ProxConnect++ forward/backward "
+                              "quantizer pair (Lu et al. 2024)")
+    RESUME_REFUSALS: ClassVar[dict[str, str]] = {
+        "epochs": "the learning-rate and mu schedules are functions of the total epoch count: "
+                  "a run lengthened on resume would differ from an uninterrupted run of that "
+                  "length"}
+
+    model: str = option("sfc", "TFC/SFC/LFC: 3 hidden layers of 64/256/1024 neurons",
+                        choices=tuple(MLP_WIDTHS))
+    quantizer: str = option("bnn", "PC++ quantizer pair for weights and activations: "
+                            + "; ".join(f"{n}: {p.description}" for n, p in PAIRS.items()),
+                            choices=tuple(PAIRS))
+    act_quantizer: str | None = option(None, "a different PC++ pair for the activations, e.g. "
+                                       "--quantizer bc --act-quantizer bnn (default: the "
+                                       "--quantizer pair)", choices=tuple(PAIRS))
+    lr: float = option(5e-3, "learning rate (Adam), cosine-annealed to 0 over the run",
+                       range=POSITIVE)
+    weight_decay: float = option(0.0, "weight decay", range=AT_LEAST_0)
+    dropout: float = option(0.0, "dropout after each hidden activation",
+                            range=Range(0, 1, high_open=True))
+
+    def describe(self) -> str:
+        act = "/" + self.act_quantizer if self.act_quantizer else ""
+        return f"{self.model.upper()} W1A1 ({self.quantizer}{act}, {self.dataset})"
+
+
+@run_kind
+@dataclass
+class VispaConfig(TrainConfig):
+    """VISPA (Orecchia et al. 2024): Gaussian variational inference with a rank-K covariance;
+    defaults are the authors' CIFAR 1W1A settings (see :mod:`xnorflow.train.vispa`)."""
+
+    algo: ClassVar[str] = "vispa"
+    trainer: ClassVar[str] = "xnorflow.train.vispa:VispaTrainer"
+    summary: ClassVar[str] = ("the same MLP trained by Gaussian variational inference with a "
+                              "rank-K weight covariance (Orecchia et al. 2024)")
+
+    quantizer: str = option("bc", "sign forward, identity STE: VISPA's weight binarizer",
+                            cli=False)
+    act_quantizer: str | None = option("approxsign", "PC++ pair of the binary activations "
+                                       "(VISPA: ApproxSign)", choices=tuple(PAIRS))
+    activations: str = option("binary", "binary: W1A1 (sign activations); float: weights-only "
+                              "binarization with ReLU, not buildable by FINN",
+                              choices=("binary", "float"))
+    lr: float = option(0.5, "learning rate (SGD), linear warm-up then cosine to 0",
+                       range=POSITIVE)
+    weight_decay: float = option(1e-5, "weight decay on every parameter", range=AT_LEAST_0)
+    rank: int = option(4, "K, rank of the weight covariance; 0 = the paper's LP special case "
+                       "(latent weights, STE, clipping)", range=AT_LEAST_0)
+    scale: float = option(100.0, "S in the unit diagonal m^2 + |z|^2 / S = 1", range=POSITIVE)
+    warmup_epochs: int = option(5, "epochs of linear learning-rate warm-up (at most half the "
+                                "run)", range=AT_LEAST_0)
+    momentum: float = option(0.9, "SGD momentum", range=Range(0, 1, high_open=True))
+    ensemble_samples: int = option(40, "L: sampled networks averaged for the reported ensemble "
+                                   "accuracy (the deployed network is sign(m))",
+                                   range=AT_LEAST_0)
+
+    def describe(self) -> str:
+        acts = "W1A1" if self.activations == "binary" else "W1A32"
+        return f"{self.model.upper()} {acts} (VISPA rank {self.rank}, {self.dataset})"
+
+
+@run_kind
+@dataclass
+class LocalBinaryConfig(RunConfig):
+    """Colombo et al. (arXiv 2412.00119): defaults are the paper's -- two hidden layers of 525,
+    batch 100, 50 epochs, r = 0.25, p_r = 0.5, the authors' gamma per width, inputs binarized at
+    the global pixel median."""
+
+    algo: ClassVar[str] = "local-binary"
+    trainer: ClassVar[str] = "xnorflow.train.local_binary.trainer:LocalBinaryTrainer"
+    summary: ClassVar[str] = ("a binary MLP trained without gradients by local binary error "
+                              "signals and integer hidden weights (Colombo et al. 2024); MLPs "
+                              "only")
+    # The reinforcement schedule does not depend on the run's length, and both engines compute
+    # the same integers at any thread count: a run may be extended and change engine or threads
+    # without changing the result.
+    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("data_dir", "engine", "epochs", "threads")
+
+    binarization: str = option("median", "input pixels to +-1 (the paper: > the global "
+                               "training-pixel median)", choices=BINARIZATIONS)
+    epochs: int = option(50, "length of the run; may be raised on --resume", range=AT_LEAST_1)
+    widths: list[int] = option([525, 525], "hidden layer widths, odd so that sign never ties",
+                               range=AT_LEAST_1)
+    group_sizes: list[int] | None = option(None, "gamma per layer: at most one neuron per group "
+                                           "of gamma is updated per wrong sample (default: the "
+                                           "paper's value for widths 35, 75, 135, 255, 525, "
+                                           "1035)", range=AT_LEAST_1)
+    margin_ratio: float = option(0.25, "r: a sample is wrong if its readout margin < "
+                                 "floor(r * width)", range=FRACTION)
+    reinforcement: float = option(0.5, "p_r of the metaplastic reinforcement", range=FRACTION)
+    weight_bits: int = option(16, "signed, saturating hidden-weight width", range=Range(3, 31))
+    holdout: int = option(0, "training samples held out as validation, e.g. 10000 for the "
+                          "paper's Fashion-MNIST protocol", range=AT_LEAST_0)
+    engine: str = option("packed", "bit-packed (fast) or integer reference step; both give "
+                         "identical weights", choices=ENGINES)
+
+    def describe(self) -> str:
+        return f"BMLP {'-'.join(map(str, self.widths))} W1A1 (local binary, {self.dataset})"
+
+    def shape(self, in_features: int, num_classes: int):
+        from .local_binary.model import BMLPShape, default_group_sizes
+
+        widths = tuple(self.widths)
+        groups = tuple(self.group_sizes) if self.group_sizes else default_group_sizes(widths)
+        return BMLPShape(in_features, widths, num_classes, groups, self.margin_ratio,
+                         self.weight_bits)
+
+
+def config_for(algo: str) -> type[RunConfig]:
+    try:
+        return RUN_KINDS[algo]
+    except KeyError:
+        raise ConfigError(f"unknown training algorithm {algo!r}; xnorflow knows "
+                          f"{', '.join(RUN_KINDS)}") from None

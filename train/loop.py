@@ -1,0 +1,209 @@
+"""The epoch loop every trainer shares: run folder, per-epoch atomic checkpoint, metrics.csv,
+curves.png, summary.json, model.pt, resume.
+
+A trainer subclasses :class:`EpochLoop` and supplies what differs: how one epoch trains
+(:meth:`train_epoch`), what its checkpoint and model hold, its plot and summary. Reproducibility is
+by construction, not by saved RNG state: everything random in epoch ``e`` is seeded from
+``(seed, e)``, so a run resumed from the checkpoint of epoch ``e`` continues exactly as the
+uninterrupted run would, at the recorded thread count.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tqdm import tqdm
+
+from ..outputs import OwnedFolder, atomic_file, claim_folder, write_text
+from .configs import RunConfig
+from .data import Dataset, check_dataset, fingerprint, load_dataset
+from .runs import (CHECKPOINT, CURVES_PNG, FOLDER_KIND, METRICS_CSV, MODEL_FILE, SUMMARY_JSON,
+                   RunRecordError, config_of, load_record, new_record, resume_changes,
+                   save_record)
+
+STAGE = "train"
+
+
+@contextmanager
+def cpu_threads(count: int):
+    """Use ``count`` threads for torch's float math (and numba's, where a trainer uses it)
+    inside the block."""
+    import torch
+
+    numba = sys.modules.get("numba")
+    before = torch.get_num_threads(), numba.get_num_threads() if numba else 0
+    torch.set_num_threads(count)
+    if numba:
+        numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        if numba:
+            numba.set_num_threads(before[1])
+
+
+def flat_row(record: Any) -> dict:
+    """One metrics.csv row: scalars as they are, lists per layer (``name_l1``...), dicts by key."""
+    row: dict = {}
+    for key, value in asdict(record).items():
+        if isinstance(value, dict):
+            row.update({k: value[k] for k in sorted(value)})
+        elif isinstance(value, list):
+            row.update({f"{key}_l{i + 1}": v for i, v in enumerate(value)})
+        else:
+            row[key] = value
+    return row
+
+
+class EpochLoop:
+    """Trains ``config`` into the run folder ``out_dir``. Call :meth:`resume` first to continue
+    the run whose checkpoint is there (or use :func:`xnorflow.train.stage.resume_run`)."""
+
+    record_class: ClassVar[type]      # one epoch's metrics (a dataclass with epoch, test_acc)
+
+    def __init__(self, config: RunConfig, out_dir: str | Path, dataset: Dataset | None = None,
+                 show_progress: bool = True, verbose: bool = True):
+        self.threads_given = bool(config.threads)  # 0: adopt a resumed run's recorded count
+        if not config.threads:
+            import torch
+            config = replace(config, threads=torch.get_num_threads())
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.show_progress = show_progress
+        self.verbose = verbose
+        if dataset is None:
+            dataset = load_dataset(config.dataset, config.data_dir, config.binarization)
+        else:
+            check_dataset(dataset)
+        self.dataset = dataset
+        self.data_fingerprint = fingerprint(dataset)
+        self.history: list = []
+        with cpu_threads(config.threads):
+            self.setup()
+
+    # ---------------------------------------------------------------- what a trainer supplies
+    def setup(self) -> None:
+        """Build the model/state from the config and ``self.dataset`` (seeded)."""
+        raise NotImplementedError
+
+    def train_epoch(self, epoch: int):
+        """Train epoch ``epoch`` (0-based) and return its :attr:`record_class` entry."""
+        raise NotImplementedError
+
+    def training_state(self) -> dict:
+        """What the checkpoint needs beyond config and history (weights, optimizer)."""
+        raise NotImplementedError
+
+    def restore_training_state(self, saved: dict) -> None:
+        raise NotImplementedError
+
+    def model_state(self) -> dict:
+        """What model.pt holds beyond config and shapes: the network export and build take."""
+        raise NotImplementedError
+
+    @classmethod
+    def model_from_record(cls, record: dict):
+        """The eval-mode Brevitas model of a model.pt record."""
+        raise NotImplementedError
+
+    def plot(self, file) -> None:
+        """Write curves.png (a PNG) into the open binary ``file``."""
+        raise NotImplementedError
+
+    def epoch_line(self, record) -> str:
+        raise NotImplementedError
+
+    def final_summary(self) -> dict:
+        """Extra entries of summary.json, computed once after the last epoch."""
+        return {}
+
+    # ---------------------------------------------------------------- records
+    def _record(self, content: str, **payload) -> dict:
+        return new_record(content, self.config, self.dataset.in_features,
+                          self.dataset.num_classes, **payload)
+
+    def resume(self, saved: dict | None = None) -> None:
+        """Continue the run in ``out_dir`` (``saved``: its checkpoint record, if already
+        loaded). The checkpoint must belong to this configuration, up to the options that
+        cannot change the result, and to the same data."""
+        path = self.out_dir / CHECKPOINT
+        saved = saved or load_record(path, content="checkpoint")
+        if saved["algo"] != self.config.algo:
+            raise RunRecordError(f"{path}: a {saved['algo']} run, not {self.config.algo}; "
+                                 f"resume it with --algo {saved['algo']} or use a new --out.")
+        recorded = config_of(saved)
+        requested = asdict(self.config)
+        if not self.threads_given:
+            requested["threads"] = None
+            self.config = replace(self.config, threads=recorded.threads)
+        resume_changes(recorded, requested)
+        if saved.get("data_fingerprint") != self.data_fingerprint:
+            raise RunRecordError(
+                f"{path}: the run was trained on other data than {self.config.dataset} at "
+                f"{self.config.data_dir or 'its built-in location'} (binarized "
+                f"{self.config.binarization}); a resumed run must see the same images. Point "
+                f"--data-dir at the data the run started with.")
+        with cpu_threads(self.config.threads):
+            self.restore_training_state(saved)
+        self.history = [self.record_class(**r) for r in saved["history"]]
+
+    def _save_checkpoint(self, folder: OwnedFolder) -> None:
+        save_record(self._record("checkpoint", epoch=len(self.history),
+                                 history=[asdict(r) for r in self.history],
+                                 data_fingerprint=self.data_fingerprint,
+                                 **self.training_state()),
+                    folder.target(CHECKPOINT, STAGE))
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self, stop_after: int | None = None) -> list:
+        """Train to ``config.epochs``, or only up to epoch ``stop_after`` (to split a long run
+        across jobs; :meth:`resume` continues it exactly)."""
+        folder = claim_folder(self.out_dir, FOLDER_KIND)
+        if not self.history and (self.out_dir / CHECKPOINT).exists():
+            raise RunRecordError(f"{self.out_dir} already holds a run; pass --resume to continue "
+                                 f"it or choose another --out.")
+        end = min(self.config.epochs, stop_after or self.config.epochs)
+        with cpu_threads(self.config.threads):
+            for epoch in range(len(self.history), end):
+                record = self.train_epoch(epoch)
+                self.history.append(record)
+                self._save_checkpoint(folder)
+                self._write_logs(folder)
+                if self.verbose:
+                    tqdm.write(self.epoch_line(record))
+            if len(self.history) == self.config.epochs:
+                self._write_final(folder)
+        return self.history
+
+    def progress_bar(self, steps: int, epoch: int):
+        return tqdm(range(steps), desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
+                    disable=not self.show_progress, mininterval=1.0)
+
+    # ---------------------------------------------------------------- outputs
+    def _write_logs(self, folder: OwnedFolder) -> None:
+        rows = [flat_row(r) for r in self.history]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[-1]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(folder.target(METRICS_CSV, STAGE), text.getvalue())
+        with atomic_file(folder.target(CURVES_PNG, STAGE)) as f:
+            self.plot(f)
+
+    def _write_final(self, folder: OwnedFolder) -> None:
+        save_record(self._record("model", **self.model_state()), folder.target(MODEL_FILE, STAGE))
+        last = self.history[-1]
+        summary = {"algo": self.config.algo, "config": asdict(self.config),
+                   "epochs_trained": len(self.history), "final_test_acc": last.test_acc,
+                   "best_test_acc": max(r.test_acc for r in self.history),
+                   "total_seconds": sum(r.seconds for r in self.history),
+                   **self.final_summary()}
+        write_text(folder.target(SUMMARY_JSON, STAGE), json.dumps(summary, indent=2))
