@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from _markdown import ROOT, command_line, update_section
-from xnorflow.export.run_export import open_run
 from xnorflow.hw.build import BuildOptions
-from xnorflow.hw.pipeline import build_run
+from xnorflow.hw.pipeline import build_stage
+from xnorflow.train.runs import open_run
 
 
 def main(argv=None) -> int:
@@ -32,9 +32,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     run = open_run(args.run)
     start = time.perf_counter()
-    report, comparisons, _ = build_run(run, Path(args.out) / "build",
-                                       BuildOptions(target_fps=args.target_fps),
-                                       args.images, args.data_dir, progress=True)
+    result = build_stage(args.run, Path(args.out) / "build",
+                         BuildOptions(target_fps=args.target_fps), args.images, args.data_dir,
+                         progress=True)
+    report, comparisons = result.report, result.comparisons
     seconds = time.perf_counter() - start
     for name in ("build_report.md", "cycles_per_layer.png"):  # the build folder is not committed
         shutil.copy(report.parent / name, Path(args.out) / name)
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
                                                           indent=2))
     cfg = run.config
     lines = [f"Command: `{command_line('finn_chain.py', argv)}`", "",
-             f"{run.description}, trained {cfg['epochs']} epochs, first {args.images:,} test images, FINN build for Pynq-Z1 at "
+             f"{run.describe()}, trained {cfg.epochs} epochs, first {args.images:,} test images, FINN build for Pynq-Z1 at "
              f"target {args.target_fps:,} FPS; {seconds / 60:.1f} min for export, build and "
              f"all executions.", "",
              "| stage | images | argmax identical | logits within 1e-5 rel / 1e-4 abs | "

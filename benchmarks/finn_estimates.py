@@ -20,8 +20,8 @@ import torch
 from brevitas.nn import QuantLinear
 
 from _markdown import ROOT, command_line, update_section
-from xnorflow.export.qonnx_export import export_qonnx_model
-from xnorflow.hw.build import BuildOptions, fpga_part, run_build
+from xnorflow.export.qonnx_export import export_qonnx_model, save_model
+from xnorflow.hw.build import BuildOptions, run_build
 from xnorflow.hw.report import summarize
 from xnorflow.train.models import build_model
 
@@ -34,7 +34,7 @@ PUBLISHED = {
 
 def estimate(qonnx: Path, work: Path, options: BuildOptions) -> dict:
     run_build(qonnx, work, options)
-    summary = summarize(work, options.clock_mhz, fpga_part(options.board))
+    summary = summarize(work, options.clock_mhz, options.fpga_part, board=options.board)
     return {key: summary[key] for key in ("estimated_fps", "estimated_latency_us", "resources",
                                           "fits_device", "bottleneck", "layers")}
 
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         model = build_model(name, 784, 10, "bnn").eval()  # shapes decide the estimates
         with tempfile.TemporaryDirectory() as tmp:
             qonnx = Path(tmp) / "model.onnx"
-            export_qonnx_model(model, 784, qonnx)
+            save_model(export_qonnx_model(model, 784), qonnx)
             results[name] = {
                 "fits": fastest_fitting(qonnx, Path(tmp) / "fit", args.board, args.clock_mhz),
                 "max": maximum_unfolding(model, qonnx, Path(tmp) / "max", args.board,
@@ -105,7 +105,8 @@ def main(argv=None) -> int:
                                 for k, v in results[name].items()}), flush=True)
     (out / "estimates.json").write_text(json.dumps(results, indent=2))
     lines = [f"Command: `{command_line('finn_estimates.py', argv)}`", "",
-             f"FINN estimates (no synthesis) for {args.board} ({fpga_part(args.board)}) at "
+             f"FINN estimates (no synthesis) for {args.board} "
+             f"({BuildOptions(board=args.board).fpga_part}) at "
              f"{args.clock_mhz:g} MHz; W1A1, 784 bipolar inputs, 10 classes. 'fits' = the "
              f"highest target FPS whose LUT/BRAM estimates fit the device (doubling from "
              f"1,000, then bisection); 'max' = full unfolding, PE = MH and "

@@ -8,12 +8,19 @@ slipped through as a multi-bit ``Quant`` is caught here, not deep inside FINN.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+from qonnx.transformation.base import Transformation
+
+from ..errors import XnorflowError
+from ..outputs import write_bytes
 
 # Layers that carry no arithmetic FINN has to map, or that streamlining absorbs.
 PASS_THROUGH = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout, nn.Flatten, nn.Identity,
@@ -21,7 +28,7 @@ PASS_THROUGH = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout, nn.Flatten, nn.Ident
 CONTAINERS = (nn.Sequential, nn.ModuleList)
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(XnorflowError, ValueError):
     """The model cannot become an XNOR-popcount dataflow design; the message names the layer."""
 
 
@@ -82,50 +89,76 @@ def _is_brevitas_internal(name: str, model: nn.Module) -> bool:
     return False
 
 
-class MarkInputBipolar:
+class MarkInputBipolar(Transformation):
     """Drop the input ``BipolarQuant`` and declare the graph input ``BIPOLAR`` instead.
 
-    Valid because xnorflow feeds exact +-1 inputs (binarized data), on which that quantizer is
-    the identity; FINN then sees a binary first layer instead of an extra thresholding layer.
+    Valid because xnorflow feeds exact +-1 inputs (binarized data), on which a scale-1
+    ``BipolarQuant`` is the identity; FINN then sees a binary first layer instead of an extra
+    thresholding layer. Raises :class:`UnsupportedModelError` for a graph where dropping it
+    would change the outputs: the input feeds anything else too, the quantizer's scale is not
+    exactly 1, or its output is a graph output.
     """
 
-    def __call__(self, wrapper):
+    def apply(self, model):
+        import numpy as np
         from qonnx.core.datatype import DataType
-        from qonnx.util.cleanup import cleanup_model
 
-        in_name = wrapper.graph.input[0].name
-        first = wrapper.find_consumer(in_name)
-        if first is None or first.op_type != "BipolarQuant":
+        in_name = model.graph.input[0].name
+        consumers = model.find_consumers(in_name) or []
+        first = consumers[0] if consumers else None
+        if len(consumers) != 1 or first.op_type != "BipolarQuant":
+            found = ", ".join(n.op_type for n in consumers) or "nothing"
             raise UnsupportedModelError(
-                f"the graph input feeds {first.op_type if first else 'nothing'}, not a "
-                f"BipolarQuant: the first layer must binarize its input (QuantIdentity with a "
-                f"bipolar act_quant)")
-        for consumer in wrapper.find_consumers(first.output[0]):
+                f"the graph input feeds {found}, not only a BipolarQuant: the first layer must "
+                f"binarize its input (QuantIdentity with a bipolar act_quant)")
+        scale = model.get_initializer(first.input[1])
+        if scale is None or not np.all(scale == 1.0):
+            raise UnsupportedModelError(
+                f"the input BipolarQuant {first.name} has scale {scale}, not the constant 1: "
+                f"its output is not the +-1 input itself. xnorflow's quantizers use scale 1.0 "
+                f"(ProxConnectActQuant).")
+        if first.output[0] in [o.name for o in model.graph.output]:
+            raise UnsupportedModelError("the input BipolarQuant is the whole graph; there is no "
+                                        "layer to build")
+        for consumer in model.find_consumers(first.output[0]):
             for i, name in enumerate(consumer.input):
                 if name == first.output[0]:
                     consumer.input[i] = in_name
-        wrapper.graph.node.remove(first)
-        wrapper.set_tensor_datatype(in_name, DataType["BIPOLAR"])
-        return cleanup_model(wrapper)
+        model.graph.node.remove(first)
+        model.set_tensor_datatype(in_name, DataType["BIPOLAR"])
+        return model, False
 
 
-def export_qonnx_model(model: nn.Module, in_features: int, path: str | Path):
+@contextlib.contextmanager
+def _quiet_exporter():
+    """torch.onnx prints its progress and warns about torchvision, which xnorflow does not use;
+    keep the console for xnorflow's own results."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_qonnx_model(model: nn.Module, in_features: int):
     """Check, export with Brevitas' QONNX exporter, clean up with qonnx, mark the input BIPOLAR.
 
     Brevitas under torch 2.13 writes the weights to a ``.data`` file beside the graph; the
-    export goes to a temporary folder and the cleaned graph is saved self-contained to ``path``.
+    export goes to a temporary folder and the cleaned graph comes back self-contained.
 
-    Returns the cleaned :class:`qonnx.core.modelwrapper.ModelWrapper` (also saved at ``path``).
+    Returns the cleaned :class:`qonnx.core.modelwrapper.ModelWrapper`; save it with
+    :func:`save_model`.
     """
     from brevitas.export import export_qonnx
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
 
     check_binary_model(model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), _quiet_exporter():
         raw = Path(tmp) / "brevitas_export.onnx"  # plus brevitas_export.onnx.data (weights)
         export_qonnx(model, torch.zeros(1, in_features), str(raw))
         wrapper = cleanup_model(ModelWrapper(str(raw)))  # loads the weights into the graph
@@ -133,6 +166,9 @@ def export_qonnx_model(model: nn.Module, in_features: int, path: str | Path):
     if quant_ops - {"BipolarQuant"}:
         raise UnsupportedModelError(f"exported graph has quantizers {sorted(quant_ops)}; every "
                                     f"quantizer of a W1A1 model must export as BipolarQuant")
-    wrapper = MarkInputBipolar()(wrapper)
-    wrapper.save(str(path))
-    return wrapper
+    return cleanup_model(wrapper.transform(MarkInputBipolar()))
+
+
+def save_model(wrapper, path: str | Path) -> None:
+    """Write an ONNX graph atomically (a crash leaves no half-written file)."""
+    write_bytes(path, wrapper.model.SerializeToString())

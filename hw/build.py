@@ -4,57 +4,106 @@ The build is FINN's standard step list with the XNOR-specific replacements of
 :mod:`xnorflow.hw.steps`. Steps that need Vivado/Vitis HLS are part of the plan; without the
 tools the build runs every step before them, keeps the results, and stops with
 :class:`VendorToolsMissing`, which names the remaining steps and how to run them.
+
+FINN's builder catches every exception of a step, Ctrl-C included, prints internal errors as a
+traceback and returns -1. Each step therefore runs inside :class:`_StepGuard`, which keeps the
+original error (or the interrupt) so that it reaches the user as a clear message (or as Ctrl-C).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError, XnorflowError
+from ..options import AT_LEAST_1, POSITIVE, Range, option, validate_fields
+from .devices import BOARDS, device_for_board
 from .finn_env import prepare_finn, vivado_available
 
 UNTIL_CHOICES = ("estimates", "hw-codegen", "bitfile")
 CODEGEN_DIR = "codegen"  # inside the build folder: FINN's per-layer HLS/RTL sources
+FOLDING_ATTRIBUTES = ("PE", "SIMD")  # what must be a positive integer dividing the layer
 
 
-class BuildError(RuntimeError):
-    """A FINN build step failed; the message carries the step's error from the build log."""
+class BuildError(XnorflowError):
+    """A FINN build step failed; the message carries the step's error and the build log."""
+
+
+class FoldingConfigError(BuildError):
+    """A folding JSON that FINN could not apply; the message names the entry and the fix."""
 
 
 class VendorToolsMissing(BuildError):
     """The requested output needs Vivado/Vitis HLS, which are not installed here."""
 
+    exit_code = 3
+
 
 @dataclass
 class BuildOptions:
-    board: str = "Pynq-Z1"
-    clock_mhz: float = 100.0
-    target_fps: int | None = None       # FINN's SetFolding picks PE/SIMD to reach it
-    folding_config: str | None = None   # or a per-layer PE/SIMD JSON (FINN's format)
-    mvau_wwidth_max: int = 36           # FINN's cap on PE*SIMD*weight bits per MVAU stream
-    until: str = "hw-codegen"
+    board: str = option("Pynq-Z1", "PYNQ board of FINN's Zynq flow", choices=tuple(BOARDS))
+    clock_mhz: float = option(100.0, "target clock in MHz",
+                              range=Range(0, 1000, low_open=True))
+    target_fps: int | None = option(None, "frames/s FINN's folding should reach",
+                                    range=POSITIVE)
+    folding_config: str | None = option(None, "per-layer PE/SIMD JSON (FINN's format) instead "
+                                        "of --target-fps", metavar="JSON")
+    mvau_wwidth_max: int = option(36, "cap on PE*SIMD weight bits per layer when folding",
+                                  range=AT_LEAST_1)
+    until: str = option("hw-codegen", "last output to produce", choices=UNTIL_CHOICES)
+
+    def __post_init__(self):
+        validate_fields(self)
 
     def validate(self) -> None:
-        """Fail on bad options before any work starts."""
-        fpga_part(self.board)
-        if self.until not in UNTIL_CHOICES:
-            raise BuildError(f"unknown --until {self.until!r}; choose one of {UNTIL_CHOICES}")
-        if self.target_fps is None and self.folding_config is None:
-            raise BuildError("set --target-fps (FINN chooses the folding) or --folding-config "
-                             "(per-layer PE/SIMD JSON)")
-        if self.folding_config and not Path(self.folding_config).is_file():
-            raise BuildError(f"{self.folding_config}: folding config file not found")
+        """Fail on bad options before any work starts (the folding JSON included)."""
+        if (self.target_fps is None) == (self.folding_config is None):
+            raise UsageError("give exactly one of --target-fps (FINN chooses the folding) and "
+                             "--folding-config (per-layer PE/SIMD JSON)")
+        if self.folding_config:
+            read_folding_config(self.folding_config)
+
+    @property
+    def fpga_part(self) -> str:
+        return device_for_board(self.board).part
 
 
-def fpga_part(board: str) -> str:
-    from finn.util.basic import pynq_part_map
-
-    if board not in pynq_part_map:
-        raise BuildError(f"unknown board {board!r}; FINN knows {', '.join(sorted(pynq_part_map))}")
-    return pynq_part_map[board]
+def read_folding_config(path: str | Path) -> dict:
+    """Parse and check the structure of a FINN folding JSON: an object of layer name -> object
+    of attribute -> value (plus FINN's optional "Defaults"); PE and SIMD positive integers."""
+    path = Path(path)
+    if not path.is_file():
+        raise FoldingConfigError(f"{path}: folding config file not found.")
+    try:
+        config = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise FoldingConfigError(f"{path}: not valid JSON ({err}). A folding config looks like "
+                                 f'{{"MVAU_hls_0": {{"PE": 16, "SIMD": 49}}, ...}}.') from None
+    if not isinstance(config, dict):
+        raise FoldingConfigError(f"{path}: the top level must be an object of layer name -> "
+                                 f"attributes, not a {type(config).__name__}.")
+    for layer, attributes in config.items():
+        if not isinstance(attributes, dict):
+            raise FoldingConfigError(f"{path}: entry {layer!r} must be an object of attribute "
+                                     f"-> value, e.g. {{\"PE\": 4, \"SIMD\": 8}}.")
+        if layer == "Defaults":
+            for name, spec in attributes.items():
+                if not isinstance(spec, list) or len(spec) % 2:
+                    raise FoldingConfigError(f"{path}: Defaults.{name} must be [value, "
+                                             f"[op types] or \"all\", ...] pairs (FINN's "
+                                             f"format).")
+            continue
+        for name in FOLDING_ATTRIBUTES:
+            value = attributes.get(name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
+                raise FoldingConfigError(f"{path}: {layer}.{name} = {value!r}; {name} must be "
+                                         f"a positive integer.")
+    return config
 
 
 def vendor_steps() -> list[str]:
@@ -80,7 +129,46 @@ def build_steps(until: str) -> list:
     return steps
 
 
-def make_config(out_dir: Path, options: BuildOptions, until: str):
+class _StepGuard:
+    """Runs FINN build steps so that their errors and Ctrl-C survive FINN's catch-all."""
+
+    def __init__(self):
+        self.error: tuple[str, BaseException] | None = None
+        self.interrupted = False
+
+    def wrap(self, step):
+        from finn.builder.build_dataflow_steps import build_dataflow_step_lookup
+        from finn.util.exception import FINNUserError
+
+        function = build_dataflow_step_lookup[step] if isinstance(step, str) else step
+
+        @functools.wraps(function)
+        def guarded(model, cfg):
+            try:
+                return function(model, cfg)
+            except KeyboardInterrupt:
+                self.interrupted = True
+                raise
+            except Exception as err:
+                self.error = (function.__name__, err)
+                raise FINNUserError(f"{function.__name__}: {err}") from None  # no traceback
+
+        return guarded
+
+    def raise_kept(self, log: Path) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+        if self.error is None:
+            raise BuildError(f"FINN build failed (see {log}):\n{_build_log_errors(log)}")
+        step, err = self.error
+        if isinstance(err, XnorflowError):
+            raise err
+        message = str(err).strip() or type(err).__name__
+        raise BuildError(f"FINN step {step} failed: {type(err).__name__}: {message}\nFull "
+                         f"log: {log}")
+
+
+def make_config(out_dir: Path, options: BuildOptions, until: str, guard: _StepGuard):
     from finn.builder.build_dataflow_config import (DataflowBuildConfig, DataflowOutputType,
                                                     LogLevel, ShellFlowType)
 
@@ -96,17 +184,16 @@ def make_config(out_dir: Path, options: BuildOptions, until: str):
         else None,
         mvau_wwidth_max=options.mvau_wwidth_max,
         board=options.board,
-        fpga_part=fpga_part(options.board),
+        fpga_part=options.fpga_part,
         shell_flow_type=ShellFlowType.VIVADO_ZYNQ,
         generate_outputs=outputs,
-        steps=build_steps(until),
+        steps=[guard.wrap(step) for step in build_steps(until)],
         save_intermediate_models=True,
-        console_log_level=LogLevel.ERROR,
+        console_log_level=LogLevel.NONE,
     )
 
 
-def _build_log_errors(out_dir: Path) -> str:
-    log = out_dir / "build_dataflow.log"
+def _build_log_errors(log: Path) -> str:
     if not log.exists():
         return "(no build log)"
     lines = log.read_text(errors="replace").splitlines()
@@ -115,7 +202,8 @@ def _build_log_errors(out_dir: Path) -> str:
 
 
 def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions) -> Path:
-    """Run FINN's builder on ``qonnx_path`` into ``out_dir``; return ``out_dir``.
+    """Run FINN's builder on ``qonnx_path`` into ``out_dir`` (a folder the caller has claimed
+    for the build); return ``out_dir``.
 
     Raises :class:`VendorToolsMissing` (after building everything up to the HLS sources) when
     ``options.until == "bitfile"`` and Vivado/Vitis HLS are not installed.
@@ -125,8 +213,6 @@ def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions
     qonnx_path = Path(qonnx_path).resolve()
     if not qonnx_path.is_file():
         raise BuildError(f"{qonnx_path}: QONNX model not found; run `xnorflow export` first")
-    for stale in (CODEGEN_DIR, "intermediate_models", "report"):  # outputs of an earlier build
-        shutil.rmtree(out_dir / stale, ignore_errors=True)
     prepare_finn(out_dir / CODEGEN_DIR)
     from finn.builder.build_dataflow import build_dataflow_cfg
 
@@ -134,15 +220,17 @@ def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions
     blocked = until == "bitfile" and not vivado_available()
     if blocked:
         until = "hw-codegen"
-    config = make_config(out_dir, options, until)
+    guard = _StepGuard()
+    config = make_config(out_dir, options, until, guard)
     streams = sys.stdout, sys.stderr
     try:
         code = build_dataflow_cfg(str(qonnx_path), config)
+    except Exception:  # FINN re-raises instead of returning -1 when it runs under pytest
+        code = -1
     finally:  # the builder redirects stdout/stderr into its log and leaves them so
         sys.stdout, sys.stderr = streams
     if code != 0:
-        raise BuildError(f"FINN build failed (see {out_dir / 'build_dataflow.log'}):\n"
-                         f"{_build_log_errors(out_dir)}")
+        guard.raise_kept(out_dir / "build_dataflow.log")
     if blocked:
         raise VendorToolsMissing(
             f"built everything up to HLS code generation in {out_dir}; the bitfile needs Vivado "

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train.local_binary.model import BMLPState, reinforcement_threshold
+from ..outputs import atomic_file
+from ..train.local_binary.model import BMLPState
 from ..train.local_binary.packed import PackedBMLP, pack_inputs
+from ..train.local_binary.trainer import epoch_order, epoch_thresholds
 from .hls_trainer import GeneratedDesign, HlsError
 
 MAGIC = 0x504C4D42  # 'BMLP'
@@ -54,15 +56,24 @@ def find_compiler() -> str:
     return path
 
 
+CSIM_FILES = ("csim_bmlp", "tb_input.bin", "tb_output.bin")  # what the C simulation writes
+
+
 def compile_testbench(design: GeneratedDesign, optimize: str = "-O2") -> Path:
-    exe = design.directory / "csim_bmlp"
+    """Compile the testbench; the executable appears only once it is complete."""
+    exe = design.directory / CSIM_FILES[0]
+    partial = exe.with_name(f".{exe.name}.partial")
     cmd = [find_compiler(), "-std=c++14", optimize, f"-I{design.directory}",
            f"-I{ap_types_dir()}", str(design.directory / "tb_bmlp.cpp"),
-           str(design.directory / "bmlp_top.cpp"), "-o", str(exe)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise HlsError(f"g++ failed on the generated design in {design.directory}:\n"
-                       f"{done.stderr[-4000:]}")
+           str(design.directory / "bmlp_top.cpp"), "-o", str(partial)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise HlsError(f"g++ failed on the generated design in {design.directory}:\n"
+                           f"{done.stderr[-4000:]}")
+        os.replace(partial, exe)
+    finally:
+        partial.unlink(missing_ok=True)
     return exe
 
 
@@ -76,10 +87,10 @@ class Batch:
 
 def training_batches(x: np.ndarray, y: np.ndarray, steps: int, batch_size: int, seed: int,
                      p_r: float = 0.5, previous_acc: float = 0.0, fan_ins=()) -> list[Batch]:
-    """The first ``steps`` batches of epoch 0 of a run with ``seed`` (same order as the
-    trainer), with the epoch's reinforcement thresholds."""
-    order = np.random.default_rng([seed, 0]).permutation(len(y))
-    thresholds = [reinforcement_threshold(p_r, previous_acc, f) for f in fan_ins]
+    """The first ``steps`` batches of epoch 0 of a run with ``seed`` (the trainer's own order),
+    with the epoch's reinforcement thresholds."""
+    order = epoch_order(seed, 0, len(y))
+    thresholds = epoch_thresholds(p_r, previous_acc, fan_ins)
     return [Batch(x[order[i * batch_size:(i + 1) * batch_size]].astype(np.int8),
                   y[order[i * batch_size:(i + 1) * batch_size]], i, thresholds)
             for i in range(min(steps, -(-len(y) // batch_size)))]
@@ -87,7 +98,7 @@ def training_batches(x: np.ndarray, y: np.ndarray, steps: int, batch_size: int, 
 
 def write_input(path: Path, state: BMLPState, batches: list[Batch], seed: int,
                 infer_x: np.ndarray) -> None:
-    with open(path, "wb") as f:
+    with atomic_file(path) as f:
         f.write(struct.pack("<iiiQ", MAGIC, len(batches), len(infer_x), seed))
         for w in state.weights:
             f.write(np.ascontiguousarray(w.T, dtype="<i4").tobytes())
@@ -119,15 +130,21 @@ class CsimOutput:
 def run_csim(exe: Path, design: GeneratedDesign, state: BMLPState, batches: list[Batch],
              seed: int, infer_x: np.ndarray) -> CsimOutput:
     directory = design.directory
+    output = directory / "tb_output.bin"
+    partial = output.with_name(f".{output.name}.partial")
     write_input(directory / "tb_input.bin", state, batches, seed, infer_x)
     start = time.perf_counter()
-    done = subprocess.run([str(exe), str(directory / "tb_input.bin"),
-                           str(directory / "tb_output.bin")], capture_output=True, text=True)
+    try:
+        done = subprocess.run([str(exe), str(directory / "tb_input.bin"), str(partial)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise HlsError(f"C simulation failed ({exe}): {done.stderr[-2000:]}")
+        os.replace(partial, output)  # only a complete output replaces the last one
+    finally:
+        partial.unlink(missing_ok=True)
     wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise HlsError(f"C simulation failed ({exe}): {done.stderr[-2000:]}")
     timing = dict(zip(done.stdout.split()[::2], done.stdout.split()[1::2]))
-    raw = (directory / "tb_output.bin").read_bytes()
+    raw = output.read_bytes()
     pos, steps = 0, []
     layers = len(state.weights)
     for b in batches:

@@ -12,36 +12,42 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import XnorflowError
+from ..options import AT_LEAST_1, option, validate_fields
+from ..outputs import write_bytes, write_text
 from ..train.local_binary.model import BMLPShape, BMLPState
+from .devices import DEVICES, Device, boards_of
 
 TEMPLATES = Path(__file__).parent / "hls_templates"
 STATIC_FILES = ("bmlp_kernels.h", "bmlp_stream.h")
+GENERATED_FILES = ("bmlp_config.h", "bmlp_top.h", "bmlp_top.cpp", "tb_bmlp.cpp", "run_hls.tcl",
+                   "README.md", "design.json")
 MAX_CLASSES = 256          # labels and predictions travel as ap_uint<8>
 BRAM18_BITS = 18 * 1024
 URAM_BITS = 288 * 1024
-
-# On-chip memory of the devices we check against (AMD data sheets DS190, DS891).
-DEVICES = {
-    "xc7z020": {"boards": "Pynq-Z1, Pynq-Z2", "bram18": 280, "uram": 0,
-                "part": "xc7z020clg400-1"},
-    "xczu7ev": {"boards": "ZCU104", "bram18": 624, "uram": 96, "part": "xczu7ev-ffvc1156-2-e"},
-}
+# The devices a design is checked against, smallest first: Pynq-Z1/Z2 and ZCU104.
+HLS_DEVICES = (DEVICES["xc7z020clg400-1"], DEVICES["xczu7ev-ffvc1156-2-e"])
 
 
-class HlsError(ValueError):
+class HlsError(XnorflowError, ValueError):
     """A shape or option the HLS generator cannot honour; the message says what to change."""
 
 
 @dataclass(frozen=True)
 class HlsOptions:
-    pe: int = 1           # neurons per cycle (divides every layer width)
-    simd: int = 1         # inputs per cycle (divides the input size and every width)
-    batch_max: int = 100  # largest training batch the on-chip buffers hold (the paper: 100)
-    part: str | None = None  # FPGA part for the Tcl script; default: the smallest that fits
+    pe: int = option(1, "neurons per cycle; divides every width", range=AT_LEAST_1)
+    simd: int = option(1, "inputs per cycle; divides the input size and every width",
+                       range=AT_LEAST_1)
+    batch_max: int = option(100, "largest batch the design buffers (default: the run's batch "
+                            "size)", range=AT_LEAST_1)
+    part: str | None = option(None, "FPGA part for the Tcl script (default: the smallest "
+                              "supported device that fits)", choices=tuple(DEVICES))
+
+    def __post_init__(self):
+        validate_fields(self)
 
 
 def _divisors(values, limit: int = 64) -> str:
@@ -50,8 +56,6 @@ def _divisors(values, limit: int = 64) -> str:
 
 
 def validate(shape: BMLPShape, options: HlsOptions) -> None:
-    if options.pe < 1 or options.simd < 1 or options.batch_max < 1:
-        raise HlsError("--pe, --simd and --batch-max must be >= 1")
     if shape.num_classes > MAX_CLASSES:
         raise HlsError(f"{shape.num_classes} classes: the HLS design carries labels as 8 bits "
                        f"(at most {MAX_CLASSES} classes)")
@@ -71,7 +75,7 @@ class MemoryEstimate:
     weight_bits: int          # hidden weights: bits x weights, all layers
     buffer_bits: int          # signs, pre-activations, masks, input columns, activations
     bram18: int               # if everything sits in BRAM18 (partitioned as the pragmas say)
-    fits: dict                # device -> "BRAM" | "BRAM+URAM" | "no"
+    fits: dict                # device family -> "BRAM" | "BRAM+URAM" | "no"
 
     @property
     def total_bits(self) -> int:
@@ -110,19 +114,19 @@ def estimate_memory(shape: BMLPShape, options: HlsOptions) -> MemoryEstimate:
         bram += _bram18_for(fan_in // options.simd, batch, options.simd)
         bram += _bram18_for(batch * width // options.simd, options.simd, 1)
     fits = {}
-    for name, device in DEVICES.items():
-        if bram <= device["bram18"]:
-            fits[name] = "BRAM"
-        elif weight_bits + buffer_bits <= device["bram18"] * BRAM18_BITS + device["uram"] * URAM_BITS \
-                and device["uram"]:
-            fits[name] = "BRAM+URAM"
+    for device in HLS_DEVICES:
+        if bram <= device.bram18:
+            fits[device.family] = "BRAM"
+        elif device.uram and weight_bits + buffer_bits <= (device.bram18 * BRAM18_BITS
+                                                           + device.uram * URAM_BITS):
+            fits[device.family] = "BRAM+URAM"
         else:
-            fits[name] = "no"
+            fits[device.family] = "no"
     return MemoryEstimate(weight_bits, buffer_bits, bram, fits)
 
 
-def smallest_device(estimate: MemoryEstimate) -> str | None:
-    return next((name for name, fit in estimate.fits.items() if fit != "no"), None)
+def smallest_device(estimate: MemoryEstimate) -> Device | None:
+    return next((d for d in HLS_DEVICES if estimate.fits[d.family] != "no"), None)
 
 
 # ------------------------------------------------------------------------------ generation
@@ -440,9 +444,9 @@ exit
 def _readme(state: BMLPState, options: HlsOptions, estimate: MemoryEstimate, part: str) -> str:
     shape = state.shape
     layers = " -> ".join(map(str, (shape.in_features, *shape.widths)))
-    fits = "\n".join(f"| {name} ({DEVICES[name]['boards']}) | {DEVICES[name]['bram18']} BRAM18"
-                     f"{', ' + str(DEVICES[name]['uram']) + ' URAM' if DEVICES[name]['uram'] else ''}"
-                     f" | {fit} |" for name, fit in estimate.fits.items())
+    fits = "\n".join(f"| {d.family} ({', '.join(boards_of(d.part))}) | {d.bram18} BRAM18"
+                     f"{f', {d.uram} URAM' if d.uram else ''} | {estimate.fits[d.family]} |"
+                     for d in HLS_DEVICES)
     return f"""# BMLP local binary trainer in HLS C++ (generated by `xnorflow hls`)
 
 Network: {layers} (+ fixed local classifiers of {shape.num_classes} classes), hidden weights
@@ -493,36 +497,44 @@ class GeneratedDesign:
     part: str
 
 
-def generate(state: BMLPState, out_dir: str | Path, options: HlsOptions = HlsOptions(),
-             clock_ns: float = 10.0) -> GeneratedDesign:
-    """Write the HLS design of ``state``'s network into ``out_dir``. Refuses shapes whose
-    memory fits none of :data:`DEVICES`."""
+def plan(state: BMLPState, options: HlsOptions) -> tuple[MemoryEstimate, str]:
+    """Check ``options`` against the shape and the memory it needs against the devices, before
+    anything is written: the memory estimate and the FPGA part to target."""
     shape = state.shape
     validate(shape, options)
     estimate = estimate_memory(shape, options)
-    device = options.part or smallest_device(estimate)
+    if options.part:
+        return estimate, options.part
+    device = smallest_device(estimate)
     if device is None:
+        largest = HLS_DEVICES[-1]
         raise HlsError(
             f"the trainer of {shape.in_features}-{'-'.join(map(str, shape.widths))} needs "
             f"{estimate.total_bits / 1e6:.1f} Mbit of on-chip memory ({estimate.weight_bits / 1e6:.1f}"
             f" Mbit of {shape.weight_bits}-bit hidden weights); the largest supported device, "
-            f"xczu7ev, has {(624 * BRAM18_BITS + 96 * URAM_BITS) / 1e6:.1f} Mbit. Use narrower "
-            f"layers or fewer --weight-bits.")
-    part = DEVICES[device]["part"] if device in DEVICES else device
+            f"{largest.family}, has {(largest.bram18 * BRAM18_BITS + largest.uram * URAM_BITS) / 1e6:.1f}"
+            f" Mbit. Use narrower layers or fewer --weight-bits.")
+    return estimate, device.part
+
+
+def generate(state: BMLPState, out_dir: str | Path, options: HlsOptions,
+             clock_ns: float = 10.0) -> GeneratedDesign:
+    """Write the HLS design of ``state``'s network into ``out_dir`` (every file atomically).
+    Refuses shapes whose memory fits none of :data:`HLS_DEVICES`."""
+    shape = state.shape
+    estimate, part = plan(state, options)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     for name in STATIC_FILES:
-        shutil.copy(TEMPLATES / name, out / name)
+        write_bytes(out / name, (TEMPLATES / name).read_bytes())
     layers = len(shape.widths)
     files = {"bmlp_config.h": _config_header(state, options),
              "bmlp_top.h": _top_header(layers),
              "bmlp_top.cpp": _top_source(layers),
              "tb_bmlp.cpp": _testbench(layers),
              "run_hls.tcl": _tcl(part, clock_ns),
-             "README.md": _readme(state, options, estimate, part)}
+             "README.md": _readme(state, options, estimate, part),
+             "design.json": json.dumps({"shape": asdict(shape), "options": asdict(options),
+                                        "part": part, "memory": asdict(estimate)}, indent=2)}
     for name, text in files.items():
-        (out / name).write_text(text)
-    (out / "design.json").write_text(json.dumps(
-        {"shape": asdict(shape), "options": asdict(options), "part": part,
-         "memory": asdict(estimate)}, indent=2))
+        write_text(out / name, text)
     return GeneratedDesign(out, shape, options, estimate, part)

@@ -12,14 +12,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-# Programmable-logic capacity of the parts behind FINN's board names (vendor data sheets).
-DEVICE_CAPACITY = {
-    "xc7z020clg400-1": {"LUT": 53200, "BRAM_18K": 280, "DSP": 220, "URAM": 0},
-    "xczu3eg-sbva484-1-e": {"LUT": 70560, "BRAM_18K": 432, "DSP": 360, "URAM": 0},
-    "xczu3eg-sbva484-1-i": {"LUT": 70560, "BRAM_18K": 432, "DSP": 360, "URAM": 0},
-    "xczu7ev-ffvc1156-2-e": {"LUT": 230400, "BRAM_18K": 624, "DSP": 1728, "URAM": 96},
-    "xck26-sfvc784-2LV-c": {"LUT": 117120, "BRAM_18K": 288, "DSP": 1248, "URAM": 64},
-}
+from ..outputs import atomic_file, write_text
+from .devices import DEVICES
+
 FINAL_MODELS = ("step_hw_codegen", "step_generate_estimate_reports")
 
 
@@ -73,20 +68,26 @@ def layer_rows(build_dir: Path) -> list[LayerRow]:
 
 
 def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
-              verification: list | None = None) -> dict:
+              verification: list | None = None, target_fps: float | None = None,
+              board: str | None = None) -> dict:
+    """Everything the report shows, also written as build_summary.json. ``target_met`` is None
+    when the folding came from a JSON rather than from a target."""
     build_dir = Path(build_dir).resolve()
     report = build_dir / "report"
     performance = json.loads((report / "estimate_network_performance.json").read_text())
     totals = json.loads((report / "estimate_layer_resources.json").read_text()).get("total", {})
     rows = layer_rows(build_dir)
     bottleneck = max(rows, key=lambda r: r.cycles)
-    capacity = DEVICE_CAPACITY.get(fpga_part)
+    capacity = DEVICES[fpga_part].capacity() if fpga_part in DEVICES else None
     utilization = {k: totals.get(k, 0) / v for k, v in capacity.items() if v} if capacity else {}
+    fps = clock_mhz * 1e6 / max(bottleneck.cycles, 1)
     return {
-        "fpga_part": fpga_part, "clock_mhz": clock_mhz,
+        "board": board, "fpga_part": fpga_part, "clock_mhz": clock_mhz,
         "layers": [r.__dict__ for r in rows],
         "bottleneck": bottleneck.name, "bottleneck_cycles": bottleneck.cycles,
-        "estimated_fps": clock_mhz * 1e6 / max(bottleneck.cycles, 1),
+        "target_fps": target_fps,
+        "target_met": None if target_fps is None else fps >= target_fps,
+        "estimated_fps": fps,
         "estimated_latency_us": performance["critical_path_cycles"] / clock_mhz,
         "critical_path_cycles": performance["critical_path_cycles"],
         "resources": totals, "device_capacity": capacity, "utilization": utilization,
@@ -116,21 +117,43 @@ def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     return tables
 
 
+def target_line(summary: dict) -> str:
+    """The requested target against the reached frame rate (estimates at the clock)."""
+    fps = f"{summary['estimated_fps']:,.0f} FPS"
+    if summary["target_met"] is None:
+        return f"folding from the JSON gives {fps} (no --target-fps requested)"
+    verdict = "reached" if summary["target_met"] else "MISSED"
+    return (f"target {summary['target_fps']:,.0f} FPS {verdict}: the design reaches {fps} at "
+            f"{summary['clock_mhz']:g} MHz")
+
+
+def fit_line(summary: dict) -> str:
+    """Whether the estimated resources fit the device, with the use of each resource."""
+    if summary["fits_device"] is None:
+        return f"resources: unknown capacity of {summary['fpga_part']}"
+    use = ", ".join(f"{k} {v:.0%}" for k, v in summary["utilization"].items())
+    verdict = "fit" if summary["fits_device"] else "do NOT fit"
+    device = (f"{summary['board']} ({summary['fpga_part']})" if summary.get("board")
+              else summary["fpga_part"])
+    return f"resources {verdict} {device}: {use} (estimates, not synthesis)"
+
+
 def _headline(summary: dict) -> list[str]:
-    fits = {None: "unknown device capacity", True: "fits", False: "does NOT fit"}
     return [f"FPGA part {summary['fpga_part']} at {summary['clock_mhz']:g} MHz",
+            target_line(summary),
             f"bottleneck {summary['bottleneck']}: {summary['bottleneck_cycles']:,} cycles/frame "
             f"-> estimated {summary['estimated_fps']:,.0f} FPS",
             f"latency {summary['estimated_latency_us']:.2f} us "
             f"({summary['critical_path_cycles']:,} cycles critical path)",
-            f"resources: {fits[summary['fits_device']]} on this device (estimates, not synthesis)"]
+            fit_line(summary)]
 
 
 def write_report(build_dir: str | Path, summary: dict, title: str = "xnorflow build report",
                  ) -> Path:
     build_dir = Path(build_dir)
-    (build_dir / "build_summary.json").write_text(json.dumps(summary, indent=2))
-    _plot_cycles(summary, build_dir / "cycles_per_layer.png")
+    write_text(build_dir / "build_summary.json", json.dumps(summary, indent=2))
+    with atomic_file(build_dir / "cycles_per_layer.png") as f:
+        _plot_cycles(summary, f)
     md = [f"# {title}", ""] + [f"- {line}" for line in _headline(summary)] + [""]
     page = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -146,12 +169,12 @@ def write_report(build_dir: str | Path, summary: dict, title: str = "xnorflow bu
                  for r in rows] + ["</table>"]
     md += ["![cycles per layer](cycles_per_layer.png)", ""]
     page += ["<h2>Cycles per layer</h2><img src='cycles_per_layer.png'></body></html>"]
-    (build_dir / "build_report.md").write_text("\n".join(md))
-    (build_dir / "build_report.html").write_text("\n".join(page))
+    write_text(build_dir / "build_report.md", "\n".join(md))
+    write_text(build_dir / "build_report.html", "\n".join(page))
     return build_dir / "build_report.md"
 
 
-def _plot_cycles(summary: dict, path: Path) -> None:
+def _plot_cycles(summary: dict, file) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -166,5 +189,5 @@ def _plot_cycles(summary: dict, path: Path) -> None:
                                             f"{summary['clock_mhz']:g} MHz")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(file, format="png", dpi=100)
     plt.close(fig)

@@ -4,6 +4,9 @@ follow FINN's standard ones where a binary (XNOR) network needs it. Import after
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from finn.builder.build_dataflow_config import DataflowBuildConfig
 from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
     InferBinaryMatrixVectorActivation)
@@ -13,10 +16,12 @@ from finn.transformation.qonnx.give_unique_node_names_recursive import (
     GiveUniqueNodeNamesRecursive)
 from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.infer_data_layouts import InferDataLayouts
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
+from .build import FoldingConfigError
 from .transforms import WidenXnorAccumulators
 
 
@@ -61,9 +66,41 @@ def step_minimize_bit_width_xnor_safe(model: ModelWrapper,
     return _minimize_bit_width_xnor_safe(model)
 
 
+def _divisors(n: int) -> str:
+    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
+
+
+def step_check_folding(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
+    """After ``step_apply_folding_config``: every layer a folding JSON names exists, and every
+    MVAU's PE divides its outputs (MH) and SIMD its inputs (MW). FINN would otherwise fail later
+    with an assertion deep in a layer, or silently ignore a misspelt layer name."""
+    problems = []
+    names = [node.name for node in model.graph.node]
+    if cfg.folding_config_file is not None:
+        config = json.loads(Path(cfg.folding_config_file).read_text())
+        unknown = [name for name in config if name != "Defaults" and name not in names]
+        if unknown:
+            problems.append(f"{cfg.folding_config_file} names {', '.join(unknown)}, which the "
+                            f"design does not have; its layers are {', '.join(names)}")
+    for node in model.graph.node:
+        if not node.op_type.startswith("MVAU"):
+            continue
+        op = getCustomOp(node)
+        for attribute, size, what in (("PE", "MH", "outputs"), ("SIMD", "MW", "inputs")):
+            value, total = op.get_nodeattr(attribute), op.get_nodeattr(size)
+            if value < 1 or total % value:
+                problems.append(f"{node.name}: {attribute} = {value} does not divide its "
+                                f"{total} {what} ({size}); choose one of {_divisors(total)}")
+    if problems:
+        raise FoldingConfigError("the folding does not fit the design:\n  "
+                                 + "\n  ".join(problems))
+    return model
+
+
 REPLACED_STEPS = {
     "step_convert_to_hw": step_convert_to_hw_xnor,
     "step_minimize_bit_width_initial": step_minimize_bit_width_initial_xnor_safe,
     "step_minimize_bit_width": step_minimize_bit_width_xnor_safe,
 }
-STEPS_AFTER = {"step_streamline": [step_round_and_clip_thresholds]}
+STEPS_AFTER = {"step_streamline": [step_round_and_clip_thresholds],
+               "step_apply_folding_config": [step_check_folding]}

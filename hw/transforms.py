@@ -6,7 +6,7 @@ import math
 
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.custom_op.registry import getCustomOp
+from qonnx.custom_op.registry import getCustomOp, is_custom_op
 from qonnx.transformation.base import Transformation
 
 
@@ -27,9 +27,11 @@ class WidenXnorAccumulators(Transformation):
     finn-plus 1.6.1's ``MVAU.minimize_accumulator_width`` computes the range of a bipolar-weight
     dot product with 0/1 inputs (e.g. INT7 for MW = 64), but an XNOR unit accumulates the
     popcount 0..MW (64 needs UINT7). With the narrow type a full match wraps around in the HLS
-    accumulator, and ``RoundAndClipThresholds`` clips a never-firing threshold (> MW) down to the
-    type's maximum, so that neuron fires on a full match. Python execution cannot show either.
-    Run after ``MinimizeAccumulatorWidth`` and before ``RoundAndClipThresholds``.
+    accumulator (only the generated C++ shows that), and ``RoundAndClipThresholds`` clips a
+    never-firing threshold (> MW) down to the type's maximum, so that neuron fires on a full
+    match (Python execution shows that). Run after ``MinimizeAccumulatorWidth`` and before
+    ``RoundAndClipThresholds``; it sets the MVAU's own output type, and ``InferDataTypes``
+    carries it to the tensors downstream.
     """
 
     def apply(self, model: ModelWrapper):
@@ -75,7 +77,11 @@ class MakeHWLayersPythonExecutable(Transformation):
 
     def apply(self, model: ModelWrapper):
         for node in model.graph.node:
-            if node.domain.endswith((".hls", ".rtl")):
-                node.op_type = node.op_type.rsplit("_", 1)[0]
-                node.domain = node.domain.rsplit(".", 1)[0]
+            if not node.domain.endswith((".hls", ".rtl")):
+                continue
+            generic_op, generic_domain = node.op_type.rsplit("_", 1)[0], node.domain.rsplit(".", 1)[0]
+            if not is_custom_op(generic_domain, generic_op):
+                raise ValueError(f"{node.name}: {node.op_type} has no generic, Python-executable "
+                                 f"layer ({generic_op})")
+            node.op_type, node.domain = generic_op, generic_domain
         return model, False

@@ -7,11 +7,11 @@ from brevitas.quant import Int8WeightPerTensorFloat
 from torch import nn
 
 from xnorflow.export.qonnx_export import (UnsupportedModelError, check_binary_model,
-                                          export_qonnx_model)
-from xnorflow.export.run_export import export_run, open_run
+                                          export_qonnx_model, save_model)
+from xnorflow.export.run_export import export_stage
 from xnorflow.train.brevitas_quant import act_quant_for, weight_quant_for
-from xnorflow.train.checkpoint import CheckpointError
 from xnorflow.train.models import build_model
+from xnorflow.train.runs import RunRecordError, open_run
 
 W1, A1 = weight_quant_for("bnn"), act_quant_for("bnn")
 
@@ -55,7 +55,8 @@ def test_mlp_passes_and_exports_with_bipolar_input(tmp_path):
 
     model = build_model("tfc", 64, 10, "bnn++").eval()
     check_binary_model(model)
-    wrapper = export_qonnx_model(model, 64, tmp_path / "m.onnx")
+    wrapper = export_qonnx_model(model, 64)
+    save_model(wrapper, tmp_path / "m.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # weights inline
     assert wrapper.get_tensor_datatype(wrapper.graph.input[0].name) == DataType["BIPOLAR"]
     assert wrapper.find_consumer(wrapper.graph.input[0].name).op_type == "Gemm"
@@ -63,13 +64,13 @@ def test_mlp_passes_and_exports_with_bipolar_input(tmp_path):
 
 
 def test_open_run_without_model_is_a_clear_error(tmp_path):
-    with pytest.raises(CheckpointError, match="no trained model; pass the --out folder"):
+    with pytest.raises(RunRecordError, match="no trained model \\(model.pt\\); pass the --out"):
         open_run(tmp_path)
 
 
 def test_qonnx_identical_to_pytorch_on_real_mnist(mnist_sfc_run, tmp_path):
-    run = open_run(mnist_sfc_run)
-    result = export_run(run, tmp_path / "m.onnx", run.reference(300), progress=False)
-    assert result.images == 300 and result.identical, result.summary()
-    assert result.accuracy > 0.9
+    result = export_stage(mnist_sfc_run, tmp_path / "m.onnx", verify=300, progress=False)
+    comparison = result.comparison
+    assert comparison.images == 300 and comparison.identical, comparison.summary()
+    assert comparison.accuracy > 0.9
     assert (tmp_path / "m.verify.json").exists()

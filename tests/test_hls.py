@@ -136,10 +136,29 @@ def test_cli_generates_and_simulates_a_trained_run(tmp_path, capsys):
     assert "4/4 training steps identical" in out and "inference 100/100" in out
 
 
-def test_cli_refuses_a_run_that_is_not_a_bmlp(tmp_path, capsys):
-    run = tmp_path / "sfc"
-    assert main(["train", "--model", "tfc", "--epochs", "1", "--out", str(run),
-                 "--no-progress"]) == 0
-    capsys.readouterr()
-    assert main(["hls", "--trainer", str(run), "--out", str(tmp_path / "hls")]) == 1
-    assert "not a binary MLP of the local binary trainer" in capsys.readouterr().err
+def test_cli_checks_everything_before_writing(tmp_path, capsys, digits_tfc_run):
+    out = tmp_path / "hls"
+    cases = [
+        (["--widths", "35,35", "--pe", "0"], 2, "--pe: 0 must be >= 1"),
+        (["--widths", "35,35", "--csim-steps", "-1"], 2, "--csim-steps: -1 must be >= 0"),
+        (["--widths", "35,35", "--pe", "4"], 1, "--pe 4 does not divide the layer width(s) "
+                                                "[35, 35]; choose a common divisor of [35, 35]: "
+                                                "1, 5, 7, 35"),
+        (["--widths", "35,35", "--batch-max", "50", "--csim-steps", "2"], 2,
+         "--batch-max 50 is smaller than the run's batch size 100"),
+        (["--trainer", str(digits_tfc_run), "--seed", "3"], 2, "--seed: only with --widths"),
+        (["--trainer", str(digits_tfc_run)], 1, "not a binary MLP of the local binary trainer"),
+    ]
+    for args, code, message in cases:
+        try:
+            got = main(["hls", *args, "--out", str(out)])
+        except SystemExit as exit_:
+            got = exit_.code
+        assert got == code, args
+        assert message in capsys.readouterr().err, args
+        assert not out.exists(), args
+    out.mkdir()
+    (out / "bmlp_top.cpp").write_text("// my own top")
+    assert main(["hls", "--widths", "35,35", "--out", str(out)]) == 1
+    assert "already holds files xnorflow did not write (bmlp_top.cpp)" in capsys.readouterr().err
+    assert (out / "bmlp_top.cpp").read_text() == "// my own top"

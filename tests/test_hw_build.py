@@ -3,23 +3,29 @@ dataflow is bit-exact on real MNIST; estimates, HLS sources and the report are p
 vendor-tool steps stop cleanly."""
 
 import json
+import re
 
 import pytest
 
-from xnorflow.export.run_export import open_run
-from xnorflow.hw.build import BuildError, BuildOptions, build_steps, run_build, vendor_steps
-from xnorflow.hw.pipeline import QONNX_FILE, build_run
+from xnorflow.errors import UsageError
+from xnorflow.export.run_export import QONNX_FILE
+from xnorflow.hw.build import (BuildError, BuildOptions, FoldingConfigError, build_steps,
+                               run_build, vendor_steps)
+from xnorflow.hw.pipeline import build_stage
 
 N_IMAGES = 300
+# The slow test's SFC (bnn++, 5 epochs, dropout 0.1) on the first 2,000 MNIST test images:
+# 0.9545..0.9600 over seeds 0-7 at 2 threads, mean 0.9577, std 0.0018 (benchmarks/
+# seed_variance.py, BENCHMARKS.md). The floor is 4 std below the mean.
+SLOW_ACCURACY_FLOOR = 0.95
 
 
 @pytest.fixture(scope="module")
 def sfc_build(mnist_sfc_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("sfc-build")
-    report, comparisons, stopped = build_run(open_run(mnist_sfc_run), out,
-                                             BuildOptions(target_fps=100_000),
-                                             verify_images=N_IMAGES, progress=False)
-    return out, report, comparisons, stopped
+    out = tmp_path_factory.mktemp("sfc-build") / "build"
+    result = build_stage(mnist_sfc_run, out, BuildOptions(target_fps=100_000),
+                         verify=N_IMAGES, progress=False)
+    return out, result.report, result.comparisons, result.stopped
 
 
 def test_every_stage_identical_to_pytorch_on_mnist(sfc_build):
@@ -63,18 +69,20 @@ def test_xnor_accumulators_hold_the_popcount(sfc_build):
                            RoundAndClipThresholds(), InferDataTypes()):  # FINN's own sequence
         stock = stock.transform(transformation)
     problems = xnor_accumulator_problems(stock)
-    assert any("cannot hold popcount 0..784" in p for p in problems), problems
+    assert any(re.search(r"type INT\d+ cannot hold popcount 0\.\.(256|784)", p)
+               for p in problems), problems
 
 
 def test_folding_reaches_target_and_report_is_written(sfc_build):
     out, report, _, _ = sfc_build
     summary = json.loads((out / "build_summary.json").read_text())
-    assert summary["estimated_fps"] >= 100_000
-    assert summary["fits_device"] is True
+    assert summary["estimated_fps"] >= 100_000 and summary["target_fps"] == 100_000
+    assert summary["target_met"] is True and summary["fits_device"] is True
     assert [layer["shape"] for layer in summary["layers"]] == [
         "784 x 256", "256 x 256", "256 x 256", "256 x 10"]
     text = report.read_text()
-    for needle in ("bottleneck", "FPS", "| MVAU_hls_0 |", "Bit-exact chain", "LUT"):
+    for needle in ("bottleneck", "target 100,000 FPS reached", "| MVAU_hls_0 |",
+                   "Bit-exact chain", "resources fit Pynq-Z1 (xc7z020clg400-1)"):
         assert needle in text
     assert (out / "build_report.html").exists()
     assert (out / "cycles_per_layer.png").read_bytes()[:4] == b"\x89PNG"
@@ -120,29 +128,58 @@ def test_bitfile_without_vivado_stops_cleanly_and_keeps_the_build(sfc_build, tmp
 def test_step_plan_and_bad_options(tmp_path):
     names = [s if isinstance(s, str) else s.__name__ for s in build_steps("bitfile")]
     assert names.index("step_round_and_clip_thresholds") == names.index("step_streamline") + 1
+    assert names.index("step_check_folding") == names.index("step_apply_folding_config") + 1
     assert "step_convert_to_hw" not in names and "step_convert_to_hw_xnor" in names
     assert set(vendor_steps()) <= set(names)
-    with pytest.raises(BuildError, match="unknown board 'Pynq-Z9'"):
-        run_build(tmp_path / "x.onnx", tmp_path / "b", BuildOptions(board="Pynq-Z9"))
-    with pytest.raises(BuildError, match="set --target-fps .* or --folding-config"):
-        run_build(tmp_path / "x.onnx", tmp_path / "b", BuildOptions())
+    with pytest.raises(ValueError, match="--board 'Pynq-Z9' is not one of"):
+        BuildOptions(board="Pynq-Z9")
+    with pytest.raises(ValueError, match="--target-fps 0 must be > 0"):
+        BuildOptions(target_fps=0)
+    with pytest.raises(UsageError, match="give exactly one of --target-fps .* --folding-config"):
+        BuildOptions().validate()
     with pytest.raises(BuildError, match="QONNX model not found"):
         run_build(tmp_path / "x.onnx", tmp_path / "b", BuildOptions(target_fps=1))
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"MVAU_hls_0": {"PE": 4}', "not valid JSON"),
+    ('[1, 2]', "the top level must be an object"),
+    ('{"MVAU_hls_0": 4}', "entry 'MVAU_hls_0' must be an object"),
+    ('{"MVAU_hls_0": {"PE": 0}}', "MVAU_hls_0.PE = 0; PE must be a positive integer"),
+    ('{"MVAU_hls_0": {"SIMD": "8"}}', "MVAU_hls_0.SIMD = '8'"),
+])
+def test_malformed_folding_json_is_refused_before_the_build(tmp_path, text, message):
+    (tmp_path / "fold.json").write_text(text)
+    with pytest.raises(FoldingConfigError, match=message):
+        BuildOptions(folding_config=str(tmp_path / "fold.json")).validate()
+
+
+def test_folding_that_does_not_fit_the_design_names_layer_and_choices(sfc_build, tmp_path):
+    (tmp_path / "fold.json").write_text(json.dumps({"MVAU_hls_0": {"PE": 3, "SIMD": 16},
+                                                    "MVAU_hls_7": {"PE": 1}}))
+    with pytest.raises(FoldingConfigError) as err:
+        run_build(sfc_build[0] / QONNX_FILE, tmp_path / "b",
+                  BuildOptions(folding_config=str(tmp_path / "fold.json"), until="estimates"))
+    message = str(err.value)
+    assert "names MVAU_hls_7, which the design does not have" in message
+    assert "MVAU_hls_0: PE = 3 does not divide its 256 outputs (MH); choose one of 1, 2, 4" in \
+        message
 
 
 @pytest.mark.slow
 def test_trained_sfc_full_chain_on_2000_mnist_images(mnist_dir, tmp_path):
     """Longer end-to-end run: SFC trained 5 epochs, every stage identical on 2,000 images."""
-    from xnorflow.train.trainer import TrainConfig, Trainer
+    from xnorflow.train.configs import TrainConfig
+    from xnorflow.train.trainer import Trainer
 
     config = TrainConfig(model="sfc", quantizer="bnn++", dataset="mnist",
                          data_dir=str(mnist_dir), epochs=5, dropout=0.1)
     Trainer(config, tmp_path / "run", show_progress=False, verbose=False).fit()
-    _, comparisons, _ = build_run(open_run(tmp_path / "run"), tmp_path / "build",
-                                  BuildOptions(target_fps=200_000), verify_images=2000,
-                                  progress=False)
+    result = build_stage(tmp_path / "run", tmp_path / "build", BuildOptions(target_fps=200_000),
+                         verify=2000, progress=False)
+    comparisons = result.comparisons
     assert all(c.identical for c in comparisons), [c.summary() for c in comparisons]
-    assert comparisons[-1].accuracy > 0.96
+    assert comparisons[-1].accuracy > SLOW_ACCURACY_FLOOR
 
 
 def test_batched_execution_equals_image_by_image(sfc_build, mnist_dir):
