@@ -1,4 +1,5 @@
-"""One import package, `xnorflow`, whose stages are the top-level folders; nothing else installed."""
+"""One import package, `xnorflow`, whose stages are the top-level folders; nothing else installed;
+the command line starts without the heavy frameworks."""
 
 import subprocess
 import sys
@@ -16,14 +17,19 @@ def test_wheel_holds_only_the_xnorflow_package(tmp_path):
     top_level = {n.split("/")[0] for n in names if not n.startswith("xnorflow-")}
     assert top_level == {"xnorflow"}
     for module in ("xnorflow/__init__.py", "xnorflow/cli.py", "xnorflow/train/trainer.py",
-                   "xnorflow/export/__init__.py", "xnorflow/hw/__init__.py"):
+                   "xnorflow/export/__init__.py", "xnorflow/hw/__init__.py",
+                   "xnorflow/hw/hls_templates/bmlp_kernels.h"):
         assert module in names
     assert not any(n.startswith(("xnorflow/tests", "xnorflow/benchmarks")) for n in names)
 
 
-def test_stages_import_from_the_package():
-    import xnorflow.export
-    import xnorflow.hw
-    import xnorflow.train.trainer
-
-    assert xnorflow.train.trainer.__name__ == "xnorflow.train.trainer"
+def test_the_parser_imports_no_heavy_framework():
+    """`xnorflow --help` and option errors must answer at once: building every sub-command's
+    parser imports none of torch, Brevitas, FINN, qonnx, numba, matplotlib or scikit-learn
+    (a stage imports them when it runs; BENCHMARKS.md times the help)."""
+    code = ("import sys; from xnorflow.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'brevitas', 'finn', 'qonnx', 'numba', "
+            "'matplotlib', 'sklearn', 'onnx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
