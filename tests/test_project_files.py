@@ -1,6 +1,8 @@
 """The project's own files agree: one install path, CI runs the README's test command, the
 notebooks run."""
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -31,14 +33,48 @@ def test_dockerfile_uses_the_same_install_script():
     assert "bash install.sh" in (PROJECT_ROOT / "Dockerfile").read_text()
 
 
-def test_notebooks_run(tmp_path):
-    for path in sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb")):
+# What each notebook must print: (pattern, check of the captured numbers or None).
+NOTEBOOK_RESULTS = {
+    "01_train_digits": [
+        (r"test accuracy of the binary network: ([\d.]+)%", lambda acc: float(acc) > 60),
+        *[(rf"^{re.escape(name)}\s+([\d.]+)%$", lambda acc: float(acc) > 30)
+          for name in ("bc", "pc", "bnn", "bnn+", "bnn++", "approxsign")],
+    ],
+    "02_export_and_build": [
+        *[(rf"^{stage}: argmax 100/100 identical, logits 100/100", None)
+          for stage in ("QONNX", "FINN-ONNX", "streamlined", "hardware layers",
+                        "folded dataflow")],
+        (r"^target 1,000,000 FPS (reached|MISSED)", None),
+        (r"^resources fit Pynq-Z1", None),
+        (r"^# xnorflow build: TFC W1A1 \(bnn, digits\) on Pynq-Z1", None),
+    ],
+    "03_local_binary_and_hls": [
+        (r"test accuracy after 12 epochs: ([\d.]+)%", lambda acc: float(acc) > 40),
+        (r"^engines identical: True$", None),
+        (r"^QONNX: argmax 360/360 identical, logits 360/360", None),
+        (r"C simulation vs Python trainer: 5/5 training steps identical .* inference "
+         r"360/360 predictions identical", None),
+    ],
+}
+
+
+def test_notebooks_run_and_print_their_results(tmp_path):
+    paths = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+    assert [p.stem for p in paths] == sorted(NOTEBOOK_RESULTS)
+    for path in paths:
         cells = json.loads(path.read_text())["cells"]
         code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        printed = io.StringIO()
         cwd = os.getcwd()
         os.chdir(tmp_path)
         try:
-            exec(compile(code, str(path), "exec"), {})
+            with contextlib.redirect_stdout(printed):
+                exec(compile(code, str(path), "exec"), {})
         finally:
             os.chdir(cwd)
-        assert (tmp_path / "runs").is_dir(), path
+        output = printed.getvalue()
+        for pattern, check in NOTEBOOK_RESULTS[path.stem]:
+            found = re.search(pattern, output, flags=re.M)
+            assert found, f"{path.name} did not print {pattern!r}:\n{output}"
+            if check is not None:
+                assert check(*found.groups()), f"{path.name}: {found.group(0)}"
