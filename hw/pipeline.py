@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..export.run_export import QONNX_FILE, export_model, reference_for
+from ..export.run_export import QONNX_FILE, Reference, export_model, reference_for
 from ..export.verify import StageComparison
 from ..outputs import OwnedFolder, check_folder, claim_folder
 from ..train.runs import open_run
@@ -51,11 +51,9 @@ class BuildResult:
                 + [target_line(self.summary), fit_line(self.summary), f"report: {self.report}"])
 
 
-def _build_into(folder: OwnedFolder, run, options: BuildOptions, verify: int,
-                data_dir: str | None, progress: bool) -> BuildResult:
+def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
+                reference: Reference | None, progress: bool) -> BuildResult:
     out_dir = folder.path.resolve()
-    model = run.model()
-    reference = reference_for(run, model, verify, data_dir) if verify else None
     qonnx_check = export_model(model, run.in_features, out_dir / QONNX_FILE, reference, progress)
     stopped = None
     try:
@@ -82,11 +80,13 @@ def build_stage(run_path: str | Path, out: str | Path | None, options: BuildOpti
     run = open_run(run_path)
     out = Path(out) if out else run.folder / f"build-{options.board}"
     previous = check_folder(out, FOLDER_KIND, exclusive=True)
+    model = run.model()
+    reference = reference_for(run, model, verify, data_dir) if verify else None
     created = previous is None and not out.exists()
     folder = claim_folder(out, FOLDER_KIND, exclusive=True)
     folder.remove_own()  # the earlier build's outputs, all xnorflow's
     try:
-        return _build_into(folder, run, options, verify, data_dir, progress)
+        return _build_into(folder, run, model, options, reference, progress)
     except KeyboardInterrupt:
         folder.adopt_all("build")
         folder.remove_own()

@@ -134,6 +134,20 @@ def test_export_never_writes_over_the_run_or_a_foreign_file(digits_tfc_run, tmp_
     assert {k: v for k, v in snapshot(run).items() if k in before} == before
 
 
+def test_ctrl_c_during_export_writes_nothing(digits_tfc_run, tmp_path, capsys, monkeypatch):
+    import xnorflow.export.run_export as run_export
+
+    def interrupted(model, in_features):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_export, "export_qonnx_model", interrupted)
+    run = copy_run(digits_tfc_run, tmp_path)
+    before = snapshot(run)
+    assert main(["export", str(run)]) == 130
+    assert "interrupted; no QONNX file was written" in capsys.readouterr().err
+    assert snapshot(run) == before
+
+
 def test_foreign_or_damaged_model_files_get_a_message(tmp_path, capsys):
     import torch
 
@@ -188,12 +202,16 @@ def test_build_states_its_target_and_rebuilds_only_its_own_folder(digits_tfc_run
                  "--verify", "50", "--no-progress"])
     captured = capsys.readouterr()
     assert code == 3  # stopped before the Vivado steps, build kept
-    assert "step_synthesize_bitfile" in captured.err
+    for step in ("step_synthesize_bitfile", "step_make_driver", "step_create_stitched_ip"):
+        assert step in captured.err
+    assert "FINN Docker image" in captured.err
     assert "folded dataflow: argmax 50/50 identical" in captured.out
     assert "target 100,000 FPS reached" in captured.out
     assert "resources fit Pynq-Z1" in captured.out
     build = run / "build-Pynq-Z1"
     assert (build / "build_report.md").exists()
+    assert list((build / "codegen").glob("*/top_MVAU_hls_*.cpp"))
+    assert (build / "report" / "estimate_layer_cycles.json").exists()
     (build / "report" / "stale.json").write_text("{}")  # pretend an earlier build left it
 
     # the same folder again, now with a target no folding reaches: warning and exit 4

@@ -162,3 +162,17 @@ def test_cli_checks_everything_before_writing(tmp_path, capsys, digits_tfc_run):
     assert main(["hls", "--widths", "35,35", "--out", str(out)]) == 1
     assert "already holds files xnorflow did not write (bmlp_top.cpp)" in capsys.readouterr().err
     assert (out / "bmlp_top.cpp").read_text() == "// my own top"
+
+
+def test_ctrl_c_during_the_c_simulation_leaves_complete_files(tmp_path, capsys, monkeypatch):
+    import xnorflow.hw.hls_csim as hls_csim
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hls_csim, "compile_testbench", interrupted)
+    out = tmp_path / "hls"
+    assert main(["hls", "--widths", "35,35", "--out", str(out), "--csim-steps", "2"]) == 130
+    assert "the C simulation did not finish" in capsys.readouterr().err
+    assert (out / "bmlp_top.cpp").is_file() and not (out / "csim_bmlp").exists()
+    assert not [p for p in out.iterdir() if p.name.endswith((".tmp", ".partial"))]

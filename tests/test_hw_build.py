@@ -14,9 +14,10 @@ from xnorflow.hw.build import (BuildError, BuildOptions, FoldingConfigError, bui
 from xnorflow.hw.pipeline import build_stage
 
 N_IMAGES = 300
-# The slow test's SFC (bnn++, 5 epochs, dropout 0.1) on the first 2,000 MNIST test images:
-# 0.9545..0.9600 over seeds 0-7 at 2 threads, mean 0.9577, std 0.0018 (benchmarks/
-# seed_variance.py, BENCHMARKS.md). The floor is 4 std below the mean.
+# The slow test's SFC (bnn++, 5 epochs, dropout 0.1) on the first 2,000 MNIST test images,
+# seeds 0-7 (benchmarks/seed_variance.py, BENCHMARKS.md): 95.77 +- 0.19 % at 2 threads (CI),
+# 95.81 +- 0.41 % at 1 thread, lowest 95.25 %. Seed 0, which the test trains, reaches 95.75 %
+# at 2 threads and 95.25 % at 1. The floor is 4 std below the 2-thread mean.
 SLOW_ACCURACY_FLOOR = 0.95
 
 
@@ -106,23 +107,6 @@ def test_folding_config_file_is_applied(sfc_build, tmp_path):
               BuildOptions(folding_config=str(tmp_path / "fold.json"), until="estimates"))
     cycles = json.loads((tmp_path / "b" / "report" / "estimate_layer_cycles.json").read_text())
     assert cycles["MVAU_hls_0"] == (784 // 16) * (256 // 4)
-
-
-def test_bitfile_without_vivado_stops_cleanly_and_keeps_the_build(sfc_build, tmp_path,
-                                                                  monkeypatch):
-    from xnorflow.hw.build import VendorToolsMissing
-
-    monkeypatch.delenv("XILINX_VIVADO", raising=False)
-    out = sfc_build[0]
-    with pytest.raises(VendorToolsMissing) as err:
-        run_build(out / QONNX_FILE, tmp_path / "b", BuildOptions(target_fps=1000,
-                                                                 until="bitfile"))
-    message = str(err.value)
-    for step in ("step_synthesize_bitfile", "step_make_driver", "step_create_stitched_ip"):
-        assert step in message
-    assert "Docker" in message
-    assert list((tmp_path / "b" / "codegen").glob("*/top_MVAU_hls_*.cpp"))
-    assert (tmp_path / "b" / "report" / "estimate_layer_cycles.json").exists()
 
 
 def test_step_plan_and_bad_options(tmp_path):
