@@ -21,7 +21,8 @@ from _markdown import command_line, update_section
 CASES = (("xnorflow --help", ["--help"], 0),
          ("xnorflow train --help", ["train", "--help"], 0),
          ("xnorflow build --help", ["build", "--help"], 0),
-         ("xnorflow train --epochs 0 --out x (exit 2)", ["train", "--epochs", "0", "--out", "x"], 2))
+         ("xnorflow train --epochs 0 --out x (exit 2)",
+          ["train", "--epochs", "0", "--out", "x"], 2))
 
 
 def main(argv=None) -> int:

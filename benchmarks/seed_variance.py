@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "seed_variance.json"))
     args = p.parse_args(argv)
     dataset = load_dataset("mnist", args.data_dir)
-    x, y = torch.from_numpy(dataset.test.images[:FIRST]), torch.from_numpy(dataset.test.labels[:FIRST])
+    x = torch.from_numpy(dataset.test.images[:FIRST])
+    y = torch.from_numpy(dataset.test.labels[:FIRST])
     rows = []
     for threads in args.threads:
         for seed in args.seeds:

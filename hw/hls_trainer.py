@@ -508,12 +508,13 @@ def plan(state: BMLPState, options: HlsOptions) -> tuple[MemoryEstimate, str]:
     device = smallest_device(estimate)
     if device is None:
         largest = HLS_DEVICES[-1]
+        capacity = largest.bram18 * BRAM18_BITS + largest.uram * URAM_BITS
         raise HlsError(
             f"the trainer of {shape.in_features}-{'-'.join(map(str, shape.widths))} needs "
-            f"{estimate.total_bits / 1e6:.1f} Mbit of on-chip memory ({estimate.weight_bits / 1e6:.1f}"
-            f" Mbit of {shape.weight_bits}-bit hidden weights); the largest supported device, "
-            f"{largest.family}, has {(largest.bram18 * BRAM18_BITS + largest.uram * URAM_BITS) / 1e6:.1f}"
-            f" Mbit. Use narrower layers or fewer --weight-bits.")
+            f"{estimate.total_bits / 1e6:.1f} Mbit of on-chip memory "
+            f"({estimate.weight_bits / 1e6:.1f} Mbit of {shape.weight_bits}-bit hidden weights); "
+            f"the largest supported device, {largest.family}, has {capacity / 1e6:.1f} Mbit. Use "
+            f"narrower layers or fewer --weight-bits.")
     return estimate, device.part
 
 

@@ -79,7 +79,8 @@ class MakeHWLayersPythonExecutable(Transformation):
         for node in model.graph.node:
             if not node.domain.endswith((".hls", ".rtl")):
                 continue
-            generic_op, generic_domain = node.op_type.rsplit("_", 1)[0], node.domain.rsplit(".", 1)[0]
+            generic_op = node.op_type.rsplit("_", 1)[0]
+            generic_domain = node.domain.rsplit(".", 1)[0]
             if not is_custom_op(generic_domain, generic_op):
                 raise ValueError(f"{node.name}: {node.op_type} has no generic, Python-executable "
                                  f"layer ({generic_op})")

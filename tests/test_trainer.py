@@ -182,7 +182,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     good = load_record(tmp_path / CHECKPOINT)
     # fault injection: the classifier's output blows up from here on (as with a too-high lr)
     trainer.model.features[-1].register_forward_hook(lambda module, inp, out: out * float("inf"))
-    with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 2, step 1.*epoch 1\) is kept"):
+    with pytest.raises(TrainingDiverged,
+                       match=r"loss is nan at epoch 2, step 1.*epoch 1\) is kept"):
         trainer.fit()
     after = load_record(tmp_path / CHECKPOINT)
     assert after["epoch"] == 1

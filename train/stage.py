@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..outputs import check_folder
 from .configs import RunConfig
-from .runs import CHECKPOINT, FOLDER_KIND, SUMMARY_JSON, RunRecordError, load_record, \
-    resumed_config
+from .runs import (CHECKPOINT, FOLDER_KIND, SUMMARY_JSON, RunRecordError, load_record,
+                   resumed_config)
 
 
 @dataclass
