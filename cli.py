@@ -248,6 +248,14 @@ def _add_build_parser(sub) -> None:
     p.add_argument("--allow-misfit", action="store_true",
                    help="exit 0 even if the design misses --target-fps or does not fit the "
                         "board (the warning is still printed)")
+    p.add_argument("--cppsim", type=_ranged("int", AT_LEAST_0), default=0, metavar="N",
+                   help="compile every generated layer with g++ (FINN's C simulation, no Vitis "
+                        "needed) and run the design on the first N test images, compared layer "
+                        "by layer with FINN's Python execution and with PyTorch (default: 0, "
+                        "off)")
+    p.add_argument("--finn-hlslib", metavar="DIR",
+                   help="finn-hlslib checkout for --cppsim (default: $FINN_DEPS/finn-hlslib, "
+                        "where `finn deps update` puts it)")
     _add_run_arguments(p, verify_default=200)
     p.set_defaults(handler=_build, interrupted=lambda args: (
         "interrupted; the partial build was removed, earlier runs and your files are untouched. "
@@ -260,7 +268,8 @@ def _build(args) -> int:
 
     options = BuildOptions(**_given(args, [f.name for f in fields(BuildOptions)]))
     result = build_stage(args.run, args.out, options, args.verify, args.data_dir,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, cppsim=args.cppsim,
+                         finn_hlslib=args.finn_hlslib)
     for line in result.lines():
         print(line)
     if result.misfit:

@@ -27,6 +27,9 @@ class Reference:
     labels: np.ndarray
     logits: np.ndarray
 
+    def first(self, count: int) -> Reference:
+        return Reference(self.images[:count], self.labels[:count], self.logits[:count])
+
 
 def reference_for(run: Run, model, count: int, data_dir: str | None = None) -> Reference:
     config = run.config

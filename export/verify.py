@@ -78,22 +78,28 @@ def with_batch_size(wrapper, batch: int, work_dir: str | Path):
     return copy
 
 
+def graph_inputs(wrapper, images: np.ndarray) -> np.ndarray:
+    """Bipolar (+-1) images as the graph takes them: as they are, or as 0/1 where FINN has made
+    the input BINARY (the XNOR form of a bipolar input, the encoding of the accelerator's input
+    stream)."""
+    from qonnx.core.datatype import DataType
+
+    if wrapper.get_tensor_datatype(wrapper.graph.input[0].name) == DataType["BINARY"]:
+        images = (images + 1) / 2
+    return images.astype(np.float32)
+
+
 def execute_graph(wrapper, images: np.ndarray, desc: str = "executing", progress: bool = True,
                   batch_size: int = 500) -> np.ndarray:
-    """Run ``wrapper`` (a qonnx ModelWrapper) on ``images`` with qonnx/FINN's executor.
-
-    ``images`` are bipolar (+-1); a graph whose input FINN has turned BINARY (the XNOR form of
-    a bipolar input) gets them as 0/1, the encoding the accelerator's input stream uses.
-    The graph runs on batches of ``batch_size`` (see :func:`with_batch_size`); the last batch
-    is padded with copies of its last image and the padding dropped from the result.
+    """Run ``wrapper`` (a qonnx ModelWrapper) on ``images`` (+-1, see :func:`graph_inputs`)
+    with qonnx/FINN's executor. The graph runs on batches of ``batch_size`` (see
+    :func:`with_batch_size`); the last batch is padded with copies of its last image and the
+    padding dropped from the result.
     """
-    from qonnx.core.datatype import DataType
     from qonnx.core.onnx_exec import execute_onnx
 
     in_name, out_name = wrapper.graph.input[0].name, wrapper.graph.output[0].name
-    if wrapper.get_tensor_datatype(in_name) == DataType["BINARY"]:
-        images = (images + 1) / 2
-    images = images.astype(np.float32)
+    images = graph_inputs(wrapper, images)
     batch_size = max(1, min(batch_size, len(images)))
     outputs = []
     with tempfile.TemporaryDirectory() as work_dir:

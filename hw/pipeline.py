@@ -18,6 +18,7 @@ from ..outputs import OwnedFolder, check_folder, claim_folder
 from ..train.runs import open_run
 from .build import BuildOptions, VendorToolsMissing, run_build
 from .chain import verify_build
+from .cppsim import CppSimResult, Toolchain, simulate_build
 from .report import fit_line, summarize, target_line, write_report
 
 FOLDER_KIND = "build"
@@ -31,10 +32,12 @@ class BuildResult:
     summary: dict
     comparisons: list[StageComparison]
     stopped: VendorToolsMissing | None   # the vendor-tools notice, if the build stopped there
+    cppsim: CppSimResult | None = None
 
     @property
     def identical(self) -> bool:
-        return all(c.identical for c in self.comparisons)
+        return (all(c.identical for c in self.comparisons)
+                and (self.cppsim is None or self.cppsim.identical))
 
     @property
     def misfit(self) -> list[str]:
@@ -48,45 +51,59 @@ class BuildResult:
 
     def lines(self) -> list[str]:
         return ([c.summary() for c in self.comparisons]
+                + ([self.cppsim.summary()] if self.cppsim else [])
                 + [target_line(self.summary), fit_line(self.summary), f"report: {self.report}"])
 
 
 def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
-                reference: Reference | None, progress: bool) -> BuildResult:
+                reference: Reference | None, verify: int, cppsim: int,
+                toolchain: Toolchain | None, progress: bool) -> BuildResult:
     out_dir = folder.path.resolve()
-    qonnx_check = export_model(model, run.in_features, out_dir / QONNX_FILE, reference, progress)
+    checked = reference.first(verify) if verify else None
+    qonnx_check = export_model(model, run.in_features, out_dir / QONNX_FILE, checked, progress)
     stopped = None
     try:
         run_build(out_dir / QONNX_FILE, out_dir, options)
     except VendorToolsMissing as notice:
         stopped = notice
     comparisons = [qonnx_check] if qonnx_check else []
-    if reference is not None:
-        comparisons += verify_build(out_dir, reference.images, reference.logits,
-                                    reference.labels, progress)
+    if checked is not None:
+        comparisons += verify_build(out_dir, checked.images, checked.logits, checked.labels,
+                                    progress)
+    simulated = None
+    if cppsim:
+        simulated = reference.first(cppsim)
+        simulated = simulate_build(out_dir, simulated.images, simulated.logits, simulated.labels,
+                                   toolchain, progress=progress)
     summary = summarize(out_dir, options.clock_mhz, options.fpga_part, comparisons,
-                        options.target_fps, options.board)
+                        options.target_fps, options.board,
+                        simulated.as_dict() if simulated else None)
     report = write_report(out_dir, summary,
                           title=f"xnorflow build: {run.describe()} on {options.board}")
-    return BuildResult(out_dir, report, summary, comparisons, stopped)
+    return BuildResult(out_dir, report, summary, comparisons, stopped, simulated)
 
 
 def build_stage(run_path: str | Path, out: str | Path | None, options: BuildOptions,
-                verify: int = 200, data_dir: str | None = None,
-                progress: bool = True) -> BuildResult:
-    """`xnorflow build`: check options, run and output folder, then export, build and verify
-    into ``out`` (default ``RUN/build-BOARD``)."""
+                verify: int = 200, data_dir: str | None = None, progress: bool = True,
+                cppsim: int = 0, finn_hlslib: str | None = None) -> BuildResult:
+    """`xnorflow build`: check options, run, output folder and (with ``cppsim``) the C
+    simulation's tools, then export, build and verify into ``out`` (default
+    ``RUN/build-BOARD``): FINN's Python execution of every stage on the first ``verify`` test
+    images, the C simulation of every generated layer on the first ``cppsim``."""
     options.validate()
     run = open_run(run_path)
     out = Path(out) if out else run.folder / f"build-{options.board}"
     previous = check_folder(out, FOLDER_KIND, exclusive=True)
+    toolchain = Toolchain.find(finn_hlslib) if cppsim else None
     model = run.model()
-    reference = reference_for(run, model, verify, data_dir) if verify else None
+    images = max(verify, cppsim)
+    reference = reference_for(run, model, images, data_dir) if images else None
     created = previous is None and not out.exists()
     folder = claim_folder(out, FOLDER_KIND, exclusive=True)
     folder.remove_own()  # the earlier build's outputs, all xnorflow's
     try:
-        return _build_into(folder, run, model, options, reference, progress)
+        return _build_into(folder, run, model, options, reference, verify, cppsim, toolchain,
+                           progress)
     except KeyboardInterrupt:
         folder.adopt_all("build")
         folder.remove_own()

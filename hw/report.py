@@ -69,7 +69,7 @@ def layer_rows(build_dir: Path) -> list[LayerRow]:
 
 def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
               verification: list | None = None, target_fps: float | None = None,
-              board: str | None = None) -> dict:
+              board: str | None = None, cppsim: dict | None = None) -> dict:
     """Everything the report shows, also written as build_summary.json. ``target_met`` is None
     when the folding came from a JSON rather than from a target."""
     build_dir = Path(build_dir).resolve()
@@ -93,6 +93,7 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
         "resources": totals, "device_capacity": capacity, "utilization": utilization,
         "fits_device": all(u <= 1.0 for u in utilization.values()) if capacity else None,
         "verification": [v.as_dict() for v in verification or []],
+        "cppsim": cppsim,
     }
 
 
@@ -114,6 +115,13 @@ def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                        [[v["stage"], str(v["images"]), str(v["argmax_matches"]),
                          str(v["logits_match"]), f"{v['max_abs_diff']:.1e}"]
                         for v in summary["verification"]]))
+    if summary.get("cppsim"):
+        sim = summary["cppsim"]
+        tables.append(("C simulation of the generated layers (cppsim) vs FINN's Python execution",
+                       ["layer", "images", "images with a differing output", "compiled"],
+                       [[m["layer"], str(m["images"]), str(m["differing"]),
+                         "reused" if m["layer"] in sim["cached"] else "now"]
+                        for m in sim["layers"]]))
     return tables
 
 
@@ -145,7 +153,15 @@ def _headline(summary: dict) -> list[str]:
             f"-> estimated {summary['estimated_fps']:,.0f} FPS",
             f"latency {summary['estimated_latency_us']:.2f} us "
             f"({summary['critical_path_cycles']:,} cycles critical path)",
-            fit_line(summary)]
+            fit_line(summary)] + ([cppsim_line(summary["cppsim"])] if summary.get("cppsim")
+                                  else [])
+
+
+def cppsim_line(sim: dict) -> str:
+    n = sim["comparison"]["images"]
+    return (f"cppsim: argmax {sim['comparison']['argmax_matches']}/{n} identical to PyTorch, "
+            f"outputs {sim['equal_to_python']}/{n} equal to FINN's Python execution (every "
+            f"generated layer compiled with g++ and executed)")
 
 
 def write_report(build_dir: str | Path, summary: dict, title: str = "xnorflow build report",

@@ -4,16 +4,38 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+SHARED = PROJECT_ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data"
+
+
+def _shared_dir(path: Path) -> Path:
+    if not path.is_dir():
+        if os.environ.get("CI") == "true":  # CI must have it; a skip there would hide it
+            pytest.fail(f"{path} is missing on CI")
+        pytest.skip(f"{path} not found")
+    return path
 
 
 def _data_dir(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not path.is_dir():
-        if os.environ.get("CI") == "true":  # CI must have the data; a skip there would hide it
-            pytest.fail(f"{path} is missing on CI")
-        pytest.skip(f"real data not found at {path}")
-    return path
+    return _shared_dir(SHARED_DATA / name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cppsim_cache(tmp_path_factory):
+    """Compiled cppsim layers go to a folder of the test session, not the user's cache."""
+    before = os.environ.get("XNORFLOW_CACHE_DIR")
+    os.environ["XNORFLOW_CACHE_DIR"] = str(tmp_path_factory.mktemp("xnorflow-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XNORFLOW_CACHE_DIR", None)
+    else:
+        os.environ["XNORFLOW_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session")
+def finn_hlslib() -> Path:
+    """finn-hlslib for FINN's C simulation (the copy beside the checkout; CI has it)."""
+    return _shared_dir(SHARED / "deps" / "finn-hlslib")
 
 
 @pytest.fixture(scope="session")

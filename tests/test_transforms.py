@@ -20,11 +20,12 @@ import finn.custom_op.fpgadataflow.rtl  # noqa: F401
 from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
 from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 
+from xnor_graphs import (HW_DOMAIN, MH, MW, NEVER_FIRES, popcount, run_graph,
+                         xnor_inputs, xnor_thresholds, xnor_mvau_graph, xnor_weights)
 from xnorflow.export.qonnx_export import MarkInputBipolar, UnsupportedModelError
 from xnorflow.hw.transforms import (MakeHWLayersPythonExecutable, WidenXnorAccumulators,
                                     popcount_datatype, xnor_accumulator_problems)
 
-HW_DOMAIN = "finn.custom_op.fpgadataflow"
 
 # ---------------------------------------------------------------------------------------------
 # MarkInputBipolar
@@ -90,76 +91,12 @@ def test_mark_input_bipolar_refuses_a_quantizer_that_is_not_the_identity():
 # ---------------------------------------------------------------------------------------------
 # WidenXnorAccumulators
 
-MW, MH = 64, 8  # MW = 64: popcount 0..64 needs UINT7; FINN's stock pass picks INT7 (max 63)
-NEVER_FIRES = MW + 1  # a threshold above the largest popcount
-
-
-def _xnor_weights() -> np.ndarray:
-    return np.random.default_rng(2).integers(0, 2, size=(MW, MH)).astype(np.float32)
-
-
-def _thresholds() -> np.ndarray:
-    # neuron 0 fires only on a full match, neuron 1 never fires; the rest are random
-    t = np.random.default_rng(3).integers(1, MW, size=(MH, 1)).astype(np.float32)
-    t[0, 0], t[1, 0] = MW, NEVER_FIRES
-    return t
-
-
-def _xnor_mvau_graph(weights, thresholds=None, successor=False, op_type="MVAU",
-                     domain=HW_DOMAIN) -> ModelWrapper:
-    """One FINN XNOR MVAU (binary inputs and weights, binaryXnorMode=1), with thresholds or
-    noActivation; with ``successor`` its output feeds an Identity instead of being the graph
-    output (FINN then keeps the accumulator type un-rounded)."""
-    mw, mh = weights.shape
-    no_act = int(thresholds is None)
-    mvau_out = "acc" if successor else "y"
-    odt = "INT32" if no_act else "BINARY"
-    nodes = [helper.make_node(
-        op_type, ["x", "W"] + ([] if no_act else ["T"]), [mvau_out], domain=domain,
-        backend="fpgadataflow", name="MVAU_0", MW=mw, MH=mh, SIMD=8, PE=2,
-        inputDataType="BINARY", weightDataType="BINARY", outputDataType=odt, ActVal=0,
-        binaryXnorMode=1, noActivation=no_act, numInputVectors=[1])]
-    value_info = []
-    if successor:
-        nodes.append(helper.make_node("Identity", [mvau_out], ["y"]))
-        value_info.append(helper.make_tensor_value_info(mvau_out, TensorProto.FLOAT, [1, mh]))
-    graph = helper.make_graph(
-        nodes, "xnor_mvau", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, mw])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, mh])], value_info=value_info)
-    model = ModelWrapper(qonnx_make_model(graph))
-    model.set_initializer("W", weights)
-    model.set_tensor_datatype("x", DataType["BINARY"])
-    model.set_tensor_datatype("W", DataType["BINARY"])
-    if not no_act:
-        model.set_initializer("T", thresholds)
-    model.set_tensor_datatype(mvau_out, DataType[odt])
-    return model
-
-
-def _xnor_inputs(weights) -> list[np.ndarray]:
-    """Every full match (input bits == a weight column: popcount MW for that neuron), its
-    complement (popcount 0) and random binary vectors."""
-    rng = np.random.default_rng(4)
-    full = [weights[:, j][None, :].copy() for j in range(weights.shape[1])]
-    return (full + [1 - f for f in full]
-            + [rng.integers(0, 2, size=(1, weights.shape[0])).astype(np.float32)
-               for _ in range(8)])
-
-
-def _popcount(x, weights) -> np.ndarray:
-    return (x.T == weights).sum(axis=0, keepdims=True).astype(np.float32)
-
-
-def _run(model, inputs) -> list[np.ndarray]:
-    return [execute_onnx(model, {"x": x})["y"] for x in inputs]
-
-
 def _run_recording_type_warnings(model, inputs) -> tuple[list[np.ndarray], set[str]]:
     """Outputs, and the tensors qonnx's executor found outside their datatype annotation (it
     warns and goes on with the unclipped value, so the outputs alone cannot show it)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outputs = _run(model, inputs)
+        outputs = run_graph(model, inputs)
     return outputs, {str(w.message).split()[4] for w in caught
                      if "can't be represented with the set datatype" in str(w.message)}
 
@@ -179,8 +116,8 @@ def test_popcount_datatype_is_the_narrowest_unsigned_type_holding_0_to_mw(mw, ex
 
 
 def test_widen_thresholded_xnor_mvau_fixes_stock_accumulator_and_keeps_outputs():
-    weights, thresholds = _xnor_weights(), _thresholds()
-    stock = _xnor_mvau_graph(weights, thresholds).transform(MinimizeAccumulatorWidth())
+    weights, thresholds = xnor_weights(), xnor_thresholds()
+    stock = xnor_mvau_graph(weights, thresholds).transform(MinimizeAccumulatorWidth())
     assert _mvau(stock).get_nodeattr("accDataType") == "INT7"
     assert xnor_accumulator_problems(stock) == [
         "MVAU_0: accumulator type INT7 cannot hold popcount 0..64"]
@@ -192,11 +129,11 @@ def test_widen_thresholded_xnor_mvau_fixes_stock_accumulator_and_keeps_outputs()
     # with an activation the output type is the activation's, not the accumulator's
     assert _mvau(widened).get_nodeattr("outputDataType") == "BINARY"
     assert widened.get_tensor_datatype("y") == DataType["BINARY"]
-    inputs = _xnor_inputs(weights)
-    before, after = _run(stock, inputs), _run(widened, inputs)
+    inputs = xnor_inputs(weights)
+    before, after = run_graph(stock, inputs), run_graph(widened, inputs)
     for x, b, a in zip(inputs, before, after):
         assert np.array_equal(b, a)
-        assert np.array_equal(a, (_popcount(x, weights) >= thresholds.T).astype(np.float32))
+        assert np.array_equal(a, (popcount(x, weights) >= thresholds.T).astype(np.float32))
     assert after[0][0, 0] == 1 and after[1][0, 1] == 0  # full match: fires / never fires
 
 
@@ -204,10 +141,10 @@ def test_widen_keeps_never_firing_threshold_from_being_clipped_into_the_popcount
     """Why the widening matters even in Python: RoundAndClipThresholds clips thresholds to the
     accumulator range, so with the stock INT7 a never-firing threshold (65) becomes 64 and the
     neuron fires on a full match; with UINT7 the threshold and all outputs stay as they were."""
-    weights, thresholds = _xnor_weights(), _thresholds()
-    model = _xnor_mvau_graph(weights, thresholds)
-    inputs = _xnor_inputs(weights)
-    reference = _run(model, inputs)
+    weights, thresholds = xnor_weights(), xnor_thresholds()
+    model = xnor_mvau_graph(weights, thresholds)
+    inputs = xnor_inputs(weights)
+    reference = run_graph(model, inputs)
     full_match_never = inputs[1]  # neuron 1 (threshold 65) gets popcount 64 here
 
     stock = model.transform(MinimizeAccumulatorWidth()).transform(RoundAndClipThresholds())
@@ -218,7 +155,7 @@ def test_widen_keeps_never_firing_threshold_from_being_clipped_into_the_popcount
             .transform(RoundAndClipThresholds()))
     assert np.array_equal(safe.get_initializer("T"), thresholds)
     assert xnor_accumulator_problems(safe) == []
-    for ref, out in zip(reference, _run(safe, inputs)):
+    for ref, out in zip(reference, run_graph(safe, inputs)):
         assert np.array_equal(ref, out)
 
 
@@ -229,8 +166,8 @@ def test_widen_keeps_never_firing_threshold_from_being_clipped_into_the_popcount
 ])
 def test_widen_no_activation_xnor_mvau_sets_accumulator_and_output_type(
         successor, stock_type, widened_type, stock_roles):
-    weights = _xnor_weights()
-    stock = _xnor_mvau_graph(weights, successor=successor).transform(MinimizeAccumulatorWidth())
+    weights = xnor_weights()
+    stock = xnor_mvau_graph(weights, successor=successor).transform(MinimizeAccumulatorWidth())
     mvau_out = _mvau(stock).onnx_node.output[0]
     assert _mvau(stock).get_nodeattr("accDataType") == stock_type
     assert _mvau(stock).get_nodeattr("outputDataType") == stock_type
@@ -242,7 +179,7 @@ def test_widen_no_activation_xnor_mvau_sets_accumulator_and_output_type(
     assert _mvau(widened).get_nodeattr("accDataType") == widened_type
     assert _mvau(widened).get_nodeattr("outputDataType") == widened_type
     assert widened.get_tensor_datatype(mvau_out) == DataType[widened_type]
-    inputs = _xnor_inputs(weights)
+    inputs = xnor_inputs(weights)
     before, out_of_type_before = _run_recording_type_warnings(stock, inputs)
     after, out_of_type_after = _run_recording_type_warnings(widened, inputs)
     # Tensors downstream of the MVAU keep their stale annotation until InferDataTypes, which
@@ -251,7 +188,7 @@ def test_widen_no_activation_xnor_mvau_sets_accumulator_and_output_type(
     _, out_of_type_propagated = _run_recording_type_warnings(propagated, inputs)
     for x, b, a in zip(inputs, before, after):
         assert np.array_equal(b, a)
-        assert np.array_equal(a, _popcount(x, weights))  # the raw popcount 0..MW
+        assert np.array_equal(a, popcount(x, weights))  # the raw popcount 0..MW
     # a full match (64) does not fit the stock INT7 tensors, and fits every widened one
     assert out_of_type_before == ({"acc", "y"} if stock_roles else set())
     assert out_of_type_after == ({"y"} if successor else set())
@@ -261,8 +198,8 @@ def test_widen_no_activation_xnor_mvau_sets_accumulator_and_output_type(
 
 
 def test_widen_leaves_non_xnor_mvau_alone():
-    weights = _xnor_weights()
-    model = _xnor_mvau_graph(weights, _thresholds())
+    weights = xnor_weights()
+    model = xnor_mvau_graph(weights, xnor_thresholds())
     _mvau(model).set_nodeattr("binaryXnorMode", 0)
     _mvau(model).set_nodeattr("accDataType", "INT7")
     widened = model.transform(WidenXnorAccumulators())
@@ -277,11 +214,11 @@ def test_widen_leaves_non_xnor_mvau_alone():
 def test_specialized_mvau_executes_in_python_after_mapping_back(backend):
     # The transformation is backend-agnostic; the rtl variant checks the ".rtl" suffix path
     # (FINN itself would not pick MVAU_rtl for an XNOR layer).
-    weights, thresholds = _xnor_weights(), _thresholds()
-    specialized = _xnor_mvau_graph(weights, thresholds, op_type=f"MVAU_{backend}",
+    weights, thresholds = xnor_weights(), xnor_thresholds()
+    specialized = xnor_mvau_graph(weights, thresholds, op_type=f"MVAU_{backend}",
                                    domain=f"{HW_DOMAIN}.{backend}")
-    generic = _xnor_mvau_graph(weights, thresholds)
-    inputs = _xnor_inputs(weights)
+    generic = xnor_mvau_graph(weights, thresholds)
+    inputs = xnor_inputs(weights)
     # Specialized nodes only run in cppsim/rtlsim; with exec_mode unset they refuse.
     with pytest.raises(Exception, match="Invalid value for attribute exec_mode"):
         execute_onnx(specialized, {"x": inputs[0]})
@@ -289,7 +226,7 @@ def test_specialized_mvau_executes_in_python_after_mapping_back(backend):
     mapped = specialized.transform(MakeHWLayersPythonExecutable())
 
     assert mapped.graph.node[0] == generic.graph.node[0]  # same op, domain and attributes
-    for g, m in zip(_run(generic, inputs), _run(mapped, inputs)):
+    for g, m in zip(run_graph(generic, inputs), run_graph(mapped, inputs)):
         assert np.array_equal(g, m)
     assert specialized.graph.node[0].op_type == f"MVAU_{backend}"  # transform works on a copy
 

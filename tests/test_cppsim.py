@@ -1,0 +1,141 @@
+"""FINN's C simulation of the generated layers with g++ (no Vitis): the accumulator problem of
+finn-plus' stock bit-width minimization shown in C++, the whole design simulated layer by layer
+against FINN's Python execution and PyTorch, the compile cache, clear errors."""
+
+import numpy as np
+import pytest
+from qonnx.core.onnx_exec import execute_onnx
+
+from xnor_graphs import HW_DOMAIN, xnor_inputs, xnor_mvau_graph, xnor_weights
+from xnorflow.cli import main
+from xnorflow.hw.build import BuildOptions
+from xnorflow.hw.cppsim import CppSimError, Toolchain, compile_layers, find_hlslib
+from xnorflow.hw.pipeline import build_stage
+
+FULL_MATCH_THRESHOLD = 40  # fires on a full match (popcount MW = 64) only in exact arithmetic
+
+
+@pytest.fixture(scope="module")
+def toolchain(finn_hlslib):
+    return Toolchain.find(finn_hlslib)
+
+
+def finn_stock_minimization(model):
+    """finn-plus 1.6.1's own step_minimize_bit_width sequence (builder/build_dataflow_steps.py,
+    _minimize_bit_width), including the last MinimizeWeightBitWidth that shrinks the threshold
+    type -- which is also the accumulator type of the generated C++ -- to the accumulator's."""
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import (
+        MinimizeAccumulatorWidth)
+    from finn.transformation.fpgadataflow.minimize_weight_bit_width import (
+        MinimizeWeightBitWidth)
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+
+    for transformation in (MinimizeWeightBitWidth(), MinimizeAccumulatorWidth(),
+                           InferDataTypes(), RoundAndClipThresholds(), InferDataTypes(),
+                           MinimizeWeightBitWidth(), InferDataTypes()):
+        model = model.transform(transformation)
+    return model
+
+
+def xnorflow_minimization(model):
+    from xnorflow.hw.steps import step_minimize_bit_width_xnor_safe
+
+    return step_minimize_bit_width_xnor_safe(model, None)
+
+
+def as_hls(model):
+    """A copy with the MVAU specialized to FINN's HLS layer (what code generation emits)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    copy = ModelWrapper(model.model.__deepcopy__())
+    for node in copy.graph.node:
+        if node.op_type == "MVAU":
+            node.op_type, node.domain = "MVAU_hls", f"{HW_DOMAIN}.hls"
+    return copy
+
+
+def outputs(model, inputs):
+    return np.concatenate([execute_onnx(model, {"x": x})["y"] for x in inputs])
+
+
+@pytest.mark.parametrize("minimize, differs", [(finn_stock_minimization, True),
+                                               (xnorflow_minimization, False)])
+def test_stock_accumulator_wraps_in_cpp_and_xnorflows_does_not(toolchain, minimize, differs):
+    """A threshold between MW/2 and MW fires on a full match (popcount 64) in exact arithmetic.
+    finn-plus' stock sizing gives the XNOR accumulator and thresholds INT7 (-64..63): in the
+    generated C++ the full match wraps to -64 and the neuron stays silent, while Python
+    execution of the same graph says it fires. xnorflow's sizing (UINT7) makes the C++ agree."""
+    from xnorflow.hw.transforms import MakeHWLayersPythonExecutable
+
+    weights = xnor_weights()
+    thresholds = np.full((weights.shape[1], 1), FULL_MATCH_THRESHOLD, np.float32)
+    graph = minimize(as_hls(xnor_mvau_graph(weights, thresholds)))  # as in the builder
+    inputs = xnor_inputs(weights)
+    python = outputs(graph.transform(MakeHWLayersPythonExecutable()), inputs)
+    simulated, report = compile_layers(graph, toolchain)
+    assert report.compiled == ["MVAU_0"]
+    cpp = outputs(simulated, inputs)
+    full_matches = range(weights.shape[1])  # xnor_inputs starts with one full match per neuron
+    assert all(python[j, j] == 1 for j in full_matches)
+    accumulator = graph.get_nodes_by_op_type("MVAU_hls")[0].attribute
+    assert [a.s for a in accumulator if a.name == "accDataType"] == \
+        [b"INT7" if differs else b"UINT7"]
+    assert graph.get_tensor_datatype("T").name == ("INT7" if differs else "UINT7")
+    if differs:
+        assert [cpp[j, j] for j in full_matches] == [0] * len(full_matches)
+        assert not np.array_equal(cpp, python)
+    else:
+        assert np.array_equal(cpp, python)
+
+
+def test_build_simulates_every_layer_and_reuses_compiled_layers(digits_tfc_run, finn_hlslib,
+                                                                tmp_path):
+    first = build_stage(digits_tfc_run, tmp_path / "a", BuildOptions(target_fps=100_000),
+                        verify=50, progress=False, cppsim=300, finn_hlslib=str(finn_hlslib))
+    sim = first.cppsim
+    assert sim.comparison.images == 300 and sim.identical, sim.summary()
+    assert sim.equal_to_python == 300 and sim.comparison.argmax_matches == 300
+    assert [m.layer for m in sim.layers] == ["MVAU_hls_0", "MVAU_hls_1", "MVAU_hls_2",
+                                             "MVAU_hls_3"]
+    assert all(m.differing == 0 for m in sim.layers)
+    assert "cppsim: argmax 300/300 identical" in sim.summary()
+    report = first.report.read_text()
+    assert "cppsim: argmax 300/300 identical" in report and "differing output" in report
+    # the same network built again, elsewhere: nothing to compile
+    again = build_stage(digits_tfc_run, tmp_path / "b", BuildOptions(target_fps=100_000),
+                        verify=0, progress=False, cppsim=20, finn_hlslib=str(finn_hlslib))
+    assert again.cppsim.compile.compiled == [] and len(again.cppsim.compile.cached) == 4
+    assert again.cppsim.identical
+
+
+def test_missing_tools_are_named_before_the_build(digits_tfc_run, tmp_path, capsys,
+                                                 monkeypatch):
+    out = tmp_path / "build"
+    assert main(["build", str(digits_tfc_run), "--target-fps", "1000", "--out", str(out),
+                 "--cppsim", "10", "--finn-hlslib", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "finn-hlslib not found" in err and "finn deps update" in err
+    assert not out.exists()
+    monkeypatch.setenv("FINN_DEPS", str(tmp_path / "nowhere"))
+    with pytest.raises(CppSimError, match=r"nowhere/finn-hlslib \(no bnn-library.h"):
+        find_hlslib()
+    monkeypatch.setenv("CXX", "no-such-compiler-xnorflow")
+    with pytest.raises(CppSimError, match="needs g\\+\\+"):
+        Toolchain.find(tmp_path)
+
+
+@pytest.mark.slow
+def test_lfc_cppsim_on_the_whole_mnist_test_set(mnist_dir, finn_hlslib, tmp_path):
+    """LFC W1A1 (784-1024-1024-1024-10) trained one epoch: all 10,000 test images through the
+    C-simulated design, every layer identical to FINN's Python execution and the output to
+    PyTorch (BENCHMARKS.md has the timing)."""
+    from xnorflow.train.configs import TrainConfig
+    from xnorflow.train.stage import train_run
+
+    train_run(TrainConfig(model="lfc", dataset="mnist", data_dir=str(mnist_dir), epochs=1),
+              tmp_path / "run", progress=False)
+    result = build_stage(tmp_path / "run", tmp_path / "build", BuildOptions(target_fps=100_000),
+                         verify=0, progress=False, cppsim=10_000, finn_hlslib=str(finn_hlslib))
+    sim = result.cppsim
+    assert sim.comparison.images == 10_000 and sim.identical, sim.summary()
