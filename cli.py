@@ -14,7 +14,9 @@ options; 3 the build stopped before the steps that need Vivado; 4 the design mis
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import warnings
 from dataclasses import fields
 from pathlib import Path
@@ -374,8 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum, frame):
+    """SIGTERM (a job scheduler, `kill`) ends a stage like Ctrl-C: its clean-up runs."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     # Brevitas warns at import about an optional CUDA kernel package xnorflow does not use.
     warnings.filterwarnings("ignore", message="fast_hadamard_transform package not found")
     try:

@@ -87,20 +87,18 @@ class OwnedFolder:
         """Entry name -> the stage that wrote it."""
         return dict(self._marker().get("entries", {}))
 
-    def _save(self, entries: dict[str, str]) -> None:
-        write_text(self.path / MARKER, json.dumps({"xnorflow": self.kind, "entries": entries},
-                                                  indent=1, sort_keys=True))
+    def busy(self) -> str | None:
+        """The stage writing into this folder right now, or one that was killed while doing so."""
+        return self._marker().get("busy")
+
+    def _save(self, entries: dict[str, str], busy: str | None = None) -> None:
+        marker = {"xnorflow": self.kind, "entries": entries, **({"busy": busy} if busy else {})}
+        write_text(self.path / MARKER, json.dumps(marker, indent=1, sort_keys=True))
 
     def record(self, *names: str, stage: str) -> None:
         entries = self.entries()
         entries.update({name: stage for name in names})
-        self._save(entries)
-
-    def forget(self, *names: str) -> None:
-        entries = self.entries()
-        for name in names:
-            entries.pop(name, None)
-        self._save(entries)
+        self._save(entries, self.busy())
 
     def target(self, name: str, stage: str) -> Path:
         """The path to write entry ``name`` for ``stage``: refused if something is there that
@@ -122,22 +120,39 @@ class OwnedFolder:
                 shutil.rmtree(victim)
             else:
                 victim.unlink(missing_ok=True)
-        self._save({})
+        self._save({}, self.busy())
 
     def unrecorded(self) -> list[str]:
         recorded = self.entries()
         return [name for name in _visible_entries(self.path) if name not in recorded]
 
-    def adopt_all(self, stage: str) -> None:
-        """Record every entry present as written by ``stage``: for folders claimed
-        ``exclusive``, where everything present was written by xnorflow."""
-        self.record(*self.unrecorded(), stage=stage)
+    @contextmanager
+    def rewriting(self, stage: str, created: bool) -> Iterator[OwnedFolder]:
+        """Replace this exclusive folder's contents with what ``stage`` writes in the block (a
+        tool such as FINN's builder, whose file names xnorflow cannot list in advance).
 
-    def delete(self) -> None:
-        """Remove the folder itself, if nothing but the marker is left in it."""
-        if not _visible_entries(self.path):
-            (self.path / MARKER).unlink(missing_ok=True)
-            self.path.rmdir()
+        The marker says the folder is busy while the block runs: everything that appears is
+        then xnorflow's, also after a kill that skipped every clean-up, and the next run takes
+        it back. At the end, also after an error, every entry is recorded for ``stage``; on
+        Ctrl-C what the block wrote is removed (and the folder too, if ``created`` by this
+        run)."""
+        if self.busy():  # an earlier run was killed half-way: what it left is xnorflow's
+            self.record(*self.unrecorded(), stage=self.busy())
+        self.remove_own()
+        self._save({}, busy=stage)
+        try:
+            yield self
+        except KeyboardInterrupt:
+            self._save({name: stage for name in _visible_entries(self.path)}, busy=stage)
+            self.remove_own()
+            self._save({})
+            if created and not _visible_entries(self.path):
+                (self.path / MARKER).unlink(missing_ok=True)
+                self.path.rmdir()
+            raise
+        finally:  # done, or failed: what it wrote stays (a failed build's log) and is recorded
+            if self.path.is_dir() and self.busy():
+                self._save({**self.entries(), **{n: stage for n in self.unrecorded()}})
 
 
 def owned_folder(path: str | Path) -> OwnedFolder | None:
@@ -161,7 +176,7 @@ def check_folder(path: str | Path, kind: str, exclusive: bool = False) -> OwnedF
     Refused: a file at ``path``; a non-empty folder without the marker; a marked folder of
     another kind; with ``exclusive`` (for tools that write names xnorflow cannot list in
     advance, such as FINN's builder), a marked folder that also holds entries xnorflow did not
-    record."""
+    record (unless its marker says an xnorflow run was writing there when it was killed)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputConflict(f"{path} is a file, not a folder; choose a folder for the output.")
@@ -179,7 +194,7 @@ def check_folder(path: str | Path, kind: str, exclusive: bool = False) -> OwnedF
     if folder.kind != kind:
         raise OutputConflict(f"{path} is an xnorflow {folder.kind} folder, not a {kind} "
                              f"folder; choose another output folder.")
-    if exclusive and folder.unrecorded():
+    if exclusive and folder.unrecorded() and not folder.busy():
         raise OutputConflict(f"{path} holds files xnorflow did not write "
                              f"({_listing(folder.unrecorded())}); a {kind} would overwrite "
                              f"them. Move them away or choose another output folder.")

@@ -18,7 +18,7 @@ from ..outputs import OwnedFolder, check_folder, claim_folder
 from ..train.runs import open_run
 from .build import BuildOptions, VendorToolsMissing, run_build
 from .chain import verify_build
-from .cppsim import CppSimResult, Toolchain, simulate_build
+from .cppsim import CppSimError, CppSimResult, Toolchain, simulate_build
 from .report import fit_line, summarize, target_line, write_report
 
 FOLDER_KIND = "build"
@@ -70,16 +70,21 @@ def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
     if checked is not None:
         comparisons += verify_build(out_dir, checked.images, checked.logits, checked.labels,
                                     progress)
-    simulated = None
+    simulated, failed = None, None
     if cppsim:
-        simulated = reference.first(cppsim)
-        simulated = simulate_build(out_dir, simulated.images, simulated.logits, simulated.labels,
-                                   toolchain, progress=progress)
+        images = reference.first(cppsim)
+        try:
+            simulated = simulate_build(out_dir, images.images, images.logits, images.labels,
+                                       toolchain, progress=progress)
+        except CppSimError as err:  # the build is done: keep it and its report
+            failed = err
     summary = summarize(out_dir, options.clock_mhz, options.fpga_part, comparisons,
                         options.target_fps, options.board,
                         simulated.as_dict() if simulated else None)
     report = write_report(out_dir, summary,
                           title=f"xnorflow build: {run.describe()} on {options.board}")
+    if failed:
+        raise CppSimError(f"{failed}\nThe build and its report ({report}) are kept.")
     return BuildResult(out_dir, report, summary, comparisons, stopped, simulated)
 
 
@@ -100,16 +105,6 @@ def build_stage(run_path: str | Path, out: str | Path | None, options: BuildOpti
     reference = reference_for(run, model, images, data_dir) if images else None
     created = previous is None and not out.exists()
     folder = claim_folder(out, FOLDER_KIND, exclusive=True)
-    folder.remove_own()  # the earlier build's outputs, all xnorflow's
-    try:
+    with folder.rewriting(FOLDER_KIND, created):  # replaces the earlier build, all xnorflow's
         return _build_into(folder, run, model, options, reference, verify, cppsim, toolchain,
                            progress)
-    except KeyboardInterrupt:
-        folder.adopt_all("build")
-        folder.remove_own()
-        if created:
-            folder.delete()
-        raise
-    finally:
-        if folder.path.exists():
-            folder.adopt_all("build")

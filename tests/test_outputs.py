@@ -52,8 +52,9 @@ def test_another_kind_and_foreign_entries_are_refused(tmp_path):
     build = claim_folder(tmp_path / "b", "build", exclusive=True)
     with pytest.raises(OutputConflict, match="is an xnorflow build folder, not a run folder"):
         claim_folder(tmp_path / "b", "run")
-    (build.path / "report").mkdir()
-    build.adopt_all("build")
+    with build.rewriting("build", created=False):
+        (build.path / "report").mkdir()
+    assert build.entries() == {"report": "build"}
     claim_folder(tmp_path / "b", "build", exclusive=True)  # only its own entries: fine
     (build.path / "user.txt").write_text("added by the user")
     with pytest.raises(OutputConflict, match=r"holds files xnorflow did not write \(user.txt\)"):
@@ -94,3 +95,27 @@ def test_an_output_that_is_an_input_is_refused(tmp_path):
         claim_file(outside, "export")
     assert claim_file(tmp_path / "new.onnx", "export") == tmp_path / "new.onnx"
     assert source.read_text() == "trained" and outside.read_text() == "x"
+
+
+def test_a_killed_rewrite_is_taken_back_by_the_next_run(tmp_path):
+    """A kill (SIGKILL, power loss) skips every clean-up; the marker still says the folder was
+    being rewritten, so what is there is xnorflow's and the next run replaces it."""
+    build = claim_folder(tmp_path / "b", "build", exclusive=True)
+    with build.rewriting("build", created=False):
+        (build.path / "old_report").write_text("earlier build")
+    build._save({}, busy="build")  # as a run killed inside its block leaves the marker
+    (build.path / "half_written").write_text("partial")
+    again = claim_folder(tmp_path / "b", "build", exclusive=True)
+    with again.rewriting("build", created=False):
+        assert sorted(p.name for p in again.path.iterdir()) == [MARKER]
+        (again.path / "report").mkdir()
+    assert again.entries() == {"report": "build"} and again.busy() is None
+
+
+def test_ctrl_c_in_a_rewrite_removes_what_it_wrote(tmp_path):
+    folder = claim_folder(tmp_path / "new", "build", exclusive=True)
+    with pytest.raises(KeyboardInterrupt):
+        with folder.rewriting("build", created=True):
+            (folder.path / "codegen").mkdir()
+            raise KeyboardInterrupt
+    assert not (tmp_path / "new").exists()
