@@ -105,8 +105,7 @@ class Toolchain:
         try:
             compiler = find_compiler()
         except XnorflowError as err:
-            raise CppSimError(str(err).replace("The generated sources are written regardless.",
-                                               "The rest of the build is kept.")) from None
+            raise CppSimError(str(err)) from None
         library = find_hlslib(hlslib)
         npy_harness = Path(get_templates_folder()) / "npy2stream"
         includes = (str(npy_harness), str(library), str(INCLUDE_DIR), str(ap_types_dir()))
@@ -180,9 +179,11 @@ def compile_layers(model, toolchain: Toolchain, workers: int = 2, cache: Path | 
     from finn.transformation.fpgadataflow.prepare_cppsim import PrepareCppSim
     from finn.transformation.fpgadataflow.set_exec_mode import SetExecMode
     from finn.util.fpgadataflow import is_hls_node
+    from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
     start = time.perf_counter()
+    model = ModelWrapper(model.model.__deepcopy__())  # the caller's graph stays as it was
     root = (cache or cache_root()) / "cppsim"
     root.mkdir(parents=True, exist_ok=True)
     report = CompileReport()
@@ -201,7 +202,10 @@ def compile_layers(model, toolchain: Toolchain, workers: int = 2, cache: Path | 
             layer.set_nodeattr("executable_path", str(program))
         else:
             pending.append((node.name, folder))
-    model = model.transform(PrepareCppSim())  # FINN's code generation, into those folders
+    try:
+        model = model.transform(PrepareCppSim())  # FINN's code generation, into those folders
+    except Exception as err:  # FINN's own error types; one message for the user
+        raise CppSimError(f"FINN could not generate C++ for the C simulation: {err}") from None
     if pending:
         shared = _shared_object(toolchain, root)
 
@@ -346,7 +350,11 @@ def simulate_build(build_dir: str | Path, images: np.ndarray, reference: np.ndar
         chunk = inputs[starts[index]:starts[index] + batch]
         padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), 0)])
         feed = {in_name: padded.reshape(flat.get_tensor_shape(in_name))}
-        cpp = execute_onnx(simulated[index % lanes], feed, return_full_exec_context=True)
+        try:
+            cpp = execute_onnx(simulated[index % lanes], feed, return_full_exec_context=True)
+        except Exception as err:  # a program that crashed or wrote no output
+            raise CppSimError(f"the C simulation of images {starts[index]}.."
+                              f"{starts[index] + len(chunk) - 1} failed: {err}") from None
         ref = execute_onnx(flat_python, feed, return_full_exec_context=True)
         rows = len(chunk)
 

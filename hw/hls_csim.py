@@ -51,8 +51,7 @@ def find_compiler() -> str:
     path = shutil.which(compiler)
     if path is None:
         raise CompilerMissing(f"C++ compiler {compiler!r} not found: the C simulation needs g++ "
-                              f"(Debian/Ubuntu: apt install g++) or set CXX. The generated "
-                              f"sources are written regardless.")
+                              f"(Debian/Ubuntu: apt install g++) or set CXX.")
     return path
 
 
