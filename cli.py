@@ -14,6 +14,7 @@ options; 3 the build stopped before the steps that need Vivado; 4 the design mis
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -376,17 +377,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_MAIN_PID = os.getpid()
+
+
 def _terminated(signum, frame):
-    """SIGTERM (a job scheduler, `kill`) ends a stage like Ctrl-C: its clean-up runs."""
+    """SIGTERM (a job scheduler, `kill`) ends a stage like Ctrl-C: its clean-up runs. Worker
+    processes forked by FINN or PyTorch inherit this handler; their pools stop them with
+    SIGTERM, which must end them as it would have without xnorflow."""
+    if os.getpid() != _MAIN_PID:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _MAIN_PID
     args = build_parser().parse_args(argv)
+    previous = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)
+        _MAIN_PID = os.getpid()
+        previous = signal.signal(signal.SIGTERM, _terminated)
     # Brevitas warns at import about an optional CUDA kernel package xnorflow does not use.
     warnings.filterwarnings("ignore", message="fast_hadamard_transform package not found")
+    try:
+        return _run_stage(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_stage(args) -> int:
     try:
         return args.handler(args)
     except XnorflowError as err:
