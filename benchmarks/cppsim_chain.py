@@ -25,6 +25,7 @@ from _markdown import ROOT, command_line, update_section
 from xnorflow.hw.build import BuildOptions
 from xnorflow.hw.pipeline import build_stage
 from xnorflow.train.configs import TrainConfig
+from xnorflow.train.runs import open_run
 from xnorflow.train.stage import train_run
 
 RESULTS = ROOT / "benchmarks" / "results" / "cppsim_chain"
@@ -62,8 +63,9 @@ def main(argv=None) -> int:
                 print(sim.summary(), flush=True)
                 records[f"{name} {attempt}"] = {**sim.as_dict(), "wall_seconds": wall}
                 n = sim.comparison.images
+                head = open_run(run).config.head
                 rows.append(
-                    f"| {name.upper()} | {attempt} | {n:,} | {sim.comparison.argmax_matches:,} | "
+                    f"| {name.upper()} ({head} head) | {attempt} | {n:,} | {sim.comparison.argmax_matches:,} | "
                     f"{sim.equal_to_python:,} | "
                     f"{', '.join(str(m.differing) for m in sim.layers)} | "
                     f"{len(sim.compile.compiled)} / {len(sim.compile.cached)} | "
