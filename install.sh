@@ -6,14 +6,16 @@
 # wheels, and brevitas 0.13.0 fails on torch 2.13 anyway. So: torch first, then everything
 # finn-plus needs except brevitas (pyproject extra `finn`), then finn-plus with --no-deps.
 #
-# Usage: bash install.sh [--editable]      (VENV=path to choose the virtualenv, default .venv)
+# Usage: bash install.sh [--editable]      (VENV=path to choose the virtualenv, default .venv;
+#                                          PYTHON=interpreter that creates it, default python3)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
 editable=""
 [ "${1:-}" = "--editable" ] && editable="-e"
 
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip"
 $PIP install --quiet --upgrade "pip>=25"
 $PIP install --quiet "torch==2.13.0" "setuptools>=77.0.3,<81" wheel

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import UsageError, XnorflowError
 from ..options import AT_LEAST_1, POSITIVE, Range, option, validate_fields
 from .devices import BOARDS, device_for_board
-from .finn_env import prepare_finn, vivado_available
+from .finn_env import prepare_finn, unsupported_vivado, vivado_available
 
 UNTIL_CHOICES = ("estimates", "hw-codegen", "bitfile")
 CODEGEN_DIR = "codegen"  # inside the build folder: FINN's per-layer HLS/RTL sources
@@ -218,6 +218,8 @@ def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions
 
     until = options.until
     blocked = until == "bitfile" and not vivado_available()
+    if until == "bitfile" and not blocked and unsupported_vivado():
+        raise BuildError(unsupported_vivado())
     if blocked:
         until = "hw-codegen"
     guard = _StepGuard()
@@ -236,5 +238,6 @@ def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions
             f"built everything up to HLS code generation in {out_dir}; the bitfile needs Vivado "
             f"and Vitis HLS (XILINX_VIVADO, vivado, vitis_hls), which are not installed here. "
             f"Remaining FINN steps: {', '.join(vendor_steps())}. Run the same `xnorflow build "
-            f"... --until bitfile` inside the FINN Docker image with the Xilinx tools mounted.")
+            f"... --until bitfile` in xnorflow's synthesis image with the Xilinx tools mounted "
+            f"(README: \"Bitstreams: the synthesis image\").")
     return out_dir

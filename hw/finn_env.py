@@ -9,16 +9,30 @@ version. :func:`prepare_finn` handles all of that once, before anything imports
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 _prepared_build_dir: Path | None = None
+# Vivado/Vitis HLS versions finn-plus 1.6.1 supports (also in hw/vivado/entrypoint.sh).
+SUPPORTED_VIVADO = ("2022.2", "2024.2")
 
 
 def vivado_available() -> bool:
     """Vivado and Vitis HLS both on PATH and ``XILINX_VIVADO`` set (the FINN Docker image)."""
     return bool(os.environ.get("XILINX_VIVADO")) and all(
         shutil.which(tool) for tool in ("vivado", "vitis_hls"))
+
+
+def unsupported_vivado() -> str | None:
+    """Why the Vivado that ``XILINX_VIVADO`` points at cannot run FINN's steps, or None."""
+    path = os.environ.get("XILINX_VIVADO", "")
+    found = re.search(r"\b(20\d\d\.[1-4])\b", path)
+    if found is None or found.group(1) in SUPPORTED_VIVADO:
+        return None  # not versioned in its path: let FINN find out
+    return (f"XILINX_VIVADO={path} is Vivado {found.group(1)}; finn-plus 1.6.1 supports "
+            f"{' and '.join(SUPPORTED_VIVADO)}. Source the settings64.sh of a supported "
+            f"version (Vivado and Vitis HLS of the same version).")
 
 
 def prepare_finn(build_dir: str | Path) -> None:
