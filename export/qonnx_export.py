@@ -17,14 +17,15 @@ from pathlib import Path
 import torch
 from torch import nn
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+from brevitas_examples.bnn_pynq.models.tensor_norm import TensorNorm
 from qonnx.transformation.base import Transformation
 
 from ..errors import XnorflowError
 from ..outputs import write_bytes
 
 # Layers that carry no arithmetic FINN has to map, or that streamlining absorbs.
-PASS_THROUGH = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout, nn.Flatten, nn.Identity,
-                nn.MaxPool2d)
+PASS_THROUGH = (nn.BatchNorm1d, nn.BatchNorm2d, TensorNorm, nn.Dropout, nn.Flatten,
+                nn.Identity, nn.MaxPool2d)
 CONTAINERS = (nn.Sequential, nn.ModuleList)
 
 
@@ -69,8 +70,8 @@ def check_binary_model(model: nn.Module) -> None:
                             f"with 1-bit weights")
         elif not isinstance(module, PASS_THROUGH) and not list(module.children()):
             problems.append(f"{name} ({kind}): unsupported layer; a W1A1 FINN design takes "
-                            f"QuantLinear/QuantConv2d, BatchNorm, bipolar QuantIdentity, Dropout, "
-                            f"Flatten, MaxPool2d")
+                            f"QuantLinear/QuantConv2d, BatchNorm, TensorNorm, bipolar "
+                            f"QuantIdentity, Dropout, Flatten, MaxPool2d")
     if problems:
         raise UnsupportedModelError("model is not a 1-bit (W1A1) network FINN can build:\n  "
                                     + "\n  ".join(problems))

@@ -2,7 +2,10 @@
 
 One comparison routine for every stage of the chain (QONNX, FINN-ONNX, streamlined, hardware
 layers): the argmax must match on every image, and the logits must agree up to the float
-rounding of the final batch-norm scale (``rtol``/``atol``).
+rounding of the final batch-norm scale (``rtol``/``atol``). A stage that selects the class
+itself (a graph ending in TopK / LabelSelect, one index per image) must output PyTorch's argmax.
+Tie rule, everywhere: among equal maxima, the lowest class index (PyTorch's and NumPy's argmax,
+ONNX TopK, finn-hlslib's LabelSelect).
 """
 
 from __future__ import annotations
@@ -21,23 +24,32 @@ from tqdm import tqdm
 class StageComparison:
     stage: str
     images: int
-    argmax_matches: int
-    logits_match: int          # images whose logits agree within rtol/atol
-    max_abs_diff: float
-    accuracy: float | None     # of the graph's argmax against the labels, if given
+    argmax_matches: int        # images whose class (argmax, or the index output) is PyTorch's
+    logits_match: int | None   # images whose logits agree within rtol/atol (None: class output)
+    max_abs_diff: float | None
+    accuracy: float | None     # of the graph's class against the labels, if given
+    ties: int = 0              # images whose PyTorch logits have several equal maxima
+
+    @property
+    def output(self) -> str:
+        return "class" if self.logits_match is None else "logits"
 
     @property
     def identical(self) -> bool:
-        return self.argmax_matches == self.images and self.logits_match == self.images
+        return self.argmax_matches == self.images and self.logits_match in (None, self.images)
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "identical": self.identical}
+        return {**asdict(self), "output": self.output, "identical": self.identical}
 
     def summary(self) -> str:
         acc = "" if self.accuracy is None else f", accuracy {self.accuracy:.2%}"
+        ties = f"; {self.ties} with tied maxima" if self.ties else ""
+        if self.logits_match is None:
+            return (f"{self.stage}: class {self.argmax_matches}/{self.images} identical to "
+                    f"PyTorch's argmax{ties}{acc}")
         return (f"{self.stage}: argmax {self.argmax_matches}/{self.images} identical, logits "
                 f"{self.logits_match}/{self.images} within tolerance (max |diff| "
-                f"{self.max_abs_diff:.2e}){acc}")
+                f"{self.max_abs_diff:.2e}){ties}{acc}")
 
 
 def torch_logits(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -117,15 +129,28 @@ def execute_graph(wrapper, images: np.ndarray, desc: str = "executing", progress
 def compare(stage: str, reference: np.ndarray, outputs: np.ndarray,
             labels: np.ndarray | None = None, rtol: float = 1e-5, atol: float = 1e-4,
             ) -> StageComparison:
-    """Compare a stage's outputs with the PyTorch logits ``reference`` (both (N, classes))."""
+    """Compare a stage's outputs (N, classes) logits or (N, 1) class indices with the PyTorch
+    logits ``reference`` (N, classes)."""
+    expected = reference.argmax(axis=1)  # the first maximum: the tie rule
+    ties = int(((reference == reference.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+    accuracy = None
+    if outputs.shape == (len(reference), 1) and reference.shape[1] > 1:
+        predicted = outputs[:, 0].astype(np.int64)
+        if labels is not None:
+            accuracy = float((predicted == labels).mean())
+        return StageComparison(stage=stage, images=len(reference),
+                               argmax_matches=int((predicted == expected).sum()),
+                               logits_match=None, max_abs_diff=None, accuracy=accuracy,
+                               ties=ties)
     if outputs.shape != reference.shape:
         raise ValueError(f"{stage}: output shape {outputs.shape} differs from the PyTorch "
                          f"model's {reference.shape}")
     close = np.isclose(outputs, reference, rtol=rtol, atol=atol).all(axis=1)
     predicted = outputs.argmax(axis=1)
+    if labels is not None:
+        accuracy = float((predicted == labels).mean())
     return StageComparison(
-        stage=stage, images=len(reference),
-        argmax_matches=int((predicted == reference.argmax(axis=1)).sum()),
+        stage=stage, images=len(reference), argmax_matches=int((predicted == expected).sum()),
         logits_match=int(close.sum()),
         max_abs_diff=float(np.abs(outputs - reference).max()) if len(reference) else 0.0,
-        accuracy=None if labels is None else float((predicted == labels).mean()))
+        accuracy=accuracy, ties=ties)

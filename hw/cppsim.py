@@ -5,7 +5,8 @@ finn-hlslib C++ (the same templates as its HLS sources) and ``SetExecMode("cppsi
 layer execute as that compiled program. xnorflow compiles the programs itself
 (:func:`compile_layers`) instead of FINN's ``CompileCppSim``, which hard-codes ``-O3
 -fno-inline`` (about 3x slower programs), one worker and Vitis' simulation libraries; the
-sources and the way FINN runs them are unchanged. Compiled layers are cached by content (the
+sources and the way FINN runs them are unchanged, except that a call FINN writes for one image
+(``LabelSelect``) gets the batch size as its repetition count. Compiled layers are cached by content (the
 layer's attributes and weights, the batch size and the tool chain), so a rebuild does not
 recompile layers that did not change.
 
@@ -22,8 +23,10 @@ its output with PyTorch.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -35,13 +38,14 @@ import numpy as np
 
 from ..errors import XnorflowError
 from ..export.verify import StageComparison, compare, graph_inputs, with_batch_size
-from ..outputs import write_text
+from ..outputs import write_bytes, write_text
 
 INCLUDE_DIR = Path(__file__).parent / "hls_include"
 CXXFLAGS = ("-std=c++17", "-O2", "-w")
 HLSLIB_MARKER = "bnn-library.h"
 CHILD_STEP = "step_minimize_bit_width_xnor_safe"   # the folded, bit-width-minimized partition
 PARENT_FILE = "dataflow_parent.onnx"
+OUTPUTS_FILE = "outputs.npy"   # in <build>/cppsim/: the simulated outputs (class or popcounts)
 # Node attributes that name places, not behaviour: left out of a layer's content key.
 PLACE_ATTRIBUTES = ("code_gen_dir_cppsim", "code_gen_dir_ipgen", "executable_path",
                     "ipgen_path", "ip_path", "ip_vlnv", "exec_mode", "rtlsim_so")
@@ -49,6 +53,31 @@ PLACE_ATTRIBUTES = ("code_gen_dir_cppsim", "code_gen_dir_ipgen", "executable_pat
 
 class CppSimError(XnorflowError):
     """C simulation cannot run (a tool or library is missing) or a layer does not compile."""
+
+
+# Layers whose generated call handles one image (FINN writes ``numReps`` = 1: in hardware the
+# free-running IP restarts for every image). The C simulation feeds a batch, so the call gets
+# the batch size: the same template run for each image in a row.
+ONE_IMAGE_CALLS = {
+    "LabelSelect_hls": re.compile(r"(LabelSelect_Batch<[^;]*>\s*\(in0_V, out0_V, )1\);")}
+
+
+def _repeat_per_image(node) -> None:
+    """Give a one-image call in the layer's generated C++ the batch's repetition count."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    pattern = ONE_IMAGE_CALLS.get(node.op_type)
+    if pattern is None:
+        return
+    layer = getCustomOp(node)
+    images = int(np.prod(layer.get_nodeattr("numInputVectors")))
+    source = Path(layer.get_nodeattr("code_gen_dir_cppsim")) / f"execute_{node.op_type}.cpp"
+    text, count = pattern.subn(rf"\g<1>{images});", source.read_text())
+    if count != 1:
+        raise CppSimError(f"{node.name}: the C++ FINN generated ({source}) no longer has the "
+                          f"one-image call xnorflow expects; this finn-plus version is not "
+                          f"supported by the C simulation of {node.op_type}")
+    write_text(source, text)
 
 
 def cache_root() -> Path:
@@ -119,6 +148,7 @@ class Toolchain:
                 if path.is_file():
                     stat = path.stat()
                     digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(Path(__file__).read_bytes())  # how sources are adapted (ONE_IMAGE_CALLS)
         return cls(compiler, includes, digest.hexdigest()[:16])
 
     def command(self, sources: list[str], output: str, compile_only: bool = False) -> list[str]:
@@ -206,6 +236,8 @@ def compile_layers(model, toolchain: Toolchain, workers: int = 2, cache: Path | 
         model = model.transform(PrepareCppSim())  # FINN's code generation, into those folders
     except Exception as err:  # FINN's own error types; one message for the user
         raise CppSimError(f"FINN could not generate C++ for the C simulation: {err}") from None
+    for node in model.graph.node:
+        _repeat_per_image(node)
     if pending:
         shared = _shared_object(toolchain, root)
 
@@ -390,4 +422,7 @@ def simulate_build(build_dir: str | Path, images: np.ndarray, reference: np.ndar
               for (name, _), d in zip(layer_outputs, differing)]
     result = CppSimResult(comparison, equal, layers, report, seconds)
     write_text(work / "cppsim.json", json.dumps(result.as_dict(), indent=2))
+    buffer = io.BytesIO()  # what the simulated accelerator sent back, one row per image
+    np.save(buffer, np.concatenate(outputs))
+    write_bytes(work / OUTPUTS_FILE, buffer.getvalue())
     return result

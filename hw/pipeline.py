@@ -19,7 +19,7 @@ from ..train.runs import open_run
 from .build import BuildOptions, VendorToolsMissing, run_build
 from .chain import verify_build
 from .cppsim import CppSimError, CppSimResult, Toolchain, simulate_build
-from .report import fit_line, summarize, target_line, write_report
+from .report import fit_line, output_line, summarize, target_line, write_report
 
 FOLDER_KIND = "build"
 MISFIT_EXIT = 4
@@ -52,7 +52,8 @@ class BuildResult:
     def lines(self) -> list[str]:
         return ([c.summary() for c in self.comparisons]
                 + ([self.cppsim.summary()] if self.cppsim else [])
-                + [target_line(self.summary), fit_line(self.summary), f"report: {self.report}"])
+                + [output_line(self.summary), target_line(self.summary), fit_line(self.summary),
+                   f"report: {self.report}"])
 
 
 def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,

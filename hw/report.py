@@ -56,7 +56,8 @@ def layer_rows(build_dir: Path) -> list[LayerRow]:
         sources = get("code_gen_dir_ipgen", "") or ""
         rows.append(LayerRow(
             name=node.name, op=node.op_type,
-            shape=f"{get('MW', '?')} x {get('MH', '?')}",
+            shape=(f"{get('Labels')} classes -> top {get('K')}" if "Labels" in attrs
+                   else f"{get('MW', '?')} x {get('MH', '?')}"),
             pe=int(get("PE", 1)), simd=int(get("SIMD", 1)),
             accumulator=str(get("accDataType", "")),
             cycles=int(cycles.get(node.name, 0)),
@@ -81,6 +82,7 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
     capacity = DEVICES[fpga_part].capacity() if fpga_part in DEVICES else None
     utilization = {k: totals.get(k, 0) / v for k, v in capacity.items() if v} if capacity else {}
     fps = clock_mhz * 1e6 / max(bottleneck.cycles, 1)
+    on_chip = any(r.op.startswith("LabelSelect") for r in rows)
     return {
         "board": board, "fpga_part": fpga_part, "clock_mhz": clock_mhz,
         "layers": [r.__dict__ for r in rows],
@@ -88,6 +90,7 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
         "target_fps": target_fps,
         "target_met": None if target_fps is None else fps >= target_fps,
         "estimated_fps": fps,
+        "output": "class" if on_chip else "popcounts",
         "estimated_latency_us": performance["critical_path_cycles"] / clock_mhz,
         "critical_path_cycles": performance["critical_path_cycles"],
         "resources": totals, "device_capacity": capacity, "utilization": utilization,
@@ -101,7 +104,7 @@ def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     layers = [[r["name"], r["op"], r["shape"], str(r["pe"]), str(r["simd"]), r["accumulator"],
                f"{r['cycles']:,}", f"{r['lut']:,.0f}", f"{r['bram_18k']:g}", r["hls_sources"]]
               for r in summary["layers"]]
-    tables = [("Layers", ["layer", "op", "MW x MH", "PE", "SIMD", "accumulator", "cycles",
+    tables = [("Layers", ["layer", "op", "shape", "PE", "SIMD", "accumulator", "cycles",
                           "LUT (est.)", "BRAM_18K (est.)", "HLS sources"], layers)]
     res = summary["resources"]
     cap = summary["device_capacity"] or {}
@@ -110,10 +113,14 @@ def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                      f"{summary['utilization'][k]:.1%}" if k in summary["utilization"] else "?"]
                     for k in ("LUT", "BRAM_18K", "DSP", "URAM")]))
     if summary["verification"]:
-        tables.append(("Bit-exact chain (vs PyTorch)", ["stage", "images", "argmax identical",
-                                                        "logits within tol.", "max abs diff"],
-                       [[v["stage"], str(v["images"]), str(v["argmax_matches"]),
-                         str(v["logits_match"]), f"{v['max_abs_diff']:.1e}"]
+        tables.append(("Bit-exact chain (vs PyTorch)",
+                       ["stage", "images", "output", "class = PyTorch argmax",
+                        "logits within tol.", "max abs diff", "tied maxima"],
+                       [[v["stage"], str(v["images"]), v.get("output", "logits"),
+                         str(v["argmax_matches"]),
+                         "-" if v["logits_match"] is None else str(v["logits_match"]),
+                         "-" if v["max_abs_diff"] is None else f"{v['max_abs_diff']:.1e}",
+                         str(v.get("ties", 0))]
                         for v in summary["verification"]]))
     if summary.get("cppsim"):
         sim = summary["cppsim"]
@@ -146,9 +153,18 @@ def fit_line(summary: dict) -> str:
     return f"resources {verdict} {device}: {use} (estimates, not synthesis)"
 
 
+def output_line(summary: dict) -> str:
+    """What the accelerator sends back per image."""
+    if summary.get("output") == "class":
+        return ("output: the class index, selected on chip (LabelSelect; ties go to the lowest "
+                "index, as PyTorch's argmax)")
+    return ("output: the classifier's popcounts; the host applies the per-class affine "
+            "(dataflow_parent.onnx). Train with --head tensor-norm to select the class on chip")
+
+
 def _headline(summary: dict) -> list[str]:
     return [f"FPGA part {summary['fpga_part']} at {summary['clock_mhz']:g} MHz",
-            target_line(summary),
+            output_line(summary), target_line(summary),
             f"bottleneck {summary['bottleneck']}: {summary['bottleneck_cycles']:,} cycles/frame "
             f"-> estimated {summary['estimated_fps']:,.0f} FPS",
             f"latency {summary['estimated_latency_us']:.2f} us "

@@ -204,8 +204,9 @@ def test_build_states_its_target_and_rebuilds_only_its_own_folder(digits_tfc_run
     assert code == 3  # stopped before the Vivado steps, build kept
     for step in ("step_synthesize_bitfile", "step_make_driver", "step_create_stitched_ip"):
         assert step in captured.err
-    assert "FINN Docker image" in captured.err
-    assert "folded dataflow: argmax 50/50 identical" in captured.out
+    assert "synthesis image with the Xilinx tools mounted" in captured.err
+    assert "folded dataflow: class 50/50 identical to PyTorch's argmax" in captured.out
+    assert "output: the class index, selected on chip" in captured.out
     assert "target 100,000 FPS reached" in captured.out
     assert "resources fit Pynq-Z1" in captured.out
     build = run / "build-Pynq-Z1"

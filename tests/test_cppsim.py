@@ -3,6 +3,7 @@ finn-plus' stock bit-width minimization shown in C++, the whole design simulated
 against FINN's Python execution and PyTorch, the compile cache, clear errors."""
 
 import numpy as np
+from pathlib import Path
 import pytest
 from qonnx.core.onnx_exec import execute_onnx
 
@@ -97,7 +98,7 @@ def test_build_simulates_every_layer_and_reuses_compiled_layers(digits_tfc_run, 
     assert sim.comparison.images == 300 and sim.identical, sim.summary()
     assert sim.equal_to_python == 300 and sim.comparison.argmax_matches == 300
     assert [m.layer for m in sim.layers] == ["MVAU_hls_0", "MVAU_hls_1", "MVAU_hls_2",
-                                             "MVAU_hls_3"]
+                                             "MVAU_hls_3", "LabelSelect_hls_0"]
     assert all(m.differing == 0 for m in sim.layers)
     assert "cppsim: argmax 300/300 identical" in sim.summary()
     report = first.report.read_text()
@@ -105,8 +106,36 @@ def test_build_simulates_every_layer_and_reuses_compiled_layers(digits_tfc_run, 
     # the same network built again, elsewhere: nothing to compile
     again = build_stage(digits_tfc_run, tmp_path / "b", BuildOptions(target_fps=100_000),
                         verify=0, progress=False, cppsim=20, finn_hlslib=str(finn_hlslib))
-    assert again.cppsim.compile.compiled == [] and len(again.cppsim.compile.cached) == 4
+    assert again.cppsim.compile.compiled == [] and len(again.cppsim.compile.cached) == 5
     assert again.cppsim.identical
+
+
+def test_tied_classes_go_to_the_lowest_index_in_the_simulated_label_select(
+        digits_tfc_run, finn_hlslib, tmp_path):
+    """Classes 2 and 7 get the same classifier weights, so they tie whenever they are the
+    largest: PyTorch's argmax, FINN's Python execution and finn-hlslib's LabelSelect_Batch in C++
+    must all answer 2."""
+    import shutil
+
+    import numpy as np
+
+    from xnorflow.train.runs import load_record, save_record
+
+    run = Path(shutil.copytree(digits_tfc_run, tmp_path / "run"))
+    record = load_record(run / "model.pt")
+    classifier = [k for k, v in record["model"].items() if k.endswith("weight") and
+                  v.ndim == 2][-1]
+    record["model"][classifier][7] = record["model"][classifier][2]
+    save_record(record, run / "model.pt")
+    result = build_stage(run, tmp_path / "build", BuildOptions(target_fps=100_000), verify=200,
+                         progress=False, cppsim=200, finn_hlslib=str(finn_hlslib))
+    ties = result.comparisons[-1].ties
+    assert all(c.identical and c.ties == ties for c in result.comparisons)
+    assert result.cppsim.identical and result.cppsim.comparison.ties == ties
+    cpp_classes = np.load(tmp_path / "build" / "cppsim" / "outputs.npy")
+    # every image whose class is 2 is a 2-7 tie (7's logit always equals 2's): enough of them
+    # to test the rule, and 7 never wins
+    assert (cpp_classes == 2).sum() >= 10 and not (cpp_classes == 7).any()
 
 
 def test_missing_tools_are_named_before_the_build(digits_tfc_run, tmp_path, capsys,

@@ -1,6 +1,7 @@
 """FINN flow: the chain PyTorch -> QONNX -> FINN-ONNX -> streamlined -> HW layers -> folded
-dataflow is bit-exact on real MNIST; estimates, HLS sources and the report are produced; the
-vendor-tool steps stop cleanly."""
+dataflow is bit-exact on real MNIST; the class is selected on chip for a TensorNorm head and the
+logits stay on the host for a batch-norm head; estimates, HLS sources and the report are
+produced; the vendor-tool steps stop cleanly."""
 
 import json
 import re
@@ -30,14 +31,18 @@ def sfc_build(mnist_sfc_run, tmp_path_factory):
 
 
 def test_every_stage_identical_to_pytorch_on_mnist(sfc_build):
+    """TensorNorm head: logits identical up to TopK's insertion, then the class."""
     _, _, comparisons, stopped = sfc_build
     assert stopped is None
     assert [c.stage for c in comparisons] == ["QONNX", "FINN-ONNX", "streamlined",
                                               "hardware layers", "folded dataflow"]
+    assert [c.output for c in comparisons] == ["logits"] * 2 + ["class"] * 3
     for c in comparisons:
-        assert c.images == N_IMAGES
-        assert c.argmax_matches == N_IMAGES and c.logits_match == N_IMAGES, c.summary()
-        assert c.max_abs_diff < 1e-4
+        assert c.images == N_IMAGES and c.identical, c.summary()
+        assert c.argmax_matches == N_IMAGES
+        if c.output == "logits":
+            assert c.logits_match == N_IMAGES and c.max_abs_diff < 1e-4
+    assert len({c.ties for c in comparisons}) == 1  # the same PyTorch reference every time
 
 
 def test_streamlined_graph_is_xnor_popcount_with_thresholds(sfc_build):
@@ -47,8 +52,11 @@ def test_streamlined_graph_is_xnor_popcount_with_thresholds(sfc_build):
     ops = [n.op_type for n in ModelWrapper(
         str(out / "intermediate_models" / "step_round_and_clip_thresholds.onnx")).graph.node]
     assert ops.count("XnorPopcountMatMul") == 4 and ops.count("MultiThreshold") == 3
+    assert ops[-1] == "TopK" and ops[-2] == "XnorPopcountMatMul"  # TensorNorm absorbed
     hw = ModelWrapper(str(out / "intermediate_models" / "step_hw_codegen.onnx"))
-    assert [n.op_type for n in hw.graph.node] == ["MVAU_hls"] * 4
+    assert [n.op_type for n in hw.graph.node] == ["MVAU_hls"] * 4 + ["LabelSelect_hls"]
+    parent = ModelWrapper(str(out / "intermediate_models" / "dataflow_parent.onnx"))
+    assert [n.op_type for n in parent.graph.node] == ["StreamingDataflowPartition"]
 
 
 def test_xnor_accumulators_hold_the_popcount(sfc_build):
@@ -80,9 +88,11 @@ def test_folding_reaches_target_and_report_is_written(sfc_build):
     assert summary["estimated_fps"] >= 100_000 and summary["target_fps"] == 100_000
     assert summary["target_met"] is True and summary["fits_device"] is True
     assert [layer["shape"] for layer in summary["layers"]] == [
-        "784 x 256", "256 x 256", "256 x 256", "256 x 10"]
+        "784 x 256", "256 x 256", "256 x 256", "256 x 10", "10 classes -> top 1"]
+    assert summary["output"] == "class"
     text = report.read_text()
     for needle in ("bottleneck", "target 100,000 FPS reached", "| MVAU_hls_0 |",
+                   "| LabelSelect_hls_0 |", "output: the class index, selected on chip",
                    "Bit-exact chain", "resources fit Pynq-Z1 (xc7z020clg400-1)"):
         assert needle in text
     assert (out / "build_report.html").exists()
@@ -156,8 +166,9 @@ def test_trained_sfc_full_chain_on_2000_mnist_images(mnist_dir, tmp_path):
     from xnorflow.train.configs import TrainConfig
     from xnorflow.train.trainer import Trainer
 
+    # The batch-norm head: the configuration whose seed spread set the floor.
     config = TrainConfig(model="sfc", quantizer="bnn++", dataset="mnist",
-                         data_dir=str(mnist_dir), epochs=5, dropout=0.1)
+                         data_dir=str(mnist_dir), epochs=5, dropout=0.1, head="batch-norm")
     Trainer(config, tmp_path / "run", show_progress=False, verbose=False).fit()
     result = build_stage(tmp_path / "run", tmp_path / "build", BuildOptions(target_fps=200_000),
                          verify=2000, progress=False)
@@ -181,3 +192,26 @@ def test_batched_execution_equals_image_by_image(sfc_build, mnist_dir):
         one_by_one = execute_graph(graph, images, progress=False, batch_size=1)
         batched = execute_graph(graph, images, progress=False, batch_size=16)  # 16+16+5 padded
         assert np.array_equal(one_by_one, batched), step
+
+
+def test_batch_norm_head_keeps_the_logits_and_the_affine_on_the_host(tmp_path):
+    """A per-channel batch-norm changes which class is largest: no LabelSelect; the accelerator
+    outputs the popcounts, dataflow_parent.onnx applies the affine, the logits are exact."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from xnorflow.train.configs import TrainConfig
+    from xnorflow.train.stage import train_run
+
+    train_run(TrainConfig(model="tfc", epochs=1, head="batch-norm"), tmp_path / "run",
+              progress=False)
+    result = build_stage(tmp_path / "run", tmp_path / "build", BuildOptions(target_fps=100_000),
+                         verify=100, progress=False)
+    assert [c.output for c in result.comparisons] == ["logits"] * 5
+    assert all(c.identical and c.logits_match == 100 for c in result.comparisons)
+    assert result.summary["output"] == "popcounts"
+    assert any(line.startswith("output: the classifier's popcounts") for line in result.lines())
+    models = tmp_path / "build" / "intermediate_models"
+    hw = ModelWrapper(str(models / "step_hw_codegen.onnx"))
+    assert [n.op_type for n in hw.graph.node] == ["MVAU_hls"] * 4
+    parent = ModelWrapper(str(models / "dataflow_parent.onnx"))
+    assert {"Mul", "Add"} <= {n.op_type for n in parent.graph.node}

@@ -215,3 +215,28 @@ def test_sfc_on_real_mnist_beats_95_percent(mnist_sfc_run):
     """The issue's acceptance run, shortened: SFC W1A1 on the official MNIST split."""
     summary = json.loads((mnist_sfc_run / "summary.json").read_text())
     assert summary["final_test_acc"] > 0.95
+
+
+def test_runs_recorded_before_the_head_option_open_with_their_batch_norm_head(tmp_path):
+    """Runs written before ``--head`` existed had a per-class BatchNorm1d; they still open, as
+    batch-norm, while new runs default to TensorNorm."""
+    from dataclasses import asdict
+
+    from brevitas_examples.bnn_pynq.models.tensor_norm import TensorNorm
+
+    from xnorflow.train.models import build_model
+    from xnorflow.train.runs import config_of, new_record, save_record
+
+    assert TrainConfig().head == "tensor-norm"
+    assert isinstance(build_model("tfc", 64, 10).features[-1], TensorNorm)
+    old_model = build_model("tfc", 64, 10, head="batch-norm")
+    record = new_record("model", TrainConfig(model="tfc", head="batch-norm"), 64, 10,
+                        model=old_model.state_dict())
+    del record["config"]["head"]  # as the earlier version wrote it
+    assert config_of(record).head == "batch-norm"
+    (tmp_path / "run").mkdir()
+    save_record(record, tmp_path / "run" / "model.pt")
+    model = open_run(tmp_path / "run").model()
+    assert isinstance(model.features[-1], torch.nn.BatchNorm1d)
+    images = torch.ones(3, 64)
+    assert torch.equal(model(images), old_model.eval()(images))

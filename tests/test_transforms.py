@@ -12,6 +12,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.infer_datatypes import InferDataTypes
+from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import qonnx_make_model
 
 # Importing FINN's HW custom ops takes seconds; do it once at collection, not in the first test.
@@ -23,7 +24,8 @@ from finn.transformation.streamline.round_thresholds import RoundAndClipThreshol
 from xnor_graphs import (HW_DOMAIN, MH, MW, NEVER_FIRES, popcount, run_graph,
                          xnor_inputs, xnor_thresholds, xnor_mvau_graph, xnor_weights)
 from xnorflow.export.qonnx_export import MarkInputBipolar, UnsupportedModelError
-from xnorflow.hw.transforms import (MakeHWLayersPythonExecutable, WidenXnorAccumulators,
+from xnorflow.hw.transforms import (MakeHWLayersPythonExecutable, SelectClassOnChip,
+                                    WidenXnorAccumulators, class_selection_problem,
                                     popcount_datatype, xnor_accumulator_problems)
 
 
@@ -241,3 +243,79 @@ def test_a_specialized_layer_without_a_generic_form_is_named():
     model = ModelWrapper(qonnx_make_model(graph))
     with pytest.raises(ValueError, match="IODMA_0: IODMA_hls has no generic"):
         model.transform(MakeHWLayersPythonExecutable())
+
+
+# ---------------------------------------------------------------------------------------------
+# SelectClassOnChip
+
+CLASSES = 6
+
+
+def _classifier_graph(tail: list[tuple[str, object, bool]]) -> ModelWrapper:
+    """x (1, 8) +-1 -> MatMul(+-1 weights, classes 1 and 4 equal, so they tie) -> the tail:
+    (op, constant, constant is the first input) elementwise nodes -> y (1, CLASSES)."""
+    rng = np.random.default_rng(3)
+    weights = rng.choice([-1.0, 1.0], size=(8, CLASSES)).astype(np.float32)
+    weights[:, 4] = weights[:, 1]
+    nodes, tensor = [helper.make_node("MatMul", ["x", "W"], ["t0"])], "t0"
+    for i, (op, _, first) in enumerate(tail):
+        inputs = [f"c{i}", tensor] if first else [tensor, f"c{i}"]
+        nodes.append(helper.make_node(op, inputs, [f"t{i + 1}"]))
+        tensor = f"t{i + 1}"
+    nodes[-1].output[0] = "y"
+    graph = helper.make_graph(
+        nodes, "classifier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, CLASSES])])
+    model = ModelWrapper(qonnx_make_model(graph))
+    model.set_initializer("W", weights)
+    model.set_tensor_datatype("W", DataType["BIPOLAR"])
+    for i, (_, value, _) in enumerate(tail):
+        model.set_initializer(f"c{i}", np.asarray(value, dtype=np.float32))
+    return model.transform(InferShapes())
+
+
+def _all_inputs() -> list[np.ndarray]:
+    """All 256 bipolar vectors of 8: every tie the weights allow occurs."""
+    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1
+    return [(2.0 * row - 1).astype(np.float32).reshape(1, 8) for row in bits]
+
+
+TENSOR_NORM = [("Sub", [3.0], False), ("Div", [2.5], False), ("Mul", [0.7], False),
+               ("Add", [0.1], False)]
+
+
+@pytest.mark.parametrize("tail", [
+    [],                                                   # no output normalization
+    TENSOR_NORM,                                          # Brevitas' TensorNorm, as exported
+    [("Mul", [-0.7], False), ("Add", [0.1], False)],      # a negative scale: decreasing
+    [("Sub", [5.0], True), ("Mul", [2.0], False)],        # 5 - x: decreasing
+], ids=["none", "tensor-norm", "negative-scale", "constant-minus-output"])
+def test_select_class_outputs_the_first_maximum_of_the_logits(tail):
+    model = _classifier_graph(tail)
+    inputs = _all_inputs()
+    logits = np.concatenate([execute_onnx(model, {"x": x})["y"] for x in inputs])
+    ties = (logits == logits.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    assert ties.sum() > 10  # classes 1 and 4 tie whenever they are the largest
+    assert class_selection_problem(model) is None
+    selected = model.transform(SelectClassOnChip())
+    assert [n.op_type for n in selected.graph.node] == ["MatMul", "TopK"]
+    out = selected.graph.output[0].name
+    classes = np.array([int(execute_onnx(selected, {"x": x})[out].reshape(-1)[0])
+                        for x in inputs])
+    np.testing.assert_array_equal(classes, logits.argmax(axis=1))  # ties: lowest index
+    assert not (classes == 4).any()  # class 4 always ties with class 1, which wins
+
+
+@pytest.mark.parametrize("tail, reason", [
+    ([("Mul", np.linspace(0.5, 1.5, CLASSES).reshape(1, CLASSES), False),
+      ("Add", np.zeros((1, CLASSES)), False)], "per-channel"),
+    ([("Mul", [0.0], False)], "by 0.0"),
+    ([("Div", [2.0], True)], "divides a constant"),
+], ids=["batch-norm", "zero-scale", "reciprocal"])
+def test_select_class_leaves_a_graph_whose_ranking_can_change_alone(tail, reason):
+    model = _classifier_graph(tail)
+    assert reason in class_selection_problem(model)
+    before = [n.op_type for n in model.graph.node]
+    after = model.transform(SelectClassOnChip())
+    assert [n.op_type for n in after.graph.node] == before
+    assert after.get_tensor_shape(after.graph.output[0].name) == [1, CLASSES]

@@ -21,6 +21,7 @@ from .pairs import PAIRS
 
 MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
 HIDDEN_LAYERS = 3
+HEADS = ("tensor-norm", "batch-norm")  # output normalizations a user may choose
 ENGINES = ("packed", "reference")
 SEED_LIMIT = 2 ** 31 - 1
 
@@ -42,6 +43,8 @@ class RunConfig:
     summary: ClassVar[str]                  # one line for --help
     # Options a resumed run may change because they cannot change its result.
     RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("data_dir",)
+    # Options added after runs were recorded without them: the value those runs had.
+    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {}
 
     dataset: str = option("digits", "digits ships with scikit-learn; the others are read from "
                           "--data-dir", choices=DATASETS)
@@ -90,6 +93,7 @@ class TrainConfig(RunConfig):
     trainer: ClassVar[str] = "xnorflow.train.trainer:Trainer"
     summary: ClassVar[str] = ("a FINN-family Brevitas MLP with a ProxConnect++ forward/backward "
                               "quantizer pair (Lu et al. 2024)")
+    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"head": "batch-norm"}
     RESUME_REFUSALS: ClassVar[dict[str, str]] = {
         "epochs": "the learning-rate and mu schedules are functions of the total epoch count: "
                   "a run lengthened on resume would differ from an uninterrupted run of that "
@@ -108,6 +112,10 @@ class TrainConfig(RunConfig):
     weight_decay: float = option(0.0, "weight decay", range=AT_LEAST_0)
     dropout: float = option(0.0, "dropout after each hidden activation",
                             range=Range(0, 1, high_open=True))
+    head: str = option("tensor-norm", "output normalization: tensor-norm (one scalar affine, "
+                       "as Brevitas' bnn_pynq; the accelerator selects the class on chip) or "
+                       "batch-norm (one affine per class; the accelerator outputs the "
+                       "popcounts, the host applies the affine)", choices=HEADS)
 
     def describe(self) -> str:
         act = "/" + self.act_quantizer if self.act_quantizer else ""

@@ -125,7 +125,8 @@ def load_record(path: str | Path, content: str | None = None) -> dict:
 def config_of(record: dict) -> RunConfig:
     cls = RUN_KINDS[record["algo"]]
     known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in record["config"].items() if k in known})
+    saved = {**cls.RECORDED_BEFORE, **record["config"]}
+    return cls(**{k: v for k, v in saved.items() if k in known})
 
 
 # --------------------------------------------------------------------------- opening a run

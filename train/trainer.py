@@ -64,7 +64,7 @@ def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
 
 def model_for(config: TrainConfig, in_features: int, num_classes: int) -> nn.Module:
     return build_model(config.model, in_features, num_classes, config.quantizer, config.dropout,
-                       config.act_quantizer)
+                       config.act_quantizer, config.head)
 
 
 class Trainer(EpochLoop):

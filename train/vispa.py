@@ -111,7 +111,7 @@ def vispa_layers(model: nn.Module) -> list[tuple[QuantLinear, VispaWeight]]:
 def _mlp(cls: type, config: VispaConfig, in_features: int, num_classes: int) -> BinaryMLP:
     return cls(in_features, num_classes, [MLP_WIDTHS[config.model]] * HIDDEN_LAYERS,
                config.quantizer, config.dropout, config.act_quantizer,
-               float_activations=config.activations == "float")
+               float_activations=config.activations == "float", head=config.head)
 
 
 class VispaMLP(BinaryMLP):

@@ -22,7 +22,7 @@ QUANTIZER = "bnn"  # plain sign forward: the latent +-1 weights quantize to them
 def to_brevitas(state: BMLPState) -> BinaryMLP:
     shape = state.shape
     model = BinaryMLP(shape.in_features, shape.num_classes, list(shape.widths), QUANTIZER,
-                      batch_norm=False)
+                      batch_norm=False, head="none")
     linears = [m for m in model.modules() if isinstance(m, QuantLinear)]
     binary = state.binary_weights() + [state.classifiers[-1]]
     with torch.no_grad():
