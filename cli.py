@@ -289,6 +289,43 @@ def _build(args) -> int:
     return MISFIT_EXIT if result.misfit and not args.allow_misfit else 0
 
 
+# ------------------------------------------------------------------------------ deploy
+def _add_deploy_parser(sub) -> None:
+    p = sub.add_parser("deploy", help="write the bundle a PYNQ board runs (driver settings, "
+                                      "packed test images, validate.py)",
+                       description="From a finished `xnorflow build` whose accelerator selects "
+                                   "the class: FINN's driver preparation (IODMA insertion, "
+                                   "partitioning, settings.json; no Vivado needed), the first "
+                                   "test images packed as the driver sends them, PyTorch's "
+                                   "classes, validate.py and a README; the bitfile when the "
+                                   "build has one. `python BUNDLE/validate.py --simulate` checks "
+                                   "the bundle on this machine.",
+                       epilog="exit codes: 0 done; 1 error (or --host: the board's classes "
+                              "differ); 2 bad options; 130 interrupted.")
+    p.add_argument("build", help="build folder of `xnorflow build`")
+    p.add_argument("--out", required=True, help="bundle folder: new, empty, or an earlier "
+                                                "bundle")
+    p.add_argument("--images", type=_ranged("int", AT_LEAST_1), default=1000, metavar="N",
+                   help="test images to pack into the bundle (default: %(default)s)")
+    p.add_argument("--data-dir", help="where the run's data set lives now, if it moved")
+    p.add_argument("--host", metavar="USER@BOARD",
+                   help="then copy the bundle to the board with scp and run validate.py there "
+                        "over ssh (keys, no password prompt)")
+    p.set_defaults(handler=_deploy, interrupted=lambda args: (
+        "interrupted; the bundle may be incomplete: run the command again to rewrite it"))
+
+
+def _deploy(args) -> int:
+    from .hw.deploy import copy_to_board, deploy_stage
+
+    result = deploy_stage(args.build, args.out, args.images, args.data_dir)
+    for line in result.lines():
+        print(line)
+    if args.host:
+        print(copy_to_board(result.bundle, args.host), end="")
+    return 0
+
+
 # ------------------------------------------------------------------------------ hls
 HLS_FRESH_OPTIONS = ("group_sizes", "weight_bits", "dataset", "seed")
 
@@ -373,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_export_parser(sub)
     _add_build_parser(sub)
+    _add_deploy_parser(sub)
     _add_hls_parser(sub)
     return parser
 

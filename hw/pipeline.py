@@ -82,6 +82,7 @@ def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
     summary = summarize(out_dir, options.clock_mhz, options.fpga_part, comparisons,
                         options.target_fps, options.board,
                         simulated.as_dict() if simulated else None)
+    summary["run"] = str(run.folder.resolve())  # what `xnorflow deploy` takes its images from
     report = write_report(out_dir, summary,
                           title=f"xnorflow build: {run.describe()} on {options.board}")
     if failed:

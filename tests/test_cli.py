@@ -44,7 +44,8 @@ def test_console_script_help_lists_stages_and_options():
                  "vispa, 50 for local-binary)"):
         assert text in words, text
     top = subprocess.run([str(XNORFLOW), "--help"], capture_output=True, text=True).stdout
-    assert "train" in top and "exit codes" in top
+    assert all(stage in top for stage in ("train", "export", "build", "deploy", "hls"))
+    assert "exit codes" in top
 
 
 # ------------------------------------------------------------------------------ train

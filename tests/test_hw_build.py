@@ -215,3 +215,23 @@ def test_batch_norm_head_keeps_the_logits_and_the_affine_on_the_host(tmp_path):
     assert [n.op_type for n in hw.graph.node] == ["MVAU_hls"] * 4
     parent = ModelWrapper(str(models / "dataflow_parent.onnx"))
     assert {"Mul", "Add"} <= {n.op_type for n in parent.graph.node}
+    from xnorflow.hw.deploy import DeployError, deploy_stage
+    with pytest.raises(DeployError, match="per-class batch-norm head.*--head tensor-norm"):
+        deploy_stage(tmp_path / "build", tmp_path / "bundle", images=10)
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_deployed_bundle_validates_1000_mnist_images_on_the_host(sfc_build, tmp_path):
+    """The issue's check: deploy, then `validate.py --simulate --images 1000`."""
+    import subprocess
+    import sys
+
+    from xnorflow.cli import main
+
+    bundle = tmp_path / "bundle"
+    assert main(["deploy", str(sfc_build[0]), "--out", str(bundle), "--images", "1000"]) == 0
+    result = subprocess.run([sys.executable, str(bundle / "validate.py"), "--simulate",
+                             "--images", "1000"], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert "1000/1000 identical (class index from the packed stream vs PyTorch argmax)" in \
+        result.stdout

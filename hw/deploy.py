@@ -1,0 +1,298 @@
+"""`xnorflow deploy BUILD --out BUNDLE`: the folder a PYNQ board needs to run a build.
+
+Everything FINN's driver step needs that does not need Vivado runs here, on the build's folded
+dataflow design, with FINN's own transformations: the IODMA insertion, width converters and
+partitioning that ``ZynqBuild`` applies before synthesis, the DMA instance names its Vivado
+project gives them, and ``MakePYNQDriver`` for the driver's ``settings.json``. The driver code
+itself is the ``finn-plus-driver`` package, installed on the board (:data:`DRIVER_PIN`).
+
+The bundle also holds the first test images packed exactly as the driver sends them to the
+accelerator, the classes PyTorch gives them, ``validate.py`` (runs them on the board, or with
+``--simulate`` on the host through :func:`simulate_bundle`), and a README. The bitfile and its
+``.hwh`` are copied when the build has them (``--until bitfile`` in the synthesis image).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import XnorflowError
+from ..outputs import check_folder, claim_folder, write_bytes, write_text
+
+FOLDER_KIND = "bundle"
+STAGE = "deploy"
+DRIVER_PIN = "finn-plus-driver==1.6.1"  # the runtime matching finn-plus 1.6.1
+PYNQ_VERSIONS = "PYNQ 3.0 and later (Python >= 3.10 on the board, as finn-plus-driver needs)"
+SETTINGS = "settings.json"
+MANIFEST = "manifest.json"
+ACCELERATOR = "accelerator.onnx"
+INPUTS = "inputs_packed.npy"
+EXPECTED = "expected_classes.npy"
+LABELS = "labels.npy"
+VALIDATE = "validate.py"
+README = "README.md"
+BITFILE_DIR = "bitfile"
+BITFILE, HWH = "finn-accel.bit", "finn-accel.hwh"
+TEMPLATES = Path(__file__).parent / "deploy_templates"
+# FINN's driver packs SIMD lanes and bytes in reverse order (FINNDMAOverlay.pack_input).
+PACKING = {"reverse_inner": True, "reverse_endian": True}
+
+
+class DeployError(XnorflowError):
+    """The build cannot be deployed, or the bundle cannot be copied or run."""
+
+
+# --------------------------------------------------------------------------- driver settings
+def _name_dma_instances(model) -> None:
+    """The names ``MakeZYNQProject`` gives the partitions at the graph's input and output
+    (``idma0``, ``odma0``), which the driver looks up in the overlay."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    idma = odma = 0
+    for node in model.get_nodes_by_op_type("StreamingDataflowPartition"):
+        if model.find_producer(node.input[0]) is None:
+            getCustomOp(node).set_nodeattr("instance_name", f"idma{idma}")
+            idma += 1
+        elif not model.find_consumers(node.output[0]):
+            getCustomOp(node).set_nodeattr("instance_name", f"odma{odma}")
+            odma += 1
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def driver_settings(accelerator, fpga_part: str, clock_mhz: float, board: str,
+                    work_dir: Path) -> dict:
+    """FINN's ``settings.json`` for the accelerator (the folded dataflow partition)."""
+    from finn.transformation.fpgadataflow.create_dataflow_partition import (
+        CreateDataflowPartition)
+    from finn.transformation.fpgadataflow.floorplan import Floorplan
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+    from finn.transformation.fpgadataflow.insert_iodma import InsertIODMA
+    from finn.transformation.fpgadataflow.make_driver import MakePYNQDriver
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+
+    model = accelerator.transform(InferDataLayouts())
+    # ZynqBuild's preparation before synthesis (64-bit AXI port: its default); its notes
+    # (e.g. on the floorplan it defaults) are not for the user of a single-SLR Zynq
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _quiet_logs():
+        warnings.simplefilter("ignore")
+        for transformation in (InsertIODMA(64), InsertDWC(), SpecializeLayers(fpga_part),
+                               Floorplan(), CreateDataflowPartition(
+                                   partition_model_dir=str(work_dir / "partitions"))):
+            model = model.transform(transformation)
+            model = model.transform(GiveUniqueNodeNames())
+            model = model.transform(GiveReadableTensorNames())
+    _name_dma_instances(model)
+    model = model.transform(MakePYNQDriver("zynq-iodma", "FINNDMAOverlay",
+                                           clk_period_ns=1e3 / clock_mhz, board=board))
+    return json.loads((Path(model.get_metadata_prop("pynq_driver_dir")) / SETTINGS).read_text())
+
+
+def _dtype(name: str):
+    """``DataType['UINT8']`` (as settings.json writes it) -> the qonnx DataType."""
+    from qonnx.core.datatype import DataType
+
+    return DataType[re.fullmatch(r"DataType\['(\w+)'\]", name).group(1)]
+
+
+def pack_inputs(graph_inputs: np.ndarray, io_shapes: dict) -> np.ndarray:
+    """Images in the graph's input encoding -> the bytes the driver copies to the accelerator,
+    one row per image (``FINNDMAOverlay.fold_input`` + ``pack_input``)."""
+    from finn.util.data_packing import finnpy_to_packed_bytearray
+
+    folded = graph_inputs.reshape(len(graph_inputs), *io_shapes["ishape_folded"][0][1:])
+    return finnpy_to_packed_bytearray(folded, _dtype(io_shapes["idt"][0]), **PACKING)
+
+
+def check_packed_inputs(packed: np.ndarray, io_shapes: dict) -> None:
+    """The packed inputs have the accelerator's byte layout: uint8, one row per image."""
+    expected = tuple(io_shapes["ishape_packed"][0][1:])
+    if packed.dtype != np.uint8 or tuple(packed.shape[1:]) != expected:
+        layout = ", ".join(map(str, expected))
+        raise DeployError(f"the packed inputs are {packed.dtype} of shape {packed.shape}; the "
+                          f"accelerator reads uint8 of shape (images, {layout}) "
+                          f"({io_shapes['idt'][0]} values, packed by the driver's "
+                          f"pack_input). Recreate the bundle with `xnorflow deploy`.")
+
+
+# --------------------------------------------------------------------------- host simulation
+@dataclass
+class SimulatedValidation:
+    images: int
+    identical: int      # images whose class, read from the packed output, is PyTorch's
+    accuracy: float
+
+    def summary(self) -> str:
+        return (f"{self.identical}/{self.images} identical (class index from the packed stream "
+                f"vs PyTorch argmax); accuracy {self.accuracy:.2%}")
+
+
+def simulate_bundle(bundle: str | Path, packed: np.ndarray, settings: dict) -> np.ndarray:
+    """What the accelerator would send back for ``packed`` inputs, as the driver reads it.
+
+    The accelerator's side: the bytes are unpacked as its input stream reads them, run through
+    the folded dataflow graph (FINN's Python execution of its hardware layers), and the output
+    packed as its output stream writes it. The driver's side: the output bytes are unpacked
+    with the driver's ``unpack_output``. Returns the classes, one per image."""
+    from finn.util.data_packing import finnpy_to_packed_bytearray, packed_bytearray_to_finnpy
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from ..export.verify import execute_graph
+
+    io_shapes = settings["driver_information"]["io_shape_dict"]
+    check_packed_inputs(packed, io_shapes)
+    n = len(packed)
+    idt, odt = _dtype(io_shapes["idt"][0]), _dtype(io_shapes["odt"][0])
+    folded_in = packed_bytearray_to_finnpy(packed, idt, (n, *io_shapes["ishape_folded"][0][1:]),
+                                           **PACKING)
+    stream_in = folded_in.reshape(n, *io_shapes["ishape_normal"][0][1:])
+    # execute_graph takes +-1 images and encodes them as the graph input's type (0/1 here)
+    graph = ModelWrapper(str(Path(bundle) / ACCELERATOR))
+    bipolar = stream_in * 2 - 1 if idt.name == "BINARY" else stream_in
+    outputs = execute_graph(graph, bipolar.astype(np.float32), progress=False)
+    folded_out = outputs.reshape(n, *io_shapes["oshape_folded"][0][1:])
+    packed_out = finnpy_to_packed_bytearray(folded_out, odt, **PACKING)
+    read = packed_bytearray_to_finnpy(packed_out, odt, (n, *io_shapes["oshape_folded"][0][1:]),
+                                      **PACKING)
+    return read.reshape(n, -1)[:, 0].astype(np.int64)
+
+
+# --------------------------------------------------------------------------- the stage
+@dataclass
+class DeployResult:
+    bundle: Path
+    images: int
+    has_bitfile: bool
+
+    def lines(self) -> list[str]:
+        bitfile = ("bitfile and .hwh copied" if self.has_bitfile else
+                   "no bitfile: the build stopped before Vivado; validate.py --simulate runs on "
+                   "this machine, the board needs a build with --until bitfile")
+        return [f"bundle: {self.bundle} ({self.images} test images packed for the accelerator; "
+                f"{bitfile})",
+                f"check it here: python {self.bundle / VALIDATE} --simulate"]
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _final_accelerator(build: Path):
+    """The folded dataflow design as one graph with Python-executable hardware layers."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from .cppsim import CHILD_STEP, PARENT_FILE, inline_partition
+    from .transforms import MakeHWLayersPythonExecutable
+
+    models = build / "intermediate_models"
+    child, parent = models / f"{CHILD_STEP}.onnx", models / PARENT_FILE
+    if not child.is_file() or not parent.is_file():
+        raise DeployError(f"{build} holds no finished build (no {child.name}); run "
+                          f"`xnorflow build` first.")
+    parent_model, child_model = ModelWrapper(str(parent)), ModelWrapper(str(child))
+    if [n.op_type for n in parent_model.graph.node] != ["StreamingDataflowPartition"]:
+        outside = sorted({n.op_type for n in parent_model.graph.node} -
+                         {"StreamingDataflowPartition"})
+        raise DeployError(f"{build}: part of this network runs on the host ({', '.join(outside)} "
+                          f"around the accelerator: a per-class batch-norm head), so the "
+                          f"accelerator does not output the class. Deploy needs the class on "
+                          f"chip: train with --head tensor-norm (the default) and build again.")
+    flat = inline_partition(parent_model, child_model)
+    return child_model, flat.transform(MakeHWLayersPythonExecutable())
+
+
+def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
+                 data_dir: str | None = None) -> DeployResult:
+    """Write the bundle for ``build`` into ``out`` (new, empty or an earlier bundle)."""
+    from ..export.run_export import reference_for
+    from ..export.verify import graph_inputs
+    from ..train.runs import open_run
+    from .devices import DEVICES
+    from .finn_env import prepare_finn
+
+    build, out = Path(build), Path(out)
+    summary_file = build / "build_summary.json"
+    if not summary_file.is_file():
+        raise DeployError(f"{build} is not an xnorflow build folder (no build_summary.json); "
+                          f"run `xnorflow build RUN` and deploy its --out folder.")
+    summary = json.loads(summary_file.read_text())
+    if "run" not in summary:
+        raise DeployError(f"{build} was built by an earlier xnorflow that did not record its "
+                          f"run; build it again.")
+    run = open_run(summary["run"])
+    child, accelerator = _final_accelerator(build)
+    check_folder(out, FOLDER_KIND)  # refused before any work
+    part, board = summary["fpga_part"], summary["board"]
+    with tempfile.TemporaryDirectory() as work:
+        prepare_finn(Path(work) / "finn")
+        settings = driver_settings(child, part, summary["clock_mhz"], board, Path(work))
+    io_shapes = settings["driver_information"]["io_shape_dict"]
+    reference = reference_for(run, run.model(), images, data_dir)
+    packed = pack_inputs(graph_inputs(accelerator, reference.images), io_shapes)
+    bitfiles = [build / BITFILE_DIR / name for name in (BITFILE, HWH)]
+    has_bitfile = all(p.is_file() for p in bitfiles)
+    folder = claim_folder(out, FOLDER_KIND)
+    manifest = {"board": board, "fpga_part": part,
+                "device": DEVICES[part].family if part in DEVICES else part,
+                "clock_mhz": summary["clock_mhz"], "images": len(reference.images),
+                "network": run.describe(), "driver": DRIVER_PIN, "pynq": PYNQ_VERSIONS,
+                "estimated_fps": summary["estimated_fps"], "bitfile": has_bitfile}
+    files = {SETTINGS: json.dumps(settings, indent=2), MANIFEST: json.dumps(manifest, indent=2),
+             VALIDATE: (TEMPLATES / VALIDATE).read_text(),
+             README: (TEMPLATES / README).read_text().format(**manifest)}
+    for name, text in files.items():
+        write_text(folder.target(name, STAGE), text)
+    (folder.path / VALIDATE).chmod(0o755)
+    write_bytes(folder.target(ACCELERATOR, STAGE), accelerator.model.SerializeToString())
+    write_bytes(folder.target(INPUTS, STAGE), _npy(packed))
+    write_bytes(folder.target(EXPECTED, STAGE), _npy(reference.logits.argmax(axis=1)))
+    write_bytes(folder.target(LABELS, STAGE), _npy(reference.labels.astype(np.int64)))
+    if has_bitfile:
+        target = folder.target(BITFILE_DIR, STAGE)
+        target.mkdir(exist_ok=True)
+        for path in bitfiles:
+            shutil.copyfile(path, target / path.name)
+    return DeployResult(folder.path, len(reference.images), has_bitfile)
+
+
+def copy_to_board(bundle: str | Path, host: str, remote_dir: str = "xnorflow-bundle",
+                  timeout: float = 30.0) -> str:
+    """Copy the bundle to ``host`` (user@board) with scp and run its validation there over ssh
+    (the board's PYNQ Python, as root: PYNQ needs it for the FPGA). Returns what it printed."""
+    bundle = Path(bundle)
+    options = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}"]
+    steps = [(["scp", *options, "-r", str(bundle), f"{host}:{remote_dir}"], "copying the bundle"),
+             (["ssh", *options, host,
+               f"cd {remote_dir} && sudo -E python3 {VALIDATE}"], "running validate.py")]
+    printed = ""
+    for command, what in steps:
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise DeployError(f"{what} on {host} failed ({' '.join(command)}): "
+                              f"{done.stderr.strip() or done.stdout.strip()}. The bundle in "
+                              f"{bundle} is complete; copy it by hand (README.md there).")
+        printed += done.stdout
+    return printed
