@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +124,7 @@ class Toolchain:
     compiler: str
     includes: tuple[str, ...]
     key: str
+    flags: tuple[str, ...] = CXXFLAGS
 
     @classmethod
     def find(cls, hlslib: str | Path | None = None) -> Toolchain:
@@ -151,8 +152,13 @@ class Toolchain:
         digest.update(Path(__file__).read_bytes())  # how sources are adapted (ONE_IMAGE_CALLS)
         return cls(compiler, includes, digest.hexdigest()[:16])
 
+    def with_flags(self, flags: tuple[str, ...]) -> Toolchain:
+        """The same compiler and headers with other flags (for comparisons); its own key."""
+        key = hashlib.sha256((self.key + " ".join(flags)).encode()).hexdigest()[:16]
+        return replace(self, flags=tuple(flags), key=key)
+
     def command(self, sources: list[str], output: str, compile_only: bool = False) -> list[str]:
-        return [self.compiler, *CXXFLAGS, *(f"-I{d}" for d in self.includes), *sources,
+        return [self.compiler, *self.flags, *(f"-I{d}" for d in self.includes), *sources,
                 *(["-c"] if compile_only else []), "-o", output]
 
 
