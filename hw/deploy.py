@@ -37,7 +37,8 @@ DRIVER_PIN = "finn-plus-driver==1.6.1"  # the runtime matching finn-plus 1.6.1
 PYNQ_VERSIONS = "PYNQ 3.0 and later (Python >= 3.10 on the board, as finn-plus-driver needs)"
 SETTINGS = "settings.json"
 MANIFEST = "manifest.json"
-ACCELERATOR = "accelerator.onnx"
+ACCELERATOR = "accelerator.onnx"          # hardware layers in their Python-executable form
+ACCELERATOR_HLS = "accelerator_hls.onnx"  # the same graph with the HLS layers, for cppsim
 INPUTS = "inputs_packed.npy"
 EXPECTED = "expected_classes.npy"
 LABELS = "labels.npy"
@@ -148,13 +149,42 @@ class SimulatedValidation:
                 f"vs PyTorch argmax); accuracy {self.accuracy:.2%}")
 
 
-def simulate_bundle(bundle: str | Path, packed: np.ndarray, settings: dict) -> np.ndarray:
+def _run_cppsim(bundle: Path, inputs: np.ndarray, hlslib: str | None,
+                batch: int = 100) -> np.ndarray:
+    """The HLS layers' C simulation (:mod:`xnorflow.hw.cppsim`) on ``inputs`` (the graph's
+    input encoding), batch by batch."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from ..export.verify import with_batch_size
+    from .cppsim import Toolchain, compile_layers
+    from .finn_env import prepare_finn
+
+    toolchain = Toolchain.find(hlslib)
+    with tempfile.TemporaryDirectory() as work:
+        prepare_finn(Path(work) / "finn")
+        graph = ModelWrapper(str(bundle / ACCELERATOR_HLS))
+        model, _ = compile_layers(with_batch_size(graph, batch, work), toolchain)
+        in_name, out_name = model.graph.input[0].name, model.graph.output[0].name
+        shape = model.get_tensor_shape(in_name)
+        outputs = []
+        for first in range(0, len(inputs), batch):
+            chunk = inputs[first:first + batch]
+            padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), 0)])
+            result = execute_onnx(model, {in_name: padded.reshape(shape)})[out_name]
+            outputs.append(np.asarray(result).reshape(batch, -1)[:len(chunk)])
+    return np.concatenate(outputs)
+
+
+def simulate_bundle(bundle: str | Path, packed: np.ndarray, settings: dict,
+                    cppsim: bool = False, hlslib: str | None = None) -> np.ndarray:
     """What the accelerator would send back for ``packed`` inputs, as the driver reads it.
 
     The accelerator's side: the bytes are unpacked as its input stream reads them, run through
-    the folded dataflow graph (FINN's Python execution of its hardware layers), and the output
-    packed as its output stream writes it. The driver's side: the output bytes are unpacked
-    with the driver's ``unpack_output``. Returns the classes, one per image."""
+    the folded dataflow graph (FINN's Python execution of its hardware layers, or with
+    ``cppsim`` their C simulation), and the output packed as its output stream writes it. The
+    driver's side: the output bytes are unpacked with the driver's ``unpack_output``. Returns
+    the classes, one per image."""
     from finn.util.data_packing import finnpy_to_packed_bytearray, packed_bytearray_to_finnpy
     from qonnx.core.modelwrapper import ModelWrapper
 
@@ -167,10 +197,13 @@ def simulate_bundle(bundle: str | Path, packed: np.ndarray, settings: dict) -> n
     folded_in = packed_bytearray_to_finnpy(packed, idt, (n, *io_shapes["ishape_folded"][0][1:]),
                                            **PACKING)
     stream_in = folded_in.reshape(n, *io_shapes["ishape_normal"][0][1:])
-    # execute_graph takes +-1 images and encodes them as the graph input's type (0/1 here)
-    graph = ModelWrapper(str(Path(bundle) / ACCELERATOR))
-    bipolar = stream_in * 2 - 1 if idt.name == "BINARY" else stream_in
-    outputs = execute_graph(graph, bipolar.astype(np.float32), progress=False)
+    if cppsim:
+        outputs = _run_cppsim(Path(bundle), stream_in.astype(np.float32), hlslib)
+    else:
+        # execute_graph takes +-1 images and encodes them as the graph input's type (0/1 here)
+        graph = ModelWrapper(str(Path(bundle) / ACCELERATOR))
+        bipolar = stream_in * 2 - 1 if idt.name == "BINARY" else stream_in
+        outputs = execute_graph(graph, bipolar.astype(np.float32), progress=False)
     folded_out = outputs.reshape(n, *io_shapes["oshape_folded"][0][1:])
     packed_out = finnpy_to_packed_bytearray(folded_out, odt, **PACKING)
     read = packed_bytearray_to_finnpy(packed_out, odt, (n, *io_shapes["oshape_folded"][0][1:]),
@@ -205,7 +238,6 @@ def _final_accelerator(build: Path):
     from qonnx.core.modelwrapper import ModelWrapper
 
     from .cppsim import CHILD_STEP, PARENT_FILE, inline_partition
-    from .transforms import MakeHWLayersPythonExecutable
 
     models = build / "intermediate_models"
     child, parent = models / f"{CHILD_STEP}.onnx", models / PARENT_FILE
@@ -221,7 +253,7 @@ def _final_accelerator(build: Path):
                           f"accelerator does not output the class. Deploy needs the class on "
                           f"chip: train with --head tensor-norm (the default) and build again.")
     flat = inline_partition(parent_model, child_model)
-    return child_model, flat.transform(MakeHWLayersPythonExecutable())
+    return child_model, flat
 
 
 def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
@@ -232,6 +264,7 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
     from ..train.runs import open_run
     from .devices import DEVICES
     from .finn_env import prepare_finn
+    from .transforms import MakeHWLayersPythonExecutable
 
     build, out = Path(build), Path(out)
     summary_file = build / "build_summary.json"
@@ -243,7 +276,8 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
         raise DeployError(f"{build} was built by an earlier xnorflow that did not record its "
                           f"run; build it again.")
     run = open_run(summary["run"])
-    child, accelerator = _final_accelerator(build)
+    child, accelerator_hls = _final_accelerator(build)
+    accelerator = accelerator_hls.transform(MakeHWLayersPythonExecutable())
     check_folder(out, FOLDER_KIND)  # refused before any work
     part, board = summary["fpga_part"], summary["board"]
     with tempfile.TemporaryDirectory() as work:
@@ -267,6 +301,7 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
         write_text(folder.target(name, STAGE), text)
     (folder.path / VALIDATE).chmod(0o755)
     write_bytes(folder.target(ACCELERATOR, STAGE), accelerator.model.SerializeToString())
+    write_bytes(folder.target(ACCELERATOR_HLS, STAGE), accelerator_hls.model.SerializeToString())
     write_bytes(folder.target(INPUTS, STAGE), _npy(packed))
     write_bytes(folder.target(EXPECTED, STAGE), _npy(reference.logits.argmax(axis=1)))
     write_bytes(folder.target(LABELS, STAGE), _npy(reference.labels.astype(np.int64)))

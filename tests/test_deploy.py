@@ -55,6 +55,15 @@ def test_bundle_holds_the_driver_settings_and_simulates_identical_to_pytorch(dig
         result.stdout
 
 
+def test_simulation_with_the_c_simulated_layers_is_identical_too(digits_bundle, finn_hlslib):
+    result = validate(digits_bundle[1], "--simulate", "--cppsim", "--images", "150",
+                      "--finn-hlslib", str(finn_hlslib))
+    assert result.returncode == 0, result.stderr
+    assert "C-simulated on the host: 150/150 identical" in result.stdout
+    result = validate(digits_bundle[1], "--cppsim")
+    assert result.returncode == 1 and "add --simulate" in result.stderr
+
+
 def test_packing_is_the_drivers_byte_layout():
     """8 BINARY inputs per folded word -> one byte; FINN's driver reverses the SIMD lanes and
     the byte order, so input bit 0 lands in the lowest byte's least significant bit."""

@@ -6,6 +6,7 @@ PyTorch's, then report accuracy and frames per second.
     python validate.py --simulate [--images N]  on the host where xnorflow is installed: the
                                                 same packed bytes through the folded dataflow
                                                 graph, read back as the driver reads them
+                                                (--cppsim: the HLS layers C-simulated)
 
 Written by `xnorflow deploy`; see README.md.
 """
@@ -21,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 REQUIRED = ("settings.json", "manifest.json", "inputs_packed.npy", "expected_classes.npy",
             "labels.npy")
 SIMULATION = "accelerator.onnx"
+SIMULATION_HLS = "accelerator_hls.onnx"
 BITFILE, HWH = HERE / "bitfile" / "finn-accel.bit", HERE / "bitfile" / "finn-accel.hwh"
 
 
@@ -28,10 +30,11 @@ class BundleError(Exception):
     """What is wrong with the bundle or the board, and what to do."""
 
 
-def load_bundle(simulate: bool):
+def load_bundle(simulate: bool, cppsim: bool = False):
     import numpy as np
 
-    needed = REQUIRED + ((SIMULATION,) if simulate else ())
+    needed = (REQUIRED + ((SIMULATION,) if simulate else ())
+              + ((SIMULATION_HLS,) if cppsim else ()))
     missing = [name for name in needed if not (HERE / name).is_file()]
     if missing:
         raise BundleError(f"{HERE} is missing {', '.join(missing)}; the bundle is incomplete. "
@@ -100,12 +103,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--simulate", action="store_true",
                         help="run on the host through the folded dataflow graph (needs xnorflow)")
+    parser.add_argument("--cppsim", action="store_true",
+                        help="with --simulate: C-simulate the HLS layers (g++ and finn-hlslib, "
+                             "as `xnorflow build --cppsim`) instead of FINN's Python execution")
+    parser.add_argument("--finn-hlslib", metavar="DIR",
+                        help="finn-hlslib for --cppsim (default: $FINN_DEPS/finn-hlslib)")
     parser.add_argument("--images", type=int, default=0,
                         help="only the first N images (default: all in the bundle)")
     parser.add_argument("--batch", type=int, default=100, help="images per DMA transfer")
     args = parser.parse_args(argv)
     try:
-        settings, manifest, packed, expected, labels = load_bundle(args.simulate)
+        if args.cppsim and not args.simulate:
+            raise BundleError("--cppsim is a way to --simulate; add --simulate")
+        settings, manifest, packed, expected, labels = load_bundle(args.simulate, args.cppsim)
         if args.images < 0:
             raise BundleError("--images must be at least 0")
         count = args.images or len(packed)
@@ -122,10 +132,11 @@ def main(argv=None) -> int:
                                   "the board, run without --simulate.") from None
             start = time.perf_counter()
             try:
-                classes = simulate_bundle(HERE, packed, settings)
+                classes = simulate_bundle(HERE, packed, settings, args.cppsim, args.finn_hlslib)
             except XnorflowError as err:
                 raise BundleError(str(err)) from None
-            seconds, where = time.perf_counter() - start, "simulated on the host"
+            seconds = time.perf_counter() - start
+            where = "C-simulated on the host" if args.cppsim else "simulated on the host"
         else:
             check_bitfile(manifest)
             classes, seconds = run_on_board(settings, packed, args.batch)
