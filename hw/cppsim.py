@@ -4,11 +4,11 @@ What runs is what Vivado would synthesize: FINN's own ``PrepareCppSim`` writes e
 finn-hlslib C++ (the same templates as its HLS sources) and ``SetExecMode("cppsim")`` makes the
 layer execute as that compiled program. xnorflow compiles the programs itself
 (:func:`compile_layers`) instead of FINN's ``CompileCppSim``, which hard-codes ``-O3
--fno-inline`` (about 3x slower programs), one worker and Vitis' simulation libraries; the
-sources and the way FINN runs them are unchanged, except that a call FINN writes for one image
-(``LabelSelect``) gets the batch size as its repetition count. Compiled layers are cached by content (the
-layer's attributes and weights, the batch size and the tool chain), so a rebuild does not
-recompile layers that did not change.
+-fno-inline`` (4.5x slower programs, ``benchmarks/cppsim_flags.py``), one worker and Vitis'
+simulation libraries; the sources and the way FINN runs them are unchanged, except that a call
+FINN writes for one image (``LabelSelect``) gets the batch size as its repetition count.
+Compiled layers are cached by content (the layer's attributes and weights, the batch size and
+the tool chain), so a rebuild does not recompile layers that did not change.
 
 The Vitis headers finn-hlslib includes come from ``hls_include/`` (the project's own small
 ``hls_stream.h``, ``hls_vector.h``, ``ap_axi_sdata.h``, ``ap_float.h``); ``ap_int``/``ap_fixed``
