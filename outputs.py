@@ -58,6 +58,17 @@ def write_text(path: str | Path, text: str) -> None:
         f.write(text)
 
 
+def write_npy(path: str | Path, array) -> None:
+    """A NumPy array as an .npy file, atomically."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_bytes(path, buffer.getvalue())
+
+
 def write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_file(path, "wb") as f:
         f.write(data)

@@ -218,8 +218,9 @@ def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions
 
     until = options.until
     blocked = until == "bitfile" and not vivado_available()
-    if until == "bitfile" and not blocked and unsupported_vivado():
-        raise BuildError(unsupported_vivado())
+    unsupported = unsupported_vivado() if until == "bitfile" and not blocked else None
+    if unsupported:
+        raise BuildError(unsupported)
     if blocked:
         until = "hw-codegen"
     guard = _StepGuard()

@@ -23,7 +23,6 @@ its output with PyTorch.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -38,7 +37,7 @@ import numpy as np
 
 from ..errors import XnorflowError
 from ..export.verify import StageComparison, compare, graph_inputs, with_batch_size
-from ..outputs import write_bytes, write_text
+from ..outputs import write_npy, write_text
 
 INCLUDE_DIR = Path(__file__).parent / "hls_include"
 CXXFLAGS = ("-std=c++17", "-O2", "-w")
@@ -428,7 +427,6 @@ def simulate_build(build_dir: str | Path, images: np.ndarray, reference: np.ndar
               for (name, _), d in zip(layer_outputs, differing)]
     result = CppSimResult(comparison, equal, layers, report, seconds)
     write_text(work / "cppsim.json", json.dumps(result.as_dict(), indent=2))
-    buffer = io.BytesIO()  # what the simulated accelerator sent back, one row per image
-    np.save(buffer, np.concatenate(outputs))
-    write_bytes(work / OUTPUTS_FILE, buffer.getvalue())
+    # what the simulated accelerator sent back, one row per image
+    write_npy(work / OUTPUTS_FILE, np.concatenate(outputs))
     return result

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import XnorflowError
-from ..outputs import check_folder, claim_folder, write_bytes, write_text
+from ..outputs import check_folder, claim_folder, write_bytes, write_npy, write_text
 
 FOLDER_KIND = "bundle"
 STAGE = "deploy"
@@ -37,8 +37,7 @@ DRIVER_PIN = "finn-plus-driver==1.6.1"  # the runtime matching finn-plus 1.6.1
 PYNQ_VERSIONS = "PYNQ 3.0 and later (Python >= 3.10 on the board, as finn-plus-driver needs)"
 SETTINGS = "settings.json"
 MANIFEST = "manifest.json"
-ACCELERATOR = "accelerator.onnx"          # hardware layers in their Python-executable form
-ACCELERATOR_HLS = "accelerator_hls.onnx"  # the same graph with the HLS layers, for cppsim
+ACCELERATOR = "accelerator.onnx"  # the folded dataflow graph, HLS layers as generated
 INPUTS = "inputs_packed.npy"
 EXPECTED = "expected_classes.npy"
 LABELS = "labels.npy"
@@ -126,59 +125,33 @@ def pack_inputs(graph_inputs: np.ndarray, io_shapes: dict) -> np.ndarray:
     return finnpy_to_packed_bytearray(folded, _dtype(io_shapes["idt"][0]), **PACKING)
 
 
-def check_packed_inputs(packed: np.ndarray, io_shapes: dict) -> None:
-    """The packed inputs have the accelerator's byte layout: uint8, one row per image."""
-    expected = tuple(io_shapes["ishape_packed"][0][1:])
-    if packed.dtype != np.uint8 or tuple(packed.shape[1:]) != expected:
-        layout = ", ".join(map(str, expected))
-        raise DeployError(f"the packed inputs are {packed.dtype} of shape {packed.shape}; the "
-                          f"accelerator reads uint8 of shape (images, {layout}) "
-                          f"({io_shapes['idt'][0]} values, packed by the driver's "
-                          f"pack_input). Recreate the bundle with `xnorflow deploy`.")
-
-
 # --------------------------------------------------------------------------- host simulation
-@dataclass
-class SimulatedValidation:
-    images: int
-    identical: int      # images whose class, read from the packed output, is PyTorch's
-    accuracy: float
-
-    def summary(self) -> str:
-        return (f"{self.identical}/{self.images} identical (class index from the packed stream "
-                f"vs PyTorch argmax); accuracy {self.accuracy:.2%}")
-
-
-def _run_cppsim(bundle: Path, inputs: np.ndarray, hlslib: str | None,
-                batch: int = 100) -> np.ndarray:
-    """The HLS layers' C simulation (:mod:`xnorflow.hw.cppsim`) on ``inputs`` (the graph's
-    input encoding), batch by batch."""
+def _run_accelerator(bundle: Path, inputs: np.ndarray, cppsim: bool,
+                     hlslib: str | None) -> np.ndarray:
+    """The bundle's dataflow graph on ``inputs`` (+-1): its HLS layers C-simulated
+    (:mod:`xnorflow.hw.cppsim`), or executed in their Python form."""
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
 
-    from ..export.verify import with_batch_size
+    from ..export.verify import execute_graph
     from .cppsim import Toolchain, compile_layers
     from .finn_env import prepare_finn
+    from .transforms import MakeHWLayersPythonExecutable
 
+    graph = ModelWrapper(str(bundle / ACCELERATOR))
+    if not cppsim:
+        return execute_graph(graph.transform(MakeHWLayersPythonExecutable()), inputs,
+                             progress=False)
     toolchain = Toolchain.find(hlslib)
     with tempfile.TemporaryDirectory() as work:
-        prepare_finn(Path(work) / "finn")
-        graph = ModelWrapper(str(bundle / ACCELERATOR_HLS))
-        model, _ = compile_layers(with_batch_size(graph, batch, work), toolchain)
-        in_name, out_name = model.graph.input[0].name, model.graph.output[0].name
-        shape = model.get_tensor_shape(in_name)
-        outputs = []
-        for first in range(0, len(inputs), batch):
-            chunk = inputs[first:first + batch]
-            padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), 0)])
-            result = execute_onnx(model, {in_name: padded.reshape(shape)})[out_name]
-            outputs.append(np.asarray(result).reshape(batch, -1)[:len(chunk)])
-    return np.concatenate(outputs)
+        prepare_finn(Path(work) / "finn")  # FINN's code generation for the C simulation
+        return execute_graph(graph, inputs, progress=False,
+                             prepare=lambda batched: compile_layers(batched, toolchain)[0])
 
 
 def simulate_bundle(bundle: str | Path, packed: np.ndarray, settings: dict,
                     cppsim: bool = False, hlslib: str | None = None) -> np.ndarray:
-    """What the accelerator would send back for ``packed`` inputs, as the driver reads it.
+    """What the accelerator would send back for ``packed`` inputs (checked by validate.py
+    against the accelerator's byte layout), as the driver reads it.
 
     The accelerator's side: the bytes are unpacked as its input stream reads them, run through
     the folded dataflow graph (FINN's Python execution of its hardware layers, or with
@@ -186,24 +159,16 @@ def simulate_bundle(bundle: str | Path, packed: np.ndarray, settings: dict,
     driver's side: the output bytes are unpacked with the driver's ``unpack_output``. Returns
     the classes, one per image."""
     from finn.util.data_packing import finnpy_to_packed_bytearray, packed_bytearray_to_finnpy
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from ..export.verify import execute_graph
 
     io_shapes = settings["driver_information"]["io_shape_dict"]
-    check_packed_inputs(packed, io_shapes)
     n = len(packed)
     idt, odt = _dtype(io_shapes["idt"][0]), _dtype(io_shapes["odt"][0])
     folded_in = packed_bytearray_to_finnpy(packed, idt, (n, *io_shapes["ishape_folded"][0][1:]),
                                            **PACKING)
     stream_in = folded_in.reshape(n, *io_shapes["ishape_normal"][0][1:])
-    if cppsim:
-        outputs = _run_cppsim(Path(bundle), stream_in.astype(np.float32), hlslib)
-    else:
-        # execute_graph takes +-1 images and encodes them as the graph input's type (0/1 here)
-        graph = ModelWrapper(str(Path(bundle) / ACCELERATOR))
-        bipolar = stream_in * 2 - 1 if idt.name == "BINARY" else stream_in
-        outputs = execute_graph(graph, bipolar.astype(np.float32), progress=False)
+    # execute_graph takes +-1 images and encodes them as the graph input's type (0/1 here)
+    bipolar = stream_in * 2 - 1 if idt.name == "BINARY" else stream_in
+    outputs = _run_accelerator(Path(bundle), bipolar.astype(np.float32), cppsim, hlslib)
     folded_out = outputs.reshape(n, *io_shapes["oshape_folded"][0][1:])
     packed_out = finnpy_to_packed_bytearray(folded_out, odt, **PACKING)
     read = packed_bytearray_to_finnpy(packed_out, odt, (n, *io_shapes["oshape_folded"][0][1:]),
@@ -227,17 +192,11 @@ class DeployResult:
                 f"check it here: python {self.bundle / VALIDATE} --simulate"]
 
 
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
 def _final_accelerator(build: Path):
-    """The folded dataflow design as one graph with Python-executable hardware layers."""
+    """The folded dataflow design (the partition), refused unless it is the whole network."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from .cppsim import CHILD_STEP, PARENT_FILE, inline_partition
+    from .cppsim import CHILD_STEP, PARENT_FILE
 
     models = build / "intermediate_models"
     child, parent = models / f"{CHILD_STEP}.onnx", models / PARENT_FILE
@@ -252,8 +211,7 @@ def _final_accelerator(build: Path):
                           f"around the accelerator: a per-class batch-norm head), so the "
                           f"accelerator does not output the class. Deploy needs the class on "
                           f"chip: train with --head tensor-norm (the default) and build again.")
-    flat = inline_partition(parent_model, child_model)
-    return child_model, flat
+    return child_model
 
 
 def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
@@ -264,7 +222,6 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
     from ..train.runs import open_run
     from .devices import DEVICES
     from .finn_env import prepare_finn
-    from .transforms import MakeHWLayersPythonExecutable
 
     build, out = Path(build), Path(out)
     summary_file = build / "build_summary.json"
@@ -276,13 +233,12 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
         raise DeployError(f"{build} was built by an earlier xnorflow that did not record its "
                           f"run; build it again.")
     run = open_run(summary["run"])
-    child, accelerator_hls = _final_accelerator(build)
-    accelerator = accelerator_hls.transform(MakeHWLayersPythonExecutable())
+    accelerator = _final_accelerator(build)
     check_folder(out, FOLDER_KIND)  # refused before any work
     part, board = summary["fpga_part"], summary["board"]
     with tempfile.TemporaryDirectory() as work:
         prepare_finn(Path(work) / "finn")
-        settings = driver_settings(child, part, summary["clock_mhz"], board, Path(work))
+        settings = driver_settings(accelerator, part, summary["clock_mhz"], board, Path(work))
     io_shapes = settings["driver_information"]["io_shape_dict"]
     reference = reference_for(run, run.model(), images, data_dir)
     packed = pack_inputs(graph_inputs(accelerator, reference.images), io_shapes)
@@ -301,10 +257,9 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
         write_text(folder.target(name, STAGE), text)
     (folder.path / VALIDATE).chmod(0o755)
     write_bytes(folder.target(ACCELERATOR, STAGE), accelerator.model.SerializeToString())
-    write_bytes(folder.target(ACCELERATOR_HLS, STAGE), accelerator_hls.model.SerializeToString())
-    write_bytes(folder.target(INPUTS, STAGE), _npy(packed))
-    write_bytes(folder.target(EXPECTED, STAGE), _npy(reference.logits.argmax(axis=1)))
-    write_bytes(folder.target(LABELS, STAGE), _npy(reference.labels.astype(np.int64)))
+    write_npy(folder.target(INPUTS, STAGE), packed)
+    write_npy(folder.target(EXPECTED, STAGE), reference.logits.argmax(axis=1))
+    write_npy(folder.target(LABELS, STAGE), reference.labels.astype(np.int64))
     if has_bitfile:
         target = folder.target(BITFILE_DIR, STAGE)
         target.mkdir(exist_ok=True)

@@ -116,11 +116,10 @@ def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         tables.append(("Bit-exact chain (vs PyTorch)",
                        ["stage", "images", "output", "class = PyTorch argmax",
                         "logits within tol.", "max abs diff", "tied maxima"],
-                       [[v["stage"], str(v["images"]), v.get("output", "logits"),
-                         str(v["argmax_matches"]),
+                       [[v["stage"], str(v["images"]), v["output"], str(v["argmax_matches"]),
                          "-" if v["logits_match"] is None else str(v["logits_match"]),
                          "-" if v["max_abs_diff"] is None else f"{v['max_abs_diff']:.1e}",
-                         str(v.get("ties", 0))]
+                         str(v["ties"])]
                         for v in summary["verification"]]))
     if summary.get("cppsim"):
         sim = summary["cppsim"]

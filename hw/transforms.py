@@ -156,7 +156,7 @@ class SelectClassOnChip(Transformation):
         from qonnx.transformation.insert_topk import InsertTopK
 
         tail, matmul, increasing, problem = _scalar_tail(model)
-        if problem is not None or model.find_producer(model.graph.output[0].name) is None:
+        if problem is not None:
             return model, False
         if not increasing:
             weights = model.get_initializer(matmul.input[1])

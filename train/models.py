@@ -5,14 +5,15 @@ quantizer, three hidden ``QuantLinear -> BatchNorm1d -> bipolar QuantIdentity`` 
 ``QuantLinear`` classifier followed by its output normalization, the *head*:
 
 - ``tensor-norm`` (default): Brevitas' ``TensorNorm``, one scalar affine for all classes, as
-  in ``bnn_pynq``. A positive scalar affine does not change which class is largest, so FINN's
-  streamlining absorbs it into a top-1 ``LabelSelect`` and the accelerator outputs the class.
+  in ``bnn_pynq``. It does not change which class is largest, so the build replaces it by a
+  top-1 ``LabelSelect`` and the accelerator outputs the class.
 - ``batch-norm``: a per-channel ``BatchNorm1d`` (one affine per class); it changes the ranking,
   so it stays on the host and the accelerator outputs the classifier's popcounts.
 - ``none``: the classifier's integer dot products are the logits (the local binary trainer).
- Weights and activations use the ProxConnect++ pair
-chosen by name (see :mod:`xnorflow.train.brevitas_quant`), so the model stays a plain Brevitas
-model that exports to QONNX with ``BipolarQuant`` nodes.
+
+Weights and activations use the ProxConnect++ pair chosen by name (see
+:mod:`xnorflow.train.brevitas_quant`), so the model stays a plain Brevitas model that exports
+to QONNX with ``BipolarQuant`` nodes.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ class BinaryMLP(nn.Module):
     Dropout sits after each activation (0.2 in bnn_pynq); it is the identity at inference,
     so it does not appear in the exported graph. ``batch_norm=False`` drops the hidden
     BatchNorm layers: the sign activations then threshold the integer popcount at 0 (the local
-    binary trainer's networks, with ``head="none"``). ``float_activations=True`` replaces the hidden bipolar activations by
-    ReLU (binary weights, float activations: VISPA's W1A32 setting; FINN's XNOR flow refuses
-    such a model).
+    binary trainer's networks, with ``head="none"``). ``float_activations=True`` replaces the
+    hidden bipolar activations by ReLU (binary weights, float activations: VISPA's W1A32
+    setting; FINN's XNOR flow refuses such a model).
     """
 
     def __init__(self, in_features: int, num_classes: int, hidden: list[int],

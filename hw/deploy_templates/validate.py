@@ -22,7 +22,6 @@ HERE = Path(__file__).resolve().parent
 REQUIRED = ("settings.json", "manifest.json", "inputs_packed.npy", "expected_classes.npy",
             "labels.npy")
 SIMULATION = "accelerator.onnx"
-SIMULATION_HLS = "accelerator_hls.onnx"
 BITFILE, HWH = HERE / "bitfile" / "finn-accel.bit", HERE / "bitfile" / "finn-accel.hwh"
 
 
@@ -30,11 +29,10 @@ class BundleError(Exception):
     """What is wrong with the bundle or the board, and what to do."""
 
 
-def load_bundle(simulate: bool, cppsim: bool = False):
+def load_bundle(simulate: bool):
     import numpy as np
 
-    needed = (REQUIRED + ((SIMULATION,) if simulate else ())
-              + ((SIMULATION_HLS,) if cppsim else ()))
+    needed = REQUIRED + ((SIMULATION,) if simulate else ())
     missing = [name for name in needed if not (HERE / name).is_file()]
     if missing:
         raise BundleError(f"{HERE} is missing {', '.join(missing)}; the bundle is incomplete. "
@@ -47,6 +45,14 @@ def load_bundle(simulate: bool, cppsim: bool = False):
     if not len(packed) == len(expected) == len(labels):
         raise BundleError(f"{HERE}: {len(packed)} packed images but {len(expected)} expected "
                           f"classes and {len(labels)} labels; recreate the bundle.")
+    io_shapes = settings["driver_information"]["io_shape_dict"]
+    layout = tuple(io_shapes["ishape_packed"][0][1:])  # bytes per image, as the DMA reads them
+    if packed.dtype != np.uint8 or tuple(packed.shape[1:]) != layout:
+        raise BundleError(f"the packed inputs are {packed.dtype} of shape {packed.shape}; the "
+                          f"accelerator reads uint8 of shape (images, "
+                          f"{', '.join(map(str, layout))}) ({io_shapes['idt'][0]} values, "
+                          f"packed by the driver's pack_input). Recreate the bundle with "
+                          f"`xnorflow deploy`.")
     return settings, manifest, packed, expected, labels
 
 
@@ -62,7 +68,7 @@ def check_bitfile(manifest: dict) -> None:
     hwh = HWH.read_text(errors="replace")
     found = re.search(r'<SYSTEMINFO[^>]*DEVICE="([^"]+)"', hwh)
     device = manifest["device"].lower()
-    if found and found.group(1).lower().lstrip("xc") not in device:
+    if found and found.group(1).lower().removeprefix("xc") not in device:
         raise BundleError(f"the bitfile was built for device {found.group(1)}, but this bundle "
                           f"is for {manifest['board']} ({manifest['fpga_part']}); build and "
                           f"deploy again for this board.")
@@ -115,7 +121,7 @@ def main(argv=None) -> int:
     try:
         if args.cppsim and not args.simulate:
             raise BundleError("--cppsim is a way to --simulate; add --simulate")
-        settings, manifest, packed, expected, labels = load_bundle(args.simulate, args.cppsim)
+        settings, manifest, packed, expected, labels = load_bundle(args.simulate)
         if args.images < 0:
             raise BundleError("--images must be at least 0")
         count = args.images or len(packed)
