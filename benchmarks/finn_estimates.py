@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         model = build_model(name, 784, 10, "bnn").eval()  # shapes decide the estimates
         with tempfile.TemporaryDirectory() as tmp:
             qonnx = Path(tmp) / "model.onnx"
-            save_model(export_qonnx_model(model, 784), qonnx)
+            save_model(export_qonnx_model(model), qonnx)
             results[name] = {
                 "fits": fastest_fitting(qonnx, Path(tmp) / "fit", args.board, args.clock_mhz),
                 "max": maximum_unfolding(model, qonnx, Path(tmp) / "max", args.board,

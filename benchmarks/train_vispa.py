@@ -85,7 +85,7 @@ def scaling_child(rank: int, args) -> dict:
     x = torch.from_numpy(data.train.images[:args.batch_size * (args.steps + 1)])
     y = torch.from_numpy(data.train.labels[:args.batch_size * (args.steps + 1)])
     config = VispaConfig(model=args.model, rank=rank)
-    model = build_vispa_model(config, data.in_features, data.num_classes).train()
+    model = build_vispa_model(config, data.image_shape, data.num_classes).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
     def step(i):

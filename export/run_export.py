@@ -11,6 +11,7 @@ import numpy as np
 from ..outputs import claim_file, write_text
 from ..train.data import load_dataset
 from ..train.runs import Run, open_run
+from ..train.models import model_inputs
 from .qonnx_export import export_qonnx_model, save_model
 from .verify import StageComparison, compare, execute_graph, torch_logits
 
@@ -34,7 +35,7 @@ class Reference:
 def reference_for(run: Run, model, count: int, data_dir: str | None = None) -> Reference:
     config = run.config
     dataset = load_dataset(config.dataset, data_dir or config.data_dir, config.binarization)
-    images = dataset.test.images[:count]
+    images = model_inputs(model, dataset.test.images[:count])
     return Reference(images, dataset.test.labels[:count], torch_logits(model, images))
 
 
@@ -51,11 +52,11 @@ class ExportResult:
         return self.comparison is None or self.comparison.identical
 
 
-def export_model(model, in_features: int, out: Path, reference: Reference | None,
+def export_model(model, out: Path, reference: Reference | None,
                  progress: bool = True) -> StageComparison | None:
     """Export ``model`` to ``out`` (atomically) and, given a ``reference``, compare the QONNX
     graph with the PyTorch model on its images (report in ``<out>.verify.json``)."""
-    wrapper = export_qonnx_model(model, in_features)
+    wrapper = export_qonnx_model(model)
     save_model(wrapper, out)
     if reference is None:
         return None
@@ -77,4 +78,4 @@ def export_stage(run_path: str | Path, out: str | Path | None = None, verify: in
         claim_file(out.with_suffix(".verify.json"), STAGE, inputs=run.inputs())
     model = run.model()
     reference = reference_for(run, model, verify, data_dir) if verify else None
-    return ExportResult(out, export_model(model, run.in_features, out, reference, progress))
+    return ExportResult(out, export_model(model, out, reference, progress))

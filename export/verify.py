@@ -10,7 +10,9 @@ ONNX TopK, finn-hlslib's LabelSelect).
 
 from __future__ import annotations
 
+import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,14 +64,19 @@ def torch_logits(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -
 def with_batch_size(wrapper, batch: int, work_dir: str | Path):
     """Copy of a batch-1 QONNX/FINN graph that takes ``batch`` images at once.
 
-    Rewrites the leading dimension of every non-constant tensor, the ``numInputVectors`` of
-    FINN's HW layers, and (recursively, saved in ``work_dir``) the graph of a dataflow
-    partition. The executors then run each node once per batch instead of once per image;
+    Rewrites the leading dimension of every non-constant tensor, of the target shape of every
+    ``Reshape`` (a CNN's flatten before its first fully connected layer), the
+    ``numInputVectors`` of FINN's HW layers, and (recursively, saved in ``work_dir``) the graph
+    of a dataflow partition. Sliding-window layers, whose executors take one image, move to
+    :mod:`xnorflow.export.batched_ops` (an RTL window generator too: its cppsim execution is
+    the same Python). The executors then run each node once per batch instead of once per image;
     the results are the same numbers (tested against image-by-image execution).
     """
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.util.basic import get_by_name
+
+    from . import batched_ops
 
     copy = ModelWrapper(wrapper.model.__deepcopy__())
     constants = {t.name for t in copy.graph.initializer}
@@ -78,6 +85,18 @@ def with_batch_size(wrapper, batch: int, work_dir: str | Path):
         if info.name not in constants and len(dims) and dims[0].dim_value == 1:
             dims[0].dim_value = batch
     for node in copy.graph.node:
+        if node.op_type == "Reshape":
+            import numpy as np
+
+            target = copy.get_initializer(node.input[1])
+            if target is not None and len(target) and target[0] == 1:
+                batched = copy.make_new_valueinfo_name()  # the constant may be shared
+                copy.set_initializer(batched, np.array([batch, *target[1:]], dtype=np.int64))
+                node.input[1] = batched
+        generic = node.op_type.removesuffix("_rtl")
+        if batch > 1 and batched_ops.ONE_IMAGE_DOMAINS.get(generic) == \
+                node.domain.removesuffix(".rtl"):
+            node.op_type, node.domain = generic, batched_ops.DOMAIN
         vectors = get_by_name(node.attribute, "numInputVectors")
         if vectors is not None:
             vectors.ints[:] = [batch] + list(vectors.ints[1:])
@@ -101,6 +120,23 @@ def graph_inputs(wrapper, images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32)
 
 
+@contextmanager
+def unrounded_execution():
+    """Execute graphs as they are: qonnx's executor otherwise rounds every integer-typed tensor
+    after each node ("sanitizing"), which would hide a stage that computes non-integers where
+    it promises integers, and checks the rounding error with Python's ``max`` over every
+    element (three quarters of a CNN's execution time)."""
+    before = os.environ.get("SANITIZE_QUANT_TENSORS")
+    os.environ["SANITIZE_QUANT_TENSORS"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SANITIZE_QUANT_TENSORS", None)
+        else:
+            os.environ["SANITIZE_QUANT_TENSORS"] = before
+
+
 def execute_graph(wrapper, images: np.ndarray, desc: str = "executing", progress: bool = True,
                   batch_size: int = 500, prepare=None) -> np.ndarray:
     """Run ``wrapper`` (a qonnx ModelWrapper) on ``images`` (+-1, see :func:`graph_inputs`)
@@ -115,7 +151,7 @@ def execute_graph(wrapper, images: np.ndarray, desc: str = "executing", progress
     images = graph_inputs(wrapper, images)
     batch_size = max(1, min(batch_size, len(images)))
     outputs = []
-    with tempfile.TemporaryDirectory() as work_dir:
+    with tempfile.TemporaryDirectory() as work_dir, unrounded_execution():
         batched = wrapper if batch_size == 1 else with_batch_size(wrapper, batch_size, work_dir)
         if prepare is not None:
             batched = prepare(batched)

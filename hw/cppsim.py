@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import XnorflowError
-from ..export.verify import StageComparison, compare, graph_inputs, with_batch_size
+from ..export import batched_ops
+from ..export.verify import (StageComparison, compare, graph_inputs, unrounded_execution,
+                             with_batch_size)
 from ..outputs import write_npy, write_text
 
 INCLUDE_DIR = Path(__file__).parent / "hls_include"
@@ -59,6 +61,47 @@ class CppSimError(XnorflowError):
 # the batch size: the same template run for each image in a row.
 ONE_IMAGE_CALLS = {
     "LabelSelect_hls": re.compile(r"(LabelSelect_Batch<[^;]*>\s*\(in0_V, out0_V, )1\);")}
+
+
+# finn-hlslib calls that finn-plus generates for a later finn-hlslib than some copies have (the
+# README of ../shared/deps names the gap): one small program per call, compiled once per tool
+# chain. A layer whose probe does not compile runs in FINN's Python execution instead, and the
+# result says so.
+PROBES = {
+    "Pool_hls": "#include \"pool.hpp\"\nint main() {\n"
+                "MaxPoolFunction<hls::vector<ap_uint<1>, 1>> pool;\n"
+                "hls::stream<hls::vector<ap_uint<1>, 1>> in0, out0;\n"
+                "Pool_batch<4, 4>(in0, out0, pool);\n}\n",
+}
+RTL_REASON = "RTL layer: no C++ model; FINN's cppsim runs its Python execution"
+
+
+def hlslib_gaps(toolchain: Toolchain, cache: Path | None = None) -> dict[str, str]:
+    """Layer type -> why this finn-hlslib cannot compile the call finn-plus generates for it,
+    for the types of :data:`PROBES` (probed once per tool chain, the answer kept in the
+    cache)."""
+    root = (cache or cache_root()) / "cppsim"
+    root.mkdir(parents=True, exist_ok=True)
+    gaps = {}
+    for op_type, body in PROBES.items():
+        answer = root / f"probe-{op_type}-{toolchain.key}.json"
+        if not answer.is_file():
+            with tempfile.TemporaryDirectory(dir=root) as tmp:
+                source = Path(tmp) / "probe.cpp"
+                source.write_text(f'#include "bnn-library.h"\n{body}')
+                done = subprocess.run(toolchain.command([str(source)], str(Path(tmp) / "probe"),
+                                                        compile_only=True),
+                                      capture_output=True, text=True)
+                error = next((line.split("error:", 1)[1].strip()
+                              for line in done.stderr.splitlines() if "error:" in line),
+                             "does not compile")
+                write_text(answer, json.dumps({"compiles": done.returncode == 0,
+                                               "error": error}))
+        verdict = json.loads(answer.read_text())
+        if not verdict["compiles"]:
+            gaps[op_type] = (f"this finn-hlslib cannot compile finn-plus' {op_type} call "
+                             f"({verdict['error'][:120]}); FINN's Python execution instead")
+    return gaps
 
 
 def _repeat_per_image(node) -> None:
@@ -202,6 +245,7 @@ class CompileReport:
     compiled: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    python: dict[str, str] = field(default_factory=dict)  # layer -> why it is not C++ here
 
 
 def compile_layers(model, toolchain: Toolchain, workers: int = 2, cache: Path | None = None,
@@ -223,8 +267,16 @@ def compile_layers(model, toolchain: Toolchain, workers: int = 2, cache: Path | 
     root.mkdir(parents=True, exist_ok=True)
     report = CompileReport()
     pending = []
+    gaps = hlslib_gaps(toolchain, cache)
     for node in model.graph.node:
         if not is_hls_node(node):
+            if node.domain.startswith("finn.custom_op.fpgadataflow") or \
+                    node.domain == batched_ops.DOMAIN:
+                report.python[node.name] = RTL_REASON
+            continue
+        if node.op_type in gaps:  # the generic layer: FINN's Python execution
+            report.python[node.name] = gaps[node.op_type]
+            node.op_type, node.domain = node.op_type[:-4], node.domain[:-4]
             continue
         layer = getCustomOp(node)
         key = layer_key(model, node, toolchain)
@@ -303,6 +355,11 @@ def inline_partition(parent, child):
     return flat
 
 
+def _rate(count: int, seconds: float) -> str:
+    rate = count / max(seconds, 1e-9)
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
+
+
 @dataclass
 class LayerMismatch:
     layer: str
@@ -330,14 +387,22 @@ class CppSimResult:
                 f"outputs {self.equal_to_python}/{n} equal to FINN's Python execution; images "
                 f"with a differing layer output: {layers}; {len(self.compile.compiled)} layers "
                 f"compiled, {len(self.compile.cached)} reused "
-                f"({self.compile.seconds:.1f} s), {n / max(self.simulate_seconds, 1e-9):,.0f} "
-                f"images/s")
+                f"({self.compile.seconds:.1f} s), {_rate(n, self.simulate_seconds)} "
+                f"images/s{self.python_note()}")
+
+    def python_note(self) -> str:
+        """Which layers ran in FINN's Python execution instead of C++, grouped by reason."""
+        reasons: dict[str, list[str]] = {}
+        for layer, reason in self.compile.python.items():
+            reasons.setdefault(reason, []).append(layer)
+        return "".join(f"; in Python: {', '.join(layers)} ({reason})"
+                       for reason, layers in reasons.items())
 
     def as_dict(self) -> dict:
         return {"comparison": self.comparison.as_dict(), "equal_to_python": self.equal_to_python,
                 "layers": [m.__dict__ for m in self.layers],
                 "compiled": self.compile.compiled, "cached": self.compile.cached,
-                "compile_seconds": self.compile.seconds,
+                "python": self.compile.python, "compile_seconds": self.compile.seconds,
                 "simulate_seconds": self.simulate_seconds, "identical": self.identical}
 
 
@@ -376,9 +441,10 @@ def simulate_build(build_dir: str | Path, images: np.ndarray, reference: np.ndar
         report.cached = lane_report.cached if lane == 0 else \
             [n for n in report.cached if n in lane_report.cached]
         report.seconds += lane_report.seconds
+        report.python = lane_report.python
     flat_python = flat.transform(MakeHWLayersPythonExecutable())
     layer_outputs = [(node.name, node.output[0]) for node in flat.graph.node
-                     if node.op_type.endswith("_hls")]
+                     if node.op_type.endswith("_hls") and node.name not in report.python]
     in_name, out_name = flat.graph.input[0].name, flat.graph.output[0].name
     inputs = graph_inputs(flat, images)
 
@@ -415,7 +481,7 @@ def simulate_build(build_dir: str | Path, images: np.ndarray, reference: np.ndar
         return results
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(lanes) as pool, bar:
+    with ThreadPoolExecutor(lanes) as pool, bar, unrounded_execution():
         per_lane = list(pool.map(run_lane, range(lanes)))
     seconds = time.perf_counter() - start
     ordered = [per_lane[i % lanes][i // lanes] for i in range(len(starts))]

@@ -61,7 +61,7 @@ def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
                 toolchain: Toolchain | None, progress: bool) -> BuildResult:
     out_dir = folder.path.resolve()
     checked = reference.first(verify) if verify else None
-    qonnx_check = export_model(model, run.in_features, out_dir / QONNX_FILE, checked, progress)
+    qonnx_check = export_model(model, out_dir / QONNX_FILE, checked, progress)
     stopped = None
     try:
         run_build(out_dir / QONNX_FILE, out_dir, options)

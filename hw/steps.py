@@ -5,25 +5,36 @@ follow FINN's standard ones where a binary (XNOR) network needs it. Import after
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import finn.transformation.streamline.absorb as absorb
 from finn.builder.build_dataflow_config import DataflowBuildConfig
 from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
     InferBinaryMatrixVectorActivation)
+from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
 from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
+from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
+    InferQuantizedMatrixVectorActivation)
 from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
 from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
+from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
 from finn.transformation.qonnx.give_unique_node_names_recursive import (
     GiveUniqueNodeNamesRecursive)
+from finn.transformation.streamline import Streamline
+from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
 from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.infer_data_layouts import InferDataLayouts
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.transformation.general import RemoveUnusedTensors
 
 from .build import FoldingConfigError
-from .transforms import SelectClassOnChip, WidenXnorAccumulators
+from .transforms import (ConvertBipolarToXnor, LowerConvsWithBackground, SelectClassOnChip,
+                         WidenXnorAccumulators)
 
 
 def step_select_class_on_chip(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
@@ -31,6 +42,27 @@ def step_select_class_on_chip(model: ModelWrapper, cfg: DataflowBuildConfig) -> 
     (TensorNorm) or none ends in a top-1 TopK, which becomes a ``LabelSelect`` layer: the
     accelerator outputs the class index (see :class:`SelectClassOnChip`)."""
     return model.transform(SelectClassOnChip())
+
+
+def step_streamline_xnor(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
+    """Replaces ``step_streamline``: FINN's streamlining with two changes for binary CNNs.
+    Convolutions padded with a background value (-1 on bipolar maps) are lowered with that
+    value (:class:`LowerConvsWithBackground`; ONNX Conv pads only 0), and the XNOR conversion
+    also reaches a bipolar graph input that feeds a convolution (:class:`ConvertBipolarToXnor`).
+    """
+    model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
+    model = model.transform(Streamline())
+    if model.get_nodes_by_op_type("Conv"):
+        model = model.transform(LowerConvsWithBackground())
+        model = model.transform(MakeMaxPoolNHWC())
+        model = model.transform(absorb.AbsorbTransposeIntoMultiThreshold())
+        model = model.transform(MakeMaxPoolNHWC())
+        model = model.transform(absorb.AbsorbConsecutiveTransposes())
+    model = model.transform(ConvertBipolarToXnor())
+    model = model.transform(Streamline())
+    model = model.transform(absorb.AbsorbScalarMulAddIntoTopK())
+    model = model.transform(InferDataLayouts())
+    return model.transform(RemoveUnusedTensors())
 
 
 def step_round_and_clip_thresholds(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
@@ -42,12 +74,18 @@ def step_round_and_clip_thresholds(model: ModelWrapper, cfg: DataflowBuildConfig
 
 def step_convert_to_hw_xnor(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
     """Replaces ``step_convert_to_hw``: XNOR-popcount MatMul + MultiThreshold pairs become
-    binary MVAUs, a top-1 TopK becomes ``LabelSelect``. The classifier's per-channel batch-norm
-    (a float Mul/Add on the last popcount) stays in software in ``dataflow_parent.onnx``, where
-    FINN's stock step would emit float ElementwiseMul/Add HLS layers that its estimates count
-    as free."""
+    binary MVAUs (an 8-bit first layer a quantized MVAU), Im2Col sliding-window generators
+    (with padding units), max-pooling pool layers, a top-1 TopK ``LabelSelect``. The
+    classifier's per-channel batch-norm (a float Mul/Add on the last popcount) stays in
+    software in ``dataflow_parent.onnx``, where FINN's stock step would emit float
+    ElementwiseMul/Add HLS layers that its estimates count as free."""
     model = model.transform(InferBinaryMatrixVectorActivation())
+    model = model.transform(InferQuantizedMatrixVectorActivation())
     model = model.transform(InferLabelSelectLayer())
+    model = model.transform(InferPool())
+    model = model.transform(InferConvInpGen())
+    model = model.transform(RemoveCNVtoFCFlatten())
+    model = model.transform(absorb.AbsorbConsecutiveTransposes())
     model = model.transform(GiveUniqueNodeNamesRecursive())
     for transformation in (InferDataLayouts(), InferDataTypes(), InferShapes()):
         model = model.transform(transformation)
@@ -76,8 +114,32 @@ def step_minimize_bit_width_xnor_safe(model: ModelWrapper,
     return _minimize_bit_width_xnor_safe(model)
 
 
-def _divisors(n: int) -> str:
-    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
+def _divisors(n: int, at_least: int = 1) -> str:
+    return ", ".join(str(d) for d in range(max(1, at_least), n + 1) if n % d == 0)
+
+
+# finn-hlslib's MVAU unrolls at most 1024 input folds (HLS synthesis asserts SIMD >= MW / 1024)
+MAX_INPUT_FOLD = 1024
+
+
+def min_simd(mw: int) -> int:
+    """The smallest SIMD that divides ``mw`` and keeps the input fold within HLS's limit."""
+    return next(d for d in range(math.ceil(mw / MAX_INPUT_FOLD), mw + 1) if mw % d == 0)
+
+
+def step_within_hls_limits(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
+    """After ``step_target_fps_parallelization``: FINN's ``SetFolding`` may leave a wide layer
+    (e.g. VGG-Small's 8192-input classifier) at a SIMD below MW / 1024, which its own HLS code
+    generation then refuses; raise such a SIMD to :func:`min_simd` (faster, never slower)."""
+    if cfg.target_fps is None:
+        return model
+    for node in model.graph.node:
+        if node.op_type.startswith("MVAU"):
+            op = getCustomOp(node)
+            floor = min_simd(op.get_nodeattr("MW"))
+            if op.get_nodeattr("SIMD") < floor:
+                op.set_nodeattr("SIMD", floor)
+    return model
 
 
 def step_check_folding(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
@@ -106,6 +168,11 @@ def step_check_folding(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWr
             if value < 1 or total % value:
                 problems.append(f"{node.name}: {attribute} = {value} does not divide its "
                                 f"{total} {what} ({size}); choose one of {_divisors(total)}")
+            elif attribute == "SIMD" and value < min_simd(total):
+                problems.append(f"{node.name}: SIMD = {value} leaves more than "
+                                f"{MAX_INPUT_FOLD} input folds ({total} inputs), which "
+                                f"finn-hlslib's MVAU cannot synthesize; choose one of "
+                                f"{_divisors(total, min_simd(total))}")
     if problems:
         raise FoldingConfigError("the folding does not fit the design:\n  "
                                  + "\n  ".join(problems))
@@ -113,10 +180,12 @@ def step_check_folding(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWr
 
 
 REPLACED_STEPS = {
+    "step_streamline": step_streamline_xnor,
     "step_convert_to_hw": step_convert_to_hw_xnor,
     "step_minimize_bit_width_initial": step_minimize_bit_width_initial_xnor_safe,
     "step_minimize_bit_width": step_minimize_bit_width_xnor_safe,
 }
 STEPS_AFTER = {"step_tidy_up": [step_select_class_on_chip],
                "step_streamline": [step_round_and_clip_thresholds],
+               "step_target_fps_parallelization": [step_within_hls_limits],
                "step_apply_folding_config": [step_check_folding]}

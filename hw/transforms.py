@@ -170,3 +170,128 @@ class SelectClassOnChip(Transformation):
         model = model.transform(InsertTopK(k=1))
         model = model.transform(InferShapes())
         return model.transform(InferDataTypes()), False
+
+
+# ------------------------------------------------------------------------ convolutions
+class StreamliningError(ValueError):
+    """A graph xnorflow's streamlining cannot turn into FINN layers; the message names the
+    layer and the fix."""
+
+
+def _pad_of_conv(model: ModelWrapper, pad_node):
+    """(pads of the two spatial axes as ONNX Conv ``pads``, constant value) of an NCHW ``Pad``
+    that only pads rows and columns with a constant, else a reason why not."""
+    import numpy as np
+
+    modes = [a.s.decode() for a in pad_node.attribute if a.name == "mode"]
+    if modes and modes[0] != "constant":
+        return None, f"{pad_node.name} pads in mode {modes[0]!r}; only constant padding maps " \
+                     f"to FINN's padding unit"
+    pads = model.get_initializer(pad_node.input[1]) if len(pad_node.input) > 1 else None
+    value = model.get_initializer(pad_node.input[2]) if len(pad_node.input) > 2 else 0.0
+    if pads is None or value is None:
+        return None, f"{pad_node.name} has pads or a pad value computed at run time"
+    pads = [int(p) for p in np.asarray(pads).reshape(-1)]
+    if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+        return None, f"{pad_node.name} pads {pads}: not only the rows and columns of an NCHW map"
+    return ([pads[2], pads[3], pads[6], pads[7]], float(np.asarray(value).reshape(-1)[0])), None
+
+
+class LowerConvsWithBackground(Transformation):
+    """qonnx's ``LowerConvsToMatMul`` (Conv -> Im2Col + MatMul in NHWC) for convolutions whose
+    input is padded by an explicit constant ``Pad`` (a :class:`BackgroundPaddedConv2d`: -1 for
+    bipolar maps, 0 for pixels): the Pad is folded into the Conv's ``pads``, and the value into
+    the Im2Col's ``pad_value`` after lowering (ONNX Conv can only pad with 0).
+    Raises :class:`StreamliningError` for a Pad that is not a constant padding of rows and
+    columns, or whose value is not an integer, naming the node."""
+
+    def apply(self, model: ModelWrapper):
+        from onnx import helper
+        from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+        from qonnx.util.basic import get_by_name
+
+        values = {}  # Conv output -> pad value
+        for pad_node in list(model.get_nodes_by_op_type("Pad")):
+            consumers = model.find_consumers(pad_node.output[0]) or []
+            if len(consumers) != 1 or consumers[0].op_type != "Conv":
+                continue
+            conv = consumers[0]
+            padding, problem = _pad_of_conv(model, pad_node)
+            if problem:
+                raise StreamliningError(f"{problem} (before {conv.name}).")
+            pads, value = padding
+            conv_pads = get_by_name(conv.attribute, "pads")
+            if conv_pads is not None and any(conv_pads.ints):
+                raise StreamliningError(f"{conv.name} pads its input itself and after "
+                                        f"{pad_node.name}; pad once (BackgroundPaddedConv2d)")
+            if not float(value).is_integer():
+                raise StreamliningError(f"{pad_node.name} pads with {value}; FINN pads with "
+                                        f"integers (-1 or 0 here)")
+            if conv_pads is None:
+                conv.attribute.append(helper.make_attribute("pads", pads))
+            else:
+                conv_pads.ints[:] = pads
+            conv.input[0] = pad_node.input[0]
+            model.graph.node.remove(pad_node)
+            values[conv.output[0]] = int(value)
+        model = model.transform(LowerConvsToMatMul())
+        for output, value in values.items():
+            transpose = model.find_producer(output)
+            matmul = model.find_producer(transpose.input[0])
+            im2col = model.find_producer(matmul.input[0])
+            getCustomOp(im2col).set_nodeattr("pad_value", value)
+        return model, False
+
+
+class ConvertBipolarToXnor(Transformation):
+    """qonnx's ``ConvertBipolarMatMulToXnorPopcount`` for convolutional networks too.
+
+    qonnx turns a MatMul with bipolar inputs and weights into an XNOR popcount and the bipolar
+    sign activation that feeds it into a 0/1 one; a bipolar *graph input* it handles only when
+    it feeds the MatMul directly, not through the Im2Col of a convolution. Here the graph input
+    gets a temporary sign activation (the identity on +-1), qonnx converts as usual, and the
+    activation, now ``-1 -> 0, +1 -> 1``, is dropped by declaring the input ``BINARY``: the
+    accelerator takes bits, as for an MLP. Padding of a map that became binary keeps its
+    meaning: the background -1 is the bit 0.
+    """
+
+    def apply(self, model: ModelWrapper):
+        import numpy as np
+        from onnx import TensorProto, helper
+        from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
+
+        in_name = model.graph.input[0].name
+        sign = None
+        if model.get_tensor_datatype(in_name) == DataType["BIPOLAR"]:
+            signed = model.make_new_valueinfo_name()
+            model.graph.value_info.append(helper.make_tensor_value_info(
+                signed, TensorProto.FLOAT, model.get_tensor_shape(in_name)))
+            threshold = model.make_new_valueinfo_name()
+            model.set_initializer(threshold, np.zeros((1, 1), dtype=np.float32))
+            for consumer in model.find_consumers(in_name) or []:
+                consumer.input[list(consumer.input).index(in_name)] = signed
+            sign = helper.make_node("MultiThreshold", [in_name, threshold], [signed],
+                                    domain="qonnx.custom_op.general", out_dtype="BIPOLAR",
+                                    out_scale=2.0, out_bias=-1.0, name="InputSign")
+            model.graph.node.insert(0, sign)
+            model.set_tensor_datatype(signed, DataType["BIPOLAR"])
+        model = model.transform(ConvertBipolarMatMulToXnorPopcount())
+        for im2col in model.get_nodes_by_op_type("Im2Col"):
+            layer = getCustomOp(im2col)
+            value = layer.get_nodeattr("pad_value")
+            if model.get_tensor_datatype(im2col.input[0]) == DataType["BINARY"] and value:
+                if value != -1:
+                    raise StreamliningError(
+                        f"{im2col.name}: pads a binary map with {value}; FINN's padding unit "
+                        f"inserts 0 bits, which are -1: pad binary activations with -1 "
+                        f"(BackgroundPaddedConv2d)")
+                layer.set_nodeattr("pad_value", 0)
+        if sign is not None:  # BINARY if qonnx converted it, else the identity on +-1
+            sign = model.get_node_from_name("InputSign")
+            converted = getCustomOp(sign).get_nodeattr("out_dtype") == "BINARY"
+            for consumer in model.find_consumers(sign.output[0]) or []:
+                consumer.input[list(consumer.input).index(sign.output[0])] = in_name
+            model.graph.node.remove(sign)
+            if converted:
+                model.set_tensor_datatype(in_name, DataType["BINARY"])
+        return model, False

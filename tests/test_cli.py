@@ -138,7 +138,7 @@ def test_export_never_writes_over_the_run_or_a_foreign_file(digits_tfc_run, tmp_
 def test_ctrl_c_during_export_writes_nothing(digits_tfc_run, tmp_path, capsys, monkeypatch):
     import xnorflow.export.run_export as run_export
 
-    def interrupted(model, in_features):
+    def interrupted(model):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run_export, "export_qonnx_model", interrupted)

@@ -55,7 +55,7 @@ def test_mlp_passes_and_exports_with_bipolar_input(tmp_path):
 
     model = build_model("tfc", 64, 10, "bnn++").eval()
     check_binary_model(model)
-    wrapper = export_qonnx_model(model, 64)
+    wrapper = export_qonnx_model(model)
     save_model(wrapper, tmp_path / "m.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # weights inline
     assert wrapper.get_tensor_datatype(wrapper.graph.input[0].name) == DataType["BIPOLAR"]

@@ -204,7 +204,7 @@ def test_brevitas_model_reproduces_the_readout_on_real_mnist(mnist_dir, tmp_path
     assert np.array_equal(logits, expected.astype(np.float32))  # integer readout, exactly
     assert np.array_equal(logits.argmax(1), predict(trainer.state, images))
     assert (logits.argmax(1) == trainer.dataset.test.labels[:2000]).mean() > 0.8
-    wrapper = export_qonnx_model(model, 784)
+    wrapper = export_qonnx_model(model)
     assert {n.op_type for n in wrapper.graph.node if "Quant" in n.op_type} == {"BipolarQuant"}
     qonnx_logits = execute_graph(wrapper, images[:300], progress=False)
     assert np.array_equal(qonnx_logits, expected[:300].astype(np.float32))

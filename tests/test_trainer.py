@@ -230,7 +230,7 @@ def test_runs_recorded_before_the_head_option_open_with_their_batch_norm_head(tm
     assert TrainConfig().head == "tensor-norm"
     assert isinstance(build_model("tfc", 64, 10).features[-1], TensorNorm)
     old_model = build_model("tfc", 64, 10, head="batch-norm")
-    record = new_record("model", TrainConfig(model="tfc", head="batch-norm"), 64, 10,
+    record = new_record("model", TrainConfig(model="tfc", head="batch-norm"), (64,), 10,
                         model=old_model.state_dict())
     del record["config"]["head"]  # as the earlier version wrote it
     assert config_of(record).head == "batch-norm"

@@ -23,14 +23,14 @@ from finn.transformation.streamline.round_thresholds import RoundAndClipThreshol
 
 from xnor_graphs import (HW_DOMAIN, MH, MW, NEVER_FIRES, popcount, run_graph,
                          xnor_inputs, xnor_thresholds, xnor_mvau_graph, xnor_weights)
-from xnorflow.export.qonnx_export import MarkInputBipolar, UnsupportedModelError
+from xnorflow.export.qonnx_export import MarkInputType, UnsupportedModelError
 from xnorflow.hw.transforms import (MakeHWLayersPythonExecutable, SelectClassOnChip,
                                     WidenXnorAccumulators, class_selection_problem,
                                     popcount_datatype, xnor_accumulator_problems)
 
 
 # ---------------------------------------------------------------------------------------------
-# MarkInputBipolar
+# MarkInputType
 
 
 def _bipolar_input_graph(scale: float = 1.0) -> ModelWrapper:
@@ -62,7 +62,7 @@ def test_mark_input_bipolar_drops_quantizer_and_keeps_outputs():
     before = [execute_onnx(model, {"x": x})["y"] for x in inputs]
     assert model.get_tensor_datatype("x") == DataType["FLOAT32"]
 
-    marked = model.transform(MarkInputBipolar())
+    marked = model.transform(MarkInputType())
 
     after = [execute_onnx(marked, {"x": x})["y"] for x in inputs]
     for x, b, a in zip(inputs, before, after):
@@ -79,15 +79,15 @@ def test_mark_input_bipolar_rejects_input_without_quantizer():
     # Bypass the quantizer: the graph input now feeds the MatMul directly.
     model.graph.node[1].input[0] = "x"
     model.graph.node.remove(model.graph.node[0])
-    with pytest.raises(UnsupportedModelError, match="feeds MatMul, not only a BipolarQuant"):
-        model.transform(MarkInputBipolar())
+    with pytest.raises(UnsupportedModelError, match="feeds MatMul, not only an input quantizer"):
+        model.transform(MarkInputType())
 
 
 def test_mark_input_bipolar_refuses_a_quantizer_that_is_not_the_identity():
     """With a scale other than 1 the quantizer maps +-1 to +-scale: dropping it would change
     the outputs, so the graph is refused."""
     with pytest.raises(UnsupportedModelError, match="has scale 2.0, not the constant 1"):
-        _bipolar_input_graph(scale=2.0).transform(MarkInputBipolar())
+        _bipolar_input_graph(scale=2.0).transform(MarkInputType())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def test_covariance_stays_psd_with_unit_diagonal_during_training(tmp_path):
 def test_rank_zero_is_binaryconnect_with_clipping():
     """The paper's LP special case: latent weights, sign forward, identity STE, clipping."""
     torch.manual_seed(0)
-    vispa = build_vispa_model(VispaConfig(model="tfc", rank=0), 64, 10)
+    vispa = build_vispa_model(VispaConfig(model="tfc", rank=0), (64,), 10)
     plain = BinaryMLP(64, 10, [64] * 3, "bc", act_quantizer="approxsign")
     state = {k.replace("parametrizations.weight.original", "weight"): v
              for k, v in vispa.state_dict().items()}

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 from brevitas.core.bit_width import BitWidthConst
 from brevitas.core.utils import StatelessBuffer
+from brevitas.core.scaling import ScalingImplType
 from brevitas.quant.binary import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
+from brevitas.quant.scaled_int import Uint8ActPerTensorFloat
 
 from .pairs import QuantizerPair, pair_for
 from .quantizers import binary_sign, quantize
@@ -60,6 +62,16 @@ class ProxConnectActQuant(SignedBinaryActPerTensorConst):
 
     tensor_quant = ProxConnectBinaryQuant
     quantizer_pair = "bnn"
+
+
+class PixelQuant(Uint8ActPerTensorFloat):
+    """8-bit unsigned input quantizer with scale 1: the identity on integer pixels 0..255, so
+    the exported graph's input is the accelerator's UINT8 pixel stream itself. (Brevitas
+    divides the constant by the 255 levels to get the scale.)"""
+
+    scaling_impl_type = ScalingImplType.CONST
+    scaling_const = 255.0
+    max_val = 255.0
 
 
 def _injector_name(pair: str, kind: str) -> str:

@@ -20,6 +20,8 @@ from .data import BINARIZATIONS, DATASETS
 from .pairs import PAIRS
 
 MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
+CONV_MODELS = ("cnv", "vgg-small")  # topologies in xnorflow.train.models.CONV_TOPOLOGIES
+AUGMENTATIONS = ("standard", "none")
 HIDDEN_LAYERS = 3
 HEADS = ("tensor-norm", "batch-norm")  # output normalizations a user may choose
 ENGINES = ("packed", "reference")
@@ -93,14 +95,26 @@ class TrainConfig(RunConfig):
     trainer: ClassVar[str] = "xnorflow.train.trainer:Trainer"
     summary: ClassVar[str] = ("a FINN-family Brevitas MLP with a ProxConnect++ forward/backward "
                               "quantizer pair (Lu et al. 2024)")
-    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"head": "batch-norm"}
+    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"head": "batch-norm", "augment": "none"}
     RESUME_REFUSALS: ClassVar[dict[str, str]] = {
         "epochs": "the learning-rate and mu schedules are functions of the total epoch count: "
                   "a run lengthened on resume would differ from an uninterrupted run of that "
                   "length"}
 
-    model: str = option("sfc", "TFC/SFC/LFC: 3 hidden layers of 64/256/1024 neurons",
-                        choices=tuple(MLP_WIDTHS))
+    model: str = option("sfc", "TFC/SFC/LFC: MLPs with 3 hidden layers of 64/256/1024 "
+                        "neurons; CNV: FINN's 6-convolution CNN (64-64/128-128/256-256, then "
+                        "512-512 fully connected); VGG-Small: 128-128/256-256/512-512 padded "
+                        "convolutions", choices=tuple(MLP_WIDTHS) + CONV_MODELS)
+    binarization: str | None = option(
+        None, "first-layer input: threshold (pixel >= 0.5 -> +1, else -1), centered-sign "
+        "(pixel >= its training mean), median (pixel > the training-pixel median) or uint8 "
+        "(the pixels 0..255 into an 8-bit first layer; CNV and VGG-Small only). Default: "
+        "uint8 for CIFAR-10 with a convolutional model, as FINN's CNV; threshold otherwise",
+        choices=BINARIZATIONS)
+    augment: str = option("standard", "training-image augmentation. standard: random crop "
+                          "(padding 4) and horizontal flip for CIFAR-10 with a convolutional "
+                          "model, the usual protocol; nothing for the other data sets and "
+                          "MLPs. none: no augmentation", choices=AUGMENTATIONS)
     quantizer: str = option("bnn", "PC++ quantizer pair for weights and activations: "
                             + "; ".join(f"{n}: {p.description}" for n, p in PAIRS.items()),
                             choices=tuple(PAIRS))
@@ -116,6 +130,32 @@ class TrainConfig(RunConfig):
                        "as Brevitas' bnn_pynq; the accelerator selects the class on chip) or "
                        "batch-norm (one affine per class; the accelerator outputs the "
                        "popcounts, the host applies the affine)", choices=HEADS)
+
+    def __post_init__(self):
+        if self.binarization is None:
+            self.binarization = ("uint8" if self.is_conv and self.dataset == "cifar10"
+                                 else "threshold")
+        super().__post_init__()
+        if self.is_conv and self.binarization == "none":
+            raise ConfigError(f"--binarization none gives {self.model} float pixels, which no "
+                              f"FINN layer takes; use uint8 (an 8-bit first layer) or a "
+                              f"binarization")
+        if not self.is_conv and self.binarization == "uint8":
+            raise ConfigError(f"--binarization uint8 (an 8-bit first layer) is for the "
+                              f"convolutional models {', '.join(CONV_MODELS)}; {self.model} "
+                              f"takes +-1 inputs")
+        if self.is_conv and self.dropout:
+            raise ConfigError(f"--dropout is for the MLPs; {self.model} has none (as "
+                              f"Brevitas' CNV)")
+
+    @property
+    def is_conv(self) -> bool:
+        return self.model in CONV_MODELS
+
+    @property
+    def augmented(self) -> bool:
+        """Whether training images are randomly cropped and flipped (see ``augment``)."""
+        return self.augment == "standard" and self.is_conv and self.dataset == "cifar10"
 
     def describe(self) -> str:
         act = "/" + self.act_quantizer if self.act_quantizer else ""
@@ -152,6 +192,12 @@ class VispaConfig(TrainConfig):
     ensemble_samples: int = option(40, "L: sampled networks averaged for the reported ensemble "
                                    "accuracy (the deployed network is sign(m))",
                                    range=AT_LEAST_0)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.is_conv and self.activations == "float":
+            raise ConfigError("--activations float (VISPA's W1A32 setting) is for the MLPs; "
+                              f"{self.model} is built with binary activations")
 
     def describe(self) -> str:
         acts = "W1A1" if self.activations == "binary" else "W1A32"

@@ -190,7 +190,7 @@ def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
 
 
 # ------------------------------------------------------------------------------- binarization
-BINARIZATIONS = ("threshold", "centered-sign", "median", "none")
+BINARIZATIONS = ("threshold", "centered-sign", "median", "uint8", "none")
 
 
 def binarize(images: np.ndarray, mode: str = "threshold", threshold: float = 0.5,
@@ -205,11 +205,15 @@ def binarize(images: np.ndarray, mode: str = "threshold", threshold: float = 0.5
       pixels) else -1. This is the input binarization of Colombo et al. (arXiv 2412.00119) for
       Fashion-MNIST; note the strict ``>`` (their rule), so on MNIST (median 0) every non-zero
       pixel is +1.
-    - ``none``: leave the images as they are (for non-binary first layers).
+    - ``uint8``: the integer pixels 0..255 (as float32), for an 8-bit first layer: the
+      accelerator's input is then the raw pixel bytes.
+    - ``none``: leave the images as they are, in [0, 1] (VISPA's float-activation MLPs).
     sign(0) is taken as +1, as Brevitas' binary quantizer and FINN's bipolar type do.
     """
     if mode == "none":
         return images
+    if mode == "uint8":
+        return np.round(images * 255.0).astype(np.float32)
     if mode == "threshold":
         reference = threshold
     elif mode == "centered-sign":

@@ -127,7 +127,7 @@ class EpochLoop:
 
     # ---------------------------------------------------------------- records
     def _record(self, content: str, **payload) -> dict:
-        return new_record(content, self.config, self.dataset.in_features,
+        return new_record(content, self.config, self.dataset.image_shape,
                           self.dataset.num_classes, **payload)
 
     def resume(self, saved: dict | None = None) -> None:

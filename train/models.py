@@ -1,4 +1,5 @@
-"""FINN-family 1-bit MLPs (TFC / SFC / LFC) built from ordinary Brevitas layers.
+"""FINN-family 1-bit networks built from ordinary Brevitas layers: the MLPs TFC / SFC / LFC and
+the convolutional CNV and VGG-Small.
 
 The topology follows Brevitas' ``bnn_pynq`` FC models and the FINN paper: a bipolar input
 quantizer, three hidden ``QuantLinear -> BatchNorm1d -> bipolar QuantIdentity`` blocks and a
@@ -14,15 +15,24 @@ quantizer, three hidden ``QuantLinear -> BatchNorm1d -> bipolar QuantIdentity`` 
 Weights and activations use the ProxConnect++ pair chosen by name (see
 :mod:`xnorflow.train.brevitas_quant`), so the model stays a plain Brevitas model that exports
 to QONNX with ``BipolarQuant`` nodes.
+
+Every model has ``image_shape`` (channels, rows, cols) and ``input_shape``, the shape of one
+image as the model (and the accelerator) takes it: flat for the MLPs, rows x cols x channels
+(NHWC, the order a camera or a frame buffer streams pixels in, and FINN's streaming order) for
+the convolutional networks. :func:`model_inputs` turns a data set's flat images into that.
 """
 
 from __future__ import annotations
 
-from torch import nn
-from brevitas.nn import QuantIdentity, QuantLinear
+from dataclasses import dataclass
 
-from .brevitas_quant import act_quant_for, weight_quant_for
-from .configs import HEADS, HIDDEN_LAYERS, MLP_WIDTHS
+import numpy as np
+from torch import nn
+from torch.nn import functional
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+
+from .brevitas_quant import PixelQuant, act_quant_for, weight_quant_for
+from .configs import CONV_MODELS, HEADS, HIDDEN_LAYERS, MLP_WIDTHS
 
 
 def head_layer(head: str, num_classes: int) -> list[nn.Module]:
@@ -53,6 +63,8 @@ class BinaryMLP(nn.Module):
                  batch_norm: bool = True, float_activations: bool = False,
                  head: str = "tensor-norm"):
         super().__init__()
+        self.image_shape = (in_features,)
+        self.input_shape = (in_features,)
         weight_quant = weight_quant_for(quantizer)
         act_quant = act_quant_for(act_quantizer or quantizer)
         layers: list[nn.Module] = [QuantIdentity(act_quant=act_quant, return_quant_tensor=False)]
@@ -74,12 +86,155 @@ class BinaryMLP(nn.Module):
         return self.features(x.flatten(1))
 
 
-def build_model(name: str, in_features: int, num_classes: int, quantizer: str = "bnn",
-                dropout: float = 0.0, act_quantizer: str | None = None,
-                head: str = "tensor-norm") -> BinaryMLP:
-    """``tfc``/``sfc``/``lfc`` (64/256/1024 neurons x 3 hidden layers). ``quantizer`` is the
-    PC++ pair of the weights, ``act_quantizer`` that of the activations (default: the same)."""
+@dataclass(frozen=True)
+class ConvTopology:
+    """A binary CNN: blocks of 3x3 convolutions (pooled 2x2 after the blocks marked so),
+    hidden fully connected layers, classifier."""
+
+    blocks: tuple[tuple[int, ...], ...]   # output channels of each convolution, per block
+    pooled: tuple[bool, ...]              # max-pool 2x2 after the block
+    padding: int                          # of every 3x3 convolution
+    hidden: tuple[int, ...]               # fully connected layers before the classifier
+    min_size: int                         # smallest input rows/cols the topology takes
+
+
+CONV_TOPOLOGIES = {
+    # Brevitas bnn_pynq CNV (FINN's flagship): unpadded convolutions 64-64 / 128-128 / 256-256,
+    # pooling after the first two blocks, 512-512 fully connected; 32x32 -> 1x1x256.
+    "cnv": ConvTopology(((64, 64), (128, 128), (256, 256)), (True, True, False), 0, (512, 512),
+                        32),
+    # VGG-Small (LQ-Nets, VISPA): padded convolutions 128-128 / 256-256 / 512-512, each block
+    # pooled, classifier straight after the last block.
+    "vgg-small": ConvTopology(((128, 128), (256, 256), (512, 512)), (True, True, True), 1, (),
+                              8),
+}
+assert set(CONV_TOPOLOGIES) == set(CONV_MODELS)
+
+
+class BackgroundPaddedConv2d(QuantConv2d):
+    """A ``QuantConv2d`` whose padding repeats the background value ``pad_value`` instead of 0.
+
+    A bipolar feature map has no 0: FINN streams it as bits (-1 -> 0, +1 -> 1) and its padding
+    unit inserts 0 bits, i.e. -1. Zero padding would be what no hardware computes, so the
+    padding of binary activations is -1 in training too (and 0, black, for 8-bit pixels). It is
+    an explicit ``Pad`` in the exported graph that xnorflow's build folds into the convolution.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, padding: int, pad_value: float,
+                 **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size=3, padding=0, bias=False,
+                         **kwargs)
+        self.background = (padding, pad_value)
+
+    def forward(self, x):
+        padding, value = self.background
+        if padding:
+            x = functional.pad(x, (padding,) * 4, value=value)
+        return super().forward(x)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", background_padding={self.background}"
+
+
+class BinaryCNN(nn.Module):
+    """W1A1 convolutional network of a :class:`ConvTopology`, Brevitas bnn_pynq style: each
+    convolution and hidden fully connected layer is followed by batch-norm and a bipolar
+    activation; max-pooling acts on the bipolar map (on bits it is an OR, so FINN pools 1-bit
+    streams); the classifier ends in the ``head`` (see the module docstring).
+
+    Input layer: ``pixels="bipolar"`` takes +-1 images (binarized data, e.g. MNIST);
+    ``pixels="uint8"`` takes the integer pixels 0..255 through an 8-bit input quantizer, so the
+    first convolution has 1-bit weights and 8-bit inputs (FINN's CNV on CIFAR-10). Images
+    smaller than the topology's minimum are padded with background to it by the first
+    convolution (28x28 MNIST -> 32x32 for CNV, as LeNet-5 padded MNIST).
+    """
+
+    def __init__(self, topology: ConvTopology, image_shape: tuple[int, int, int],
+                 num_classes: int, quantizer: str = "bnn", act_quantizer: str | None = None,
+                 pixels: str = "bipolar", head: str = "tensor-norm"):
+        super().__init__()
+        channels, rows, cols = image_shape
+        if min(rows, cols) < 1 or channels < 1:
+            raise ValueError(f"image shape {image_shape} has no pixels")
+        self.image_shape = tuple(image_shape)
+        self.input_shape = (rows, cols, channels)
+        weight_quant = weight_quant_for(quantizer)
+        act_quant = act_quant_for(act_quantizer or quantizer)
+        if pixels == "uint8":
+            self.input_quant = QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
+            first_pad = 0.0
+        elif pixels == "bipolar":
+            self.input_quant = QuantIdentity(act_quant=act_quant, return_quant_tensor=False)
+            first_pad = -1.0
+        else:
+            raise ValueError(f"unknown input layer {pixels!r}; choose bipolar or uint8")
+        grow = max(0, topology.min_size - min(rows, cols))
+        layers: list[nn.Module] = []
+        width = channels
+        for block, pooled in zip(topology.blocks, topology.pooled):
+            for out in block:
+                padding = topology.padding + (-(-grow // 2) if not layers else 0)
+                layers += [BackgroundPaddedConv2d(width, out, padding,
+                                                  first_pad if not layers else -1.0,
+                                                  weight_quant=weight_quant),
+                           nn.BatchNorm2d(out, eps=1e-4),
+                           QuantIdentity(act_quant=act_quant, return_quant_tensor=False)]
+                width = out
+            if pooled:
+                layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        spatial = self._spatial_size(rows, cols)
+        fc: list[nn.Module] = []
+        width = width * spatial[0] * spatial[1]
+        for out in topology.hidden:
+            fc += [QuantLinear(width, out, bias=False, weight_quant=weight_quant),
+                   nn.BatchNorm1d(out, eps=1e-4),
+                   QuantIdentity(act_quant=act_quant, return_quant_tensor=False)]
+            width = out
+        fc.append(QuantLinear(width, num_classes, bias=False, weight_quant=weight_quant))
+        fc.extend(head_layer(head, num_classes))
+        self.classifier = nn.Sequential(*fc)
+
+    def _spatial_size(self, rows: int, cols: int) -> tuple[int, int]:
+        size = [rows, cols]
+        for layer in self.features:
+            if isinstance(layer, BackgroundPaddedConv2d):
+                size = [s + 2 * layer.background[0] - 2 for s in size]
+            elif isinstance(layer, nn.MaxPool2d):
+                size = [s // 2 for s in size]
+            if min(size) < 1:
+                raise ValueError(f"a {rows}x{cols} image is too small for this network")
+        return size[0], size[1]
+
+    def forward(self, x):
+        x = self.input_quant(x)           # elementwise: the graph input feeds the quantizer
+        x = self.features(x.permute(0, 3, 1, 2))   # NHWC -> NCHW for PyTorch's convolutions
+        return self.classifier(x.flatten(1))
+
+
+def model_inputs(model: nn.Module, images: np.ndarray) -> np.ndarray:
+    """A data set's flat (N, channels*rows*cols) images in the layout ``model`` takes."""
+    channels_first = (len(images), *model.image_shape)
+    if len(model.input_shape) == 1:
+        return images.reshape(len(images), -1)
+    return np.ascontiguousarray(images.reshape(channels_first).transpose(0, 2, 3, 1))
+
+
+def build_model(name: str, image_shape: tuple[int, ...], num_classes: int,
+                quantizer: str = "bnn", dropout: float = 0.0, act_quantizer: str | None = None,
+                head: str = "tensor-norm", pixels: str = "bipolar") -> nn.Module:
+    """``tfc``/``sfc``/``lfc`` (64/256/1024 neurons x 3 hidden layers), ``cnv``, ``vgg-small``.
+    ``quantizer`` is the PC++ pair of the weights, ``act_quantizer`` that of the activations
+    (default: the same). ``image_shape`` is (channels, rows, cols), or (features,) for an
+    MLP. ``pixels`` selects a CNN's input layer (see :class:`BinaryCNN`)."""
+    if name in CONV_TOPOLOGIES:
+        if len(image_shape) != 3:
+            raise ValueError(f"{name} needs images of shape (channels, rows, cols), not "
+                             f"{image_shape}")
+        return BinaryCNN(CONV_TOPOLOGIES[name], image_shape, num_classes, quantizer,
+                         act_quantizer, pixels, head)
     if name not in MLP_WIDTHS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MLP_WIDTHS)}")
-    return BinaryMLP(in_features, num_classes, [MLP_WIDTHS[name]] * HIDDEN_LAYERS, quantizer,
-                     dropout, act_quantizer, head=head)
+        raise ValueError(f"unknown model {name!r}; choose one of "
+                         f"{sorted(MLP_WIDTHS) + sorted(CONV_TOPOLOGIES)}")
+    return BinaryMLP(int(np.prod(image_shape)), num_classes, [MLP_WIDTHS[name]] * HIDDEN_LAYERS,
+                     quantizer, dropout, act_quantizer, head=head)

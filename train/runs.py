@@ -15,6 +15,8 @@ rebuilds the model (``model_from_record``). Export, build and hls open runs only
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -41,12 +43,20 @@ class RunRecordError(XnorflowError):
 
 
 # --------------------------------------------------------------------------- saving, loading
-def new_record(content: str, config: RunConfig, in_features: int, num_classes: int,
-               **payload: Any) -> dict:
-    """A record of ``content`` ("checkpoint" or "model") for a run of ``config``."""
+def new_record(content: str, config: RunConfig, image_shape: tuple[int, ...],
+               num_classes: int, **payload: Any) -> dict:
+    """A record of ``content`` ("checkpoint" or "model") for a run of ``config`` on images of
+    ``image_shape`` (channels, rows, cols)."""
     return {"format": RECORD_FORMAT, "version": RECORD_VERSION, "content": content,
-            "algo": config.algo, "config": asdict(config), "in_features": in_features,
+            "algo": config.algo, "config": asdict(config),
+            "in_features": int(math.prod(image_shape)), "image_shape": list(image_shape),
             "num_classes": num_classes, **payload}
+
+
+def image_shape_of(record: dict) -> tuple[int, ...]:
+    """(channels, rows, cols) of the run's images; records made before convolutional models
+    hold only the flat size, which is all an MLP needs."""
+    return tuple(record.get("image_shape") or (record["in_features"],))
 
 
 def save_record(record: dict, path: str | Path) -> None:
@@ -148,6 +158,10 @@ class Run:
     @property
     def in_features(self) -> int:
         return int(self.record["in_features"])
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return image_shape_of(self.record)
 
     @property
     def folder(self) -> Path:

@@ -19,9 +19,10 @@ from ..errors import XnorflowError
 from .brevitas_quant import clip_latent_weights, set_schedule_progress
 from .configs import TrainConfig
 from .loop import EpochLoop
-from .models import build_model
+from .augment import random_crop_flip
+from .models import build_model, model_inputs
 from .pairs import pair_for
-from .runs import CHECKPOINT, config_of
+from .runs import CHECKPOINT, config_of, image_shape_of
 
 
 class TrainingDiverged(XnorflowError):
@@ -62,9 +63,10 @@ def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * step / max(total_steps, 1)))
 
 
-def model_for(config: TrainConfig, in_features: int, num_classes: int) -> nn.Module:
-    return build_model(config.model, in_features, num_classes, config.quantizer, config.dropout,
-                       config.act_quantizer, config.head)
+def model_for(config: TrainConfig, image_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    return build_model(config.model, image_shape, num_classes, config.quantizer, config.dropout,
+                       config.act_quantizer, config.head,
+                       pixels="uint8" if config.binarization == "uint8" else "bipolar")
 
 
 class Trainer(EpochLoop):
@@ -79,15 +81,16 @@ class Trainer(EpochLoop):
         self.model = self._build_model()
         self.optimizer = self._build_optimizer()
         self.progress = 0.0
-        self.x_train = torch.from_numpy(self.dataset.train.images)
+        self.x_train = torch.from_numpy(model_inputs(self.model, self.dataset.train.images))
         self.y_train = torch.from_numpy(self.dataset.train.labels)
-        self.x_test = torch.from_numpy(self.dataset.test.images)
+        self.x_test = torch.from_numpy(model_inputs(self.model, self.dataset.test.images))
+        self.fill = float(self.x_train.min()) if len(self.x_train) else 0.0  # background
         self.y_test = torch.from_numpy(self.dataset.test.labels)
         self.steps_per_epoch = math.ceil(len(self.y_train) / self.config.batch_size)
 
     # ------------------------------------------------------------------ what a subclass varies
     def _build_model(self) -> nn.Module:
-        return model_for(self.config, self.dataset.in_features, self.dataset.num_classes)
+        return model_for(self.config, self.dataset.image_shape, self.dataset.num_classes)
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.model.parameters(), lr=self.config.lr,
@@ -117,7 +120,7 @@ class Trainer(EpochLoop):
 
     @classmethod
     def model_from_record(cls, record: dict) -> nn.Module:
-        model = model_for(config_of(record), record["in_features"], record["num_classes"])
+        model = model_for(config_of(record), image_shape_of(record), record["num_classes"])
         model.load_state_dict(record["model"])
         return model.eval()
 
@@ -129,6 +132,7 @@ class Trainer(EpochLoop):
         torch.manual_seed(_seed_for(cfg.seed, epoch))  # dropout masks of this epoch
         order = torch.randperm(len(self.y_train),
                                generator=torch.Generator().manual_seed(_seed_for(cfg.seed, epoch)))
+        crops = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch) + 1)
         self.model.train()
         loss_sum, correct, seen, lr = 0.0, 0, 0, cfg.lr
         bar = self.progress_bar(self.steps_per_epoch, epoch)
@@ -140,7 +144,10 @@ class Trainer(EpochLoop):
             self.progress = step / max(total_steps - 1, 1)
             set_schedule_progress(self.model, self.progress)
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            logits = self.model(self.x_train[idx])
+            images = self.x_train[idx]
+            if cfg.augmented:
+                images = random_crop_flip(images, crops, fill=self.fill)
+            logits = self.model(images)
             loss = nn.functional.cross_entropy(logits, self.y_train[idx])
             if not torch.isfinite(loss):
                 raise TrainingDiverged(

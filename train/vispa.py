@@ -34,17 +34,17 @@ would have to absorb separately.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
-from brevitas.nn import QuantLinear
+from brevitas.nn import QuantConv2d, QuantLinear
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .configs import HIDDEN_LAYERS, MLP_WIDTHS, VispaConfig
-from .models import BinaryMLP
-from .runs import config_of
-from .trainer import Trainer, cosine_lr
+from .configs import VispaConfig
+from .runs import config_of, image_shape_of
+from .trainer import Trainer, cosine_lr, model_for
 
 
 class _SampledWeight(torch.autograd.Function):
@@ -103,19 +103,31 @@ class VispaWeight(nn.Module):
         return flat.T @ flat / self.scale
 
 
-def vispa_layers(model: nn.Module) -> list[tuple[QuantLinear, VispaWeight]]:
+BINARY_LAYERS = (QuantLinear, QuantConv2d)  # the authors treat conv weights as linear ones
+
+
+def vispa_layers(model: nn.Module) -> list[tuple[nn.Module, VispaWeight]]:
     return [(m, m.parametrizations.weight[0]) for m in model.modules()
-            if isinstance(m, QuantLinear) and parametrize.is_parametrized(m, "weight")]
+            if isinstance(m, BINARY_LAYERS) and parametrize.is_parametrized(m, "weight")]
 
 
-def _mlp(cls: type, config: VispaConfig, in_features: int, num_classes: int) -> BinaryMLP:
-    return cls(in_features, num_classes, [MLP_WIDTHS[config.model]] * HIDDEN_LAYERS,
-               config.quantizer, config.dropout, config.act_quantizer,
-               float_activations=config.activations == "float", head=config.head)
+def deployed_network(config: VispaConfig, image_shape: tuple[int, ...],
+                     num_classes: int) -> nn.Module:
+    """The network of ``config.model`` as FINN gets it (weights sign(m)); VISPA's W1A32
+    setting replaces an MLP's hidden bipolar activations by ReLU."""
+    if config.activations == "float":
+        from .configs import HIDDEN_LAYERS, MLP_WIDTHS
+        from .models import BinaryMLP
+
+        return BinaryMLP(int(math.prod(image_shape)), num_classes,
+                         [MLP_WIDTHS[config.model]] * HIDDEN_LAYERS, config.quantizer,
+                         config.dropout, config.act_quantizer, float_activations=True,
+                         head=config.head)
+    return model_for(config, image_shape, num_classes)
 
 
-class VispaMLP(BinaryMLP):
-    """BinaryMLP whose forward evaluates each parametrized weight once per pass (Brevitas reads
+class OneDrawPerForward:
+    """Mixin: each parametrized weight is evaluated once per pass (Brevitas reads
     ``layer.weight`` more than once per forward; uncached, every read would draw a new r)."""
 
     def forward(self, x):
@@ -123,18 +135,25 @@ class VispaMLP(BinaryMLP):
             return super().forward(x)
 
 
-def build_vispa_model(config: VispaConfig, in_features: int, num_classes: int) -> VispaMLP:
-    """The FINN MLP of ``config.model`` with every binary weight tensor parametrized by VISPA."""
-    model = _mlp(VispaMLP, config, in_features, num_classes)
-    for layer in model.modules():
-        if isinstance(layer, QuantLinear):
+@functools.cache
+def _one_draw_class(network_class: type) -> type:
+    return type(f"Vispa{network_class.__name__}", (OneDrawPerForward, network_class), {})
+
+
+def build_vispa_model(config: VispaConfig, image_shape: tuple[int, ...],
+                      num_classes: int) -> nn.Module:
+    """The network of ``config.model`` with every binary weight tensor parametrized by VISPA."""
+    network = deployed_network(config, image_shape, num_classes)
+    for layer in network.modules():
+        if isinstance(layer, BINARY_LAYERS):
             nn.init.xavier_normal_(layer.weight)
             parametrize.register_parametrization(
                 layer, "weight", VispaWeight(layer.weight.shape, config.rank, config.scale))
-    return model
+    network.__class__ = _one_draw_class(type(network))  # same module, cached forward
+    return network
 
 
-def deployed_state(model: BinaryMLP) -> dict:
+def deployed_state(model: nn.Module) -> dict:
     """The state dict of the deployed network: each weight is the raw mean m (binarized as
     sign(m)); the covariance factors are dropped. (Built key by key: deep-copying a
     parametrized module and removing the copy's parametrization would alter the original's
@@ -177,7 +196,7 @@ class VispaTrainer(Trainer):
     config: VispaConfig
 
     def _build_model(self) -> nn.Module:
-        return build_vispa_model(self.config, self.dataset.in_features,
+        return build_vispa_model(self.config, self.dataset.image_shape,
                                  self.dataset.num_classes)
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
@@ -207,10 +226,10 @@ class VispaTrainer(Trainer):
         return {"model": deployed_state(self.model)}
 
     @classmethod
-    def model_from_record(cls, record: dict) -> BinaryMLP:
+    def model_from_record(cls, record: dict) -> nn.Module:
         """The deployed sign(m) network of a VISPA ``model.pt``."""
-        model = _mlp(BinaryMLP, config_of(record), record["in_features"],
-                     record["num_classes"])
+        model = deployed_network(config_of(record), image_shape_of(record),
+                                 record["num_classes"])
         model.load_state_dict(record["model"])
         return model.eval()
 
