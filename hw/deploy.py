@@ -148,6 +148,16 @@ def _run_accelerator(bundle: Path, inputs: np.ndarray, cppsim: bool,
                              prepare=lambda batched: compile_layers(batched, toolchain)[0])
 
 
+def input_description(io_shapes: dict) -> str:
+    """What one image is for the accelerator, e.g. "32 x 32 x 3 values of type UINT8"."""
+    shape = io_shapes["ishape_normal"][0][1:]
+    dtype = _dtype(io_shapes["idt"][0])
+    layout = " (rows x columns x channels)" if len(shape) == 3 else ""
+    meaning = {"BINARY": ": bits, 1 for +1 and 0 for -1",
+               "UINT8": ": the pixel bytes"}.get(dtype.name, "")
+    return f"{' x '.join(map(str, shape))}{layout} values of type {dtype.name}{meaning}"
+
+
 def simulate_bundle(bundle: str | Path, packed: np.ndarray, settings: dict,
                     cppsim: bool = False, hlslib: str | None = None) -> np.ndarray:
     """What the accelerator would send back for ``packed`` inputs (checked by validate.py
@@ -249,7 +259,8 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
                 "device": DEVICES[part].family if part in DEVICES else part,
                 "clock_mhz": summary["clock_mhz"], "images": len(reference.images),
                 "network": run.describe(), "driver": DRIVER_PIN, "pynq": PYNQ_VERSIONS,
-                "estimated_fps": summary["estimated_fps"], "bitfile": has_bitfile}
+                "estimated_fps": summary["estimated_fps"], "bitfile": has_bitfile,
+                "input": input_description(io_shapes)}
     files = {SETTINGS: json.dumps(settings, indent=2), MANIFEST: json.dumps(manifest, indent=2),
              VALIDATE: (TEMPLATES / VALIDATE).read_text(),
              README: (TEMPLATES / README).read_text().format(**manifest)}

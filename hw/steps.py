@@ -34,7 +34,7 @@ from qonnx.transformation.general import RemoveUnusedTensors
 
 from .build import FoldingConfigError
 from .transforms import (ConvertBipolarToXnor, LowerConvsWithBackground, SelectClassOnChip,
-                         WidenXnorAccumulators)
+                         StreamliningError, WidenXnorAccumulators, unmapped_layers)
 
 
 def step_select_class_on_chip(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
@@ -89,6 +89,18 @@ def step_convert_to_hw_xnor(model: ModelWrapper, cfg: DataflowBuildConfig) -> Mo
     model = model.transform(GiveUniqueNodeNamesRecursive())
     for transformation in (InferDataLayouts(), InferDataTypes(), InferShapes()):
         model = model.transform(transformation)
+    return model
+
+
+def step_check_hardware_layers(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
+    """After ``step_convert_to_hw``: every node became a FINN hardware layer, except a per-class
+    affine after the last one (computed on the host). FINN would otherwise stop at
+    partitioning with a list of node names; this names the PyTorch layers and the fix."""
+    problems = unmapped_layers(model)
+    if problems:
+        raise StreamliningError(
+            "these layers did not become FINN hardware layers (fix the first; the others often "
+            "follow from it):\n  " + "\n  ".join(problems))
     return model
 
 
@@ -187,5 +199,6 @@ REPLACED_STEPS = {
 }
 STEPS_AFTER = {"step_tidy_up": [step_select_class_on_chip],
                "step_streamline": [step_round_and_clip_thresholds],
+               "step_convert_to_hw": [step_check_hardware_layers],
                "step_target_fps_parallelization": [step_within_hls_limits],
                "step_apply_folding_config": [step_check_folding]}

@@ -9,6 +9,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp, is_custom_op
 from qonnx.transformation.base import Transformation
 
+from ..errors import XnorflowError
+
 
 def _xnor_mvaus(model: ModelWrapper):
     for node in model.graph.node:
@@ -173,7 +175,7 @@ class SelectClassOnChip(Transformation):
 
 
 # ------------------------------------------------------------------------ convolutions
-class StreamliningError(ValueError):
+class StreamliningError(XnorflowError, ValueError):
     """A graph xnorflow's streamlining cannot turn into FINN layers; the message names the
     layer and the fix."""
 
@@ -218,11 +220,11 @@ class LowerConvsWithBackground(Transformation):
             conv = consumers[0]
             padding, problem = _pad_of_conv(model, pad_node)
             if problem:
-                raise StreamliningError(f"{problem} (before {conv.name}).")
+                raise StreamliningError(f"{problem} (before {torch_layer(conv)}).")
             pads, value = padding
             conv_pads = get_by_name(conv.attribute, "pads")
             if conv_pads is not None and any(conv_pads.ints):
-                raise StreamliningError(f"{conv.name} pads its input itself and after "
+                raise StreamliningError(f"{torch_layer(conv)} pads its input itself and after "
                                         f"{pad_node.name}; pad once (BackgroundPaddedConv2d)")
             if not float(value).is_integer():
                 raise StreamliningError(f"{pad_node.name} pads with {value}; FINN pads with "
@@ -233,7 +235,18 @@ class LowerConvsWithBackground(Transformation):
                 conv_pads.ints[:] = pads
             conv.input[0] = pad_node.input[0]
             model.graph.node.remove(pad_node)
-            values[conv.output[0]] = int(value)
+            if any(pads):  # lowered through an Im2Col, which gets the value
+                values[conv.output[0]] = int(value)
+        for conv in model.get_nodes_by_op_type("Conv"):
+            pads = get_by_name(conv.attribute, "pads")
+            if (conv.output[0] not in values and pads is not None and any(pads.ints)
+                    and model.get_tensor_datatype(conv.input[0]) == DataType["BIPOLAR"]):
+                raise StreamliningError(
+                    f"{torch_layer(conv)} pads its bipolar input with zeros, a value a 1-bit "
+                    f"stream does not have (FINN would insert -1 bits, so the accelerator "
+                    f"would compute another network). Pad with -1 in training too: use "
+                    f"xnorflow.train.models.BackgroundPaddedConv2d(in, out, padding, "
+                    f"pad_value=-1.0) instead of QuantConv2d(padding=...).")
         model = model.transform(LowerConvsToMatMul())
         for output, value in values.items():
             transpose = model.find_producer(output)
@@ -295,3 +308,71 @@ class ConvertBipolarToXnor(Transformation):
             if converted:
                 model.set_tensor_datatype(in_name, DataType["BINARY"])
         return model, False
+
+
+def torch_layer(node) -> str:
+    """``node``'s name, with the PyTorch module it was exported from when the exporter recorded
+    it (e.g. ``MaxPoolNHWC_0 (PyTorch features.2)``)."""
+    import ast
+
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            scopes = [s for s in ast.literal_eval(prop.value) if s]
+            if len(scopes) >= 2:
+                return f"{node.name} (PyTorch {scopes[-2]})"
+    return node.name
+
+
+# Why a node may be left over after conversion to hardware layers, by op type.
+UNMAPPED_HINTS = {
+    "MaxPoolNHWC": "max-pooling of values that are not 1-bit: pool after the bipolar activation "
+                   "(convolution -> batch-norm -> QuantIdentity -> MaxPool2d, as CNV), not "
+                   "between a convolution and its activation",
+    "MultiThreshold": "an activation FINN could not merge into the layer before it: something "
+                      "(a max-pool, a float op) sits between that layer and its batch-norm + "
+                      "activation",
+    "Mul": "a float scale FINN could not absorb into thresholds: a batch-norm or scaling that is "
+           "not directly followed by a bipolar activation (only the classifier may end in one)",
+    "Transpose": "a layout change FINN's streaming order cannot absorb, usually left over next "
+                 "to an unmapped layer listed before it",
+    "MatMul": "a layer whose inputs or weights are not binary/integer",
+}
+UNMAPPED_HINTS.update({"MaxPool": UNMAPPED_HINTS["MaxPoolNHWC"], "Add": UNMAPPED_HINTS["Mul"],
+                       "Sub": UNMAPPED_HINTS["Mul"], "Div": UNMAPPED_HINTS["Mul"],
+                       "Reshape": UNMAPPED_HINTS["Transpose"], "Im2Col": UNMAPPED_HINTS["MatMul"],
+                       "Conv": UNMAPPED_HINTS["MatMul"], "Gemm": UNMAPPED_HINTS["MatMul"]})
+HOST_TAIL_OPS = ("Mul", "Add", "Sub", "Div")  # a per-class affine head, applied on the host
+# Which unmapped node is most likely the cause of the others: a misplaced pool leaves its
+# batch-norm (Mul/Add) and activation unmerged, and every unmapped node leaves transposes.
+CAUSE_RANK = {"MaxPool": 0, "MaxPoolNHWC": 0, "MatMul": 1, "Conv": 1, "Gemm": 1, "Im2Col": 1,
+              "MultiThreshold": 3, "Mul": 4, "Add": 4, "Sub": 4, "Div": 4, "Transpose": 5,
+              "Reshape": 5}
+
+
+def unmapped_layers(model: ModelWrapper) -> list[str]:
+    """Nodes that did not become FINN hardware layers and are not the host-side affine after
+    the last one, each with why and what to change; the likeliest cause first."""
+    from finn.util.fpgadataflow import is_fpgadataflow_node
+
+    problems = []
+    for node in model.graph.node:
+        if is_fpgadataflow_node(node):
+            continue
+        downstream = model.find_direct_successors(node) or []
+        seen, feeds_hardware = set(), False
+        while downstream:
+            successor = downstream.pop()
+            if successor.name in seen:
+                continue
+            seen.add(successor.name)
+            if is_fpgadataflow_node(successor):
+                feeds_hardware = True
+                break
+            downstream.extend(model.find_direct_successors(successor) or [])
+        if not feeds_hardware and node.op_type in HOST_TAIL_OPS:
+            continue
+        hint = UNMAPPED_HINTS.get(node.op_type, f"FINN has no hardware layer for "
+                                                f"{node.op_type}")
+        problems.append((CAUSE_RANK.get(node.op_type, 2),
+                         f"{torch_layer(node)}: {node.op_type}: {hint}"))
+    return [text for _, text in sorted(problems, key=lambda problem: problem[0])]

@@ -48,6 +48,7 @@ def test_bundle_holds_the_driver_settings_and_simulates_identical_to_pytorch(dig
     assert packed.dtype == np.uint8 and packed.shape == (360, *shapes["ishape_packed"][0][1:])
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["board"] == "Pynq-Z1" and manifest["driver"] == DRIVER_PIN
+    assert manifest["input"] == "64 values of type BINARY: bits, 1 for +1 and 0 for -1"
     assert DRIVER_PIN in (bundle / "README.md").read_text()
     result = validate(bundle, "--simulate")
     assert result.returncode == 0, result.stderr

@@ -121,7 +121,7 @@ def test_folding_config_file_is_applied(sfc_build, tmp_path):
 
 def test_step_plan_and_bad_options(tmp_path):
     names = [s if isinstance(s, str) else s.__name__ for s in build_steps("bitfile")]
-    assert names.index("step_round_and_clip_thresholds") == names.index("step_streamline") + 1
+    assert names.index("step_round_and_clip_thresholds") == names.index("step_streamline_xnor") + 1
     assert names.index("step_check_folding") == names.index("step_apply_folding_config") + 1
     assert "step_convert_to_hw" not in names and "step_convert_to_hw_xnor" in names
     assert set(vendor_steps()) <= set(names)

@@ -89,12 +89,13 @@ class RunConfig:
 @run_kind
 @dataclass
 class TrainConfig(RunConfig):
-    """ProxConnect++: a FINN-family Brevitas MLP trained with a forward/backward quantizer pair."""
+    """ProxConnect++: a FINN-family Brevitas MLP or CNN trained with a forward/backward quantizer
+    pair."""
 
     algo: ClassVar[str] = "proxconnect"
     trainer: ClassVar[str] = "xnorflow.train.trainer:Trainer"
-    summary: ClassVar[str] = ("a FINN-family Brevitas MLP with a ProxConnect++ forward/backward "
-                              "quantizer pair (Lu et al. 2024)")
+    summary: ClassVar[str] = ("a FINN-family Brevitas network (MLP or CNN) with a ProxConnect++ "
+                              "forward/backward quantizer pair (Lu et al. 2024)")
     RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"head": "batch-norm", "augment": "none"}
     RESUME_REFUSALS: ClassVar[dict[str, str]] = {
         "epochs": "the learning-rate and mu schedules are functions of the total epoch count: "
@@ -107,9 +108,11 @@ class TrainConfig(RunConfig):
                         "convolutions", choices=tuple(MLP_WIDTHS) + CONV_MODELS)
     binarization: str | None = option(
         None, "first-layer input: threshold (pixel >= 0.5 -> +1, else -1), centered-sign "
-        "(pixel >= its training mean), median (pixel > the training-pixel median) or uint8 "
-        "(the pixels 0..255 into an 8-bit first layer; CNV and VGG-Small only). Default: "
-        "uint8 for CIFAR-10 with a convolutional model, as FINN's CNV; threshold otherwise",
+        "(pixel >= its training mean), median (pixel > the training-pixel median), uint8 "
+        "(the pixels 0..255 into an 8-bit first layer; CNV and VGG-Small only) or none (the "
+        "[0, 1] pixels, for VISPA's float-activation MLPs) (default: "
+        "uint8 for CIFAR-10 with a convolutional model, as FINN's CNV; threshold otherwise; "
+        "median for local-binary)",
         choices=BINARIZATIONS)
     augment: str = option("standard", "training-image augmentation. standard: random crop "
                           "(padding 4) and horizontal flip for CIFAR-10 with a convolutional "
@@ -170,8 +173,8 @@ class VispaConfig(TrainConfig):
 
     algo: ClassVar[str] = "vispa"
     trainer: ClassVar[str] = "xnorflow.train.vispa:VispaTrainer"
-    summary: ClassVar[str] = ("the same MLP trained by Gaussian variational inference with a "
-                              "rank-K weight covariance (Orecchia et al. 2024)")
+    summary: ClassVar[str] = ("the same networks trained by Gaussian variational inference "
+                              "with a rank-K weight covariance (Orecchia et al. 2024)")
 
     quantizer: str = option("bc", "sign forward, identity STE: VISPA's weight binarizer",
                             cli=False)
