@@ -458,8 +458,10 @@ def test_cli_vgg_small_on_a_cifar_folder_builds_identically(tmp_path, capsys):
                  str(tmp_path), "--epochs", "1", "--batch-size", "25", "--out", str(run),
                  "--no-progress"]) == 0
     capsys.readouterr()
+    # VGG-Small at this folding needs more LUT and BRAM than a Pynq-Z1 has: exit 4 (misfit)
+    # without --allow-misfit; the design and its checks are complete either way
     assert main(["build", str(run), "--target-fps", "1000", "--verify", "10",
-                 "--no-progress"]) == 0
+                 "--allow-misfit", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     for stage in ("QONNX: argmax 10/10 identical", "FINN-ONNX: argmax 10/10 identical",
                   "streamlined: class 10/10 identical", "hardware layers: class 10/10 "

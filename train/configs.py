@@ -96,7 +96,7 @@ class TrainConfig(RunConfig):
     trainer: ClassVar[str] = "xnorflow.train.trainer:Trainer"
     summary: ClassVar[str] = ("a FINN-family Brevitas network (MLP or CNN) with a ProxConnect++ "
                               "forward/backward quantizer pair (Lu et al. 2024)")
-    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"head": "batch-norm", "augment": "none"}
+    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"head": "batch-norm", "augment": "standard"}
     RESUME_REFUSALS: ClassVar[dict[str, str]] = {
         "epochs": "the learning-rate and mu schedules are functions of the total epoch count: "
                   "a run lengthened on resume would differ from an uninterrupted run of that "

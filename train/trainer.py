@@ -84,7 +84,8 @@ class Trainer(EpochLoop):
         self.x_train = torch.from_numpy(model_inputs(self.model, self.dataset.train.images))
         self.y_train = torch.from_numpy(self.dataset.train.labels)
         self.x_test = torch.from_numpy(model_inputs(self.model, self.dataset.test.images))
-        self.fill = float(self.x_train.min()) if len(self.x_train) else 0.0  # background
+        # the first convolution's background: black pixels, or -1 for bipolar inputs
+        self.fill = 0.0 if self.config.binarization == "uint8" else -1.0
         self.y_test = torch.from_numpy(self.dataset.test.labels)
         self.steps_per_epoch = math.ceil(len(self.y_train) / self.config.batch_size)
 
@@ -132,7 +133,8 @@ class Trainer(EpochLoop):
         torch.manual_seed(_seed_for(cfg.seed, epoch))  # dropout masks of this epoch
         order = torch.randperm(len(self.y_train),
                                generator=torch.Generator().manual_seed(_seed_for(cfg.seed, epoch)))
-        crops = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch) + 1)
+        # a stream of its own: seed + 1 would be the next epoch's shuffle seed
+        crops = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch) ^ 0x5DEECE66D)
         self.model.train()
         loss_sum, correct, seen, lr = 0.0, 0, 0, cfg.lr
         bar = self.progress_bar(self.steps_per_epoch, epoch)
