@@ -86,8 +86,6 @@ def with_batch_size(wrapper, batch: int, work_dir: str | Path):
             dims[0].dim_value = batch
     for node in copy.graph.node:
         if node.op_type == "Reshape":
-            import numpy as np
-
             target = copy.get_initializer(node.input[1])
             if target is not None and len(target) and target[0] == 1:
                 batched = copy.make_new_valueinfo_name()  # the constant may be shared

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from brevitas.nn import QuantLinear
 from torch import nn
 
 from small_data import write_mnist_subset, write_random_cifar
@@ -269,11 +270,9 @@ class _Net(nn.Module):
     def __init__(self, block: list[nn.Module], flat: int):
         super().__init__()
         self.image_shape, self.input_shape = (1, 8, 8), (8, 8, 1)
-        self.quant = __import__("brevitas.nn", fromlist=["QuantIdentity"]).QuantIdentity(
-            act_quant=act_quant_for("bnn"), return_quant_tensor=False)
+        self.quant = _act()
         self.block = nn.Sequential(*block)
-        self.classifier = __import__("brevitas.nn", fromlist=["QuantLinear"]).QuantLinear(
-            flat, 10, bias=False, weight_quant=weight_quant_for("bnn"))
+        self.classifier = QuantLinear(flat, 10, bias=False, weight_quant=weight_quant_for("bnn"))
 
     def forward(self, x):
         return self.classifier(self.block(self.quant(x).permute(0, 3, 1, 2)).flatten(1))
