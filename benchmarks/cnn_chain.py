@@ -25,7 +25,7 @@ from _markdown import ROOT, command_line, update_section
 from xnorflow.hw.build import BuildOptions
 from xnorflow.hw.pipeline import build_stage
 from xnorflow.train.configs import TrainConfig
-from xnorflow.train.runs import MODEL_FILE
+from xnorflow.train.runs import MODEL_FILE, open_run
 from xnorflow.train.stage import train_run
 
 
@@ -48,7 +48,14 @@ def main(argv=None) -> int:
     config = TrainConfig(model=args.model, dataset=args.dataset, data_dir=args.data_dir,
                          quantizer=args.quantizer, epochs=args.epochs, lr=args.lr, seed=0)
     start = time.perf_counter()
-    if not (run / MODEL_FILE).exists():
+    if (run / MODEL_FILE).exists():  # reuse a finished run only if it is this configuration
+        recorded = open_run(run).config
+        differs = [k for k, v in config.__dict__.items()
+                   if k != "data_dir" and getattr(recorded, k) != v]
+        if differs:
+            sys.exit(f"{run} holds a run with other settings ({', '.join(differs)}); "
+                     f"pass another --out or move that run away")
+    else:
         train_run(config, run, progress=False)
     train_seconds = time.perf_counter() - start
     history = json.loads((run / "summary.json").read_text())
@@ -102,7 +109,7 @@ def main(argv=None) -> int:
     section = "\n".join(lines) + "\n"
     (out / "cnn_chain.md").write_text(section)
     print(section)
-    update_section(f"cnn-chain-{args.dataset}", section)
+    update_section(f"{args.model}-chain-{args.dataset}", section)
     return 0
 
 

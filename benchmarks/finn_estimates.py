@@ -4,7 +4,7 @@ W1A1 on Pynq-Z1 at 100 MHz.
 For each model: (a) the fastest folding FINN's SetFolding finds that still fits the xc7z020
 (target FPS doubled until the LUT or BRAM estimate exceeds the device), and (b) maximum
 unfolding (every MVAU at PE = MH, SIMD = MW; every window generator, pool and padding unit at
-full channel parallelism). Estimates only (no synthesis): FPS, latency, LUT, BRAM_18K. Writes
+full channel parallelism, window generators emitting a whole window per cycle). Estimates only (no synthesis): FPS, latency, LUT, BRAM_18K. Writes
 JSON and a Markdown table, and updates BENCHMARKS.md.
 
     python benchmarks/finn_estimates.py --models sfc lfc
@@ -74,7 +74,8 @@ def fastest_fitting(qonnx: Path, work: Path, board: str, clock_mhz: float) -> di
 def maximum_unfolding(folded: Path, qonnx: Path, work: Path, board: str,
                       clock_mhz: float) -> dict:
     """PE = MH and SIMD = MW in every MVAU of the folded graph ``folded`` (one cycle per output
-    pixel), the other layers at full channel parallelism. Weights embedded in the logic (a
+    pixel), the other layers at full channel parallelism, RTL window generators in
+    ``parallel_window`` mode (a whole window per cycle). Weights embedded in the logic (a
     weight stream of MW * MH bits per cycle exceeds HLS' 8191-bit limit)."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
@@ -90,6 +91,8 @@ def maximum_unfolding(folded: Path, qonnx: Path, work: Path, board: str,
         kind = node.op_type.rsplit("_", 1)[0]
         if kind in full:
             folding[node.name] = full[kind](getCustomOp(node))
+        if node.op_type == "ConvolutionInputGenerator_rtl":  # a whole window per cycle
+            folding[node.name]["parallel_window"] = 1
     work.mkdir(parents=True, exist_ok=True)
     (work / "max_folding.json").write_text(json.dumps(folding))
     options = BuildOptions(board=board, clock_mhz=clock_mhz,

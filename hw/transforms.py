@@ -226,9 +226,17 @@ class LowerConvsWithBackground(Transformation):
             if conv_pads is not None and any(conv_pads.ints):
                 raise StreamliningError(f"{torch_layer(conv)} pads its input itself and after "
                                         f"{pad_node.name}; pad once (BackgroundPaddedConv2d)")
-            if not float(value).is_integer():
-                raise StreamliningError(f"{pad_node.name} pads with {value}; FINN pads with "
-                                        f"integers (-1 or 0 here)")
+            bipolar = model.get_tensor_datatype(pad_node.input[0]) == DataType["BIPOLAR"]
+            background = -1.0 if bipolar else 0.0  # the only value FINN's hardware pads with
+            if any(pads) and value != background:
+                why = "FINN pads a bipolar map with -1 bits" if bipolar else \
+                    "FINN's padding unit inserts 0 into a non-binary map"
+                raise StreamliningError(
+                    f"{pad_node.name} pads the input of {torch_layer(conv)} with {value:g}, but "
+                    f"{why}: the accelerator would compute another network. Pad with "
+                    f"{background:g} in training too: "
+                    f"xnorflow.train.models.BackgroundPaddedConv2d(..., pad_value="
+                    f"{background:g}).")
             if conv_pads is None:
                 conv.attribute.append(helper.make_attribute("pads", pads))
             else:

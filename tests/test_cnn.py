@@ -21,13 +21,13 @@ from xnorflow.train.augment import random_crop_flip
 from xnorflow.train.brevitas_quant import act_quant_for, weight_quant_for
 from xnorflow.train.configs import TrainConfig, VispaConfig
 from xnorflow.train.data import load_dataset
-from xnorflow.train.models import (BackgroundPaddedConv2d, BinaryCNN, ConvTopology, build_model,
-                                   model_inputs)
+from xnorflow.train.models import (CONV_TOPOLOGIES, BackgroundPaddedConv2d, BinaryCNN,
+                                   ConvTopology, build_model, model_inputs)
 
 # Two blocks of small convolutions with every layer kind CNV and VGG-Small use: padded and
 # unpadded 3x3 convolutions, max-pooling of a bipolar map, a hidden fully connected layer.
-TINY = ConvTopology(((8, 8), (16,)), (True, False), 1, (32,), 4)
-TINY_UNPADDED = ConvTopology(((8,), (16,)), (True, False), 0, (), 6)
+TINY = ConvTopology(((8, 8), (16,)), (True, False), 1, (32,))
+TINY_UNPADDED = ConvTopology(((8,), (16,)), (True, False), 0, ())
 
 
 def _randomize_batch_norms(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -81,9 +81,15 @@ def test_vgg_small_pads_every_binary_map_with_minus_one():
     assert model.classifier[0].in_features == 512 * 4 * 4
 
 
-def test_too_small_images_are_refused_with_the_size():
-    with pytest.raises(ValueError, match="too small"):
-        BinaryCNN(TINY_UNPADDED, (1, 3, 3), 10)
+def test_minimum_image_size_follows_from_the_topology():
+    assert CONV_TOPOLOGIES["cnv"].min_size == 32      # 32 -> 30 -> 28 -> 14 -> ... -> 1
+    assert CONV_TOPOLOGIES["vgg-small"].min_size == 8  # three 2x2 pools of padded maps
+    assert TINY_UNPADDED.min_size == 8 and TINY.min_size == 2
+    assert TINY_UNPADDED.output_size(7) < 1 <= TINY_UNPADDED.output_size(8)
+    # smaller images are padded up to the minimum by the first convolution
+    model = BinaryCNN(TINY_UNPADDED, (1, 3, 3), 10)
+    assert model.features[0].background == (3, -1.0)
+    assert model.eval()(torch.ones(1, 3, 3, 1)).shape == (1, 10)
 
 
 def test_model_inputs_are_nhwc_views_of_the_flat_channel_major_images():
@@ -302,6 +308,23 @@ def test_zero_padding_of_a_bipolar_map_is_refused_with_the_fix(tmp_path):
     model = _Net([conv, nn.BatchNorm2d(8), _act()], 8 * 8 * 8)
     with pytest.raises(StreamliningError, match=r"\(PyTorch block.0\) pads its bipolar input "
                                                 r"with zeros.*BackgroundPaddedConv2d"):
+        _build_only(tmp_path, model)
+
+
+@pytest.mark.parametrize("pixels, value, message", [
+    # a Pad(0) on +-1 data (the exporter merges it into the Conv's own pads): no such bit
+    ("bipolar", 0.0, r"Conv_0 \(PyTorch features.0\) pads its bipolar input with zeros"),
+    # FINN's padding unit pads pixels with 0 only
+    ("uint8", -1.0, r"pads the input of Conv_0 \(PyTorch features.0\) with -1, but FINN's "
+                      r"padding unit inserts 0 into a non-binary map"),
+])
+def test_padding_with_a_value_the_hardware_cannot_insert_is_refused(tmp_path, pixels, value,
+                                                                    message):
+    from xnorflow.hw.transforms import StreamliningError
+
+    model = BinaryCNN(TINY, (1, 8, 8), 10, pixels=pixels)
+    model.features[0].background = (1, value)
+    with pytest.raises(StreamliningError, match=message + r".*pad_value=-?[01]"):
         _build_only(tmp_path, model)
 
 

@@ -168,3 +168,20 @@ def test_lfc_cppsim_on_the_whole_mnist_test_set(mnist_dir, finn_hlslib, tmp_path
                          verify=0, progress=False, cppsim=10_000, finn_hlslib=str(finn_hlslib))
     sim = result.cppsim
     assert sim.comparison.images == 10_000 and sim.identical, sim.summary()
+
+
+def test_hlslib_probes_cache_only_a_clear_answer(toolchain, tmp_path, monkeypatch):
+    """A probe that fails at the probed call is a gap of this finn-hlslib and is remembered; one
+    that fails for another reason (a passing problem) is reported but asked again next time."""
+    import xnorflow.hw.cppsim as cppsim
+
+    monkeypatch.setattr(cppsim, "PROBES", {
+        "Works_hls": ("Works", "int Works() { return 0; }\nint main() { return Works(); }\n"),
+        "Gap_hls": ("Missing_batch", "int main() { Missing_batch<4>(); }\n"),
+        "Broken_hls": ("Other_batch", "int main() { this is not C++ }\n"),
+    })
+    gaps = cppsim.hlslib_gaps(toolchain, tmp_path)
+    assert set(gaps) == {"Gap_hls", "Broken_hls"}
+    assert "cannot compile finn-plus' Gap_hls call" in gaps["Gap_hls"]
+    kept = sorted(p.name.split("-")[1] for p in (tmp_path / "cppsim").glob("probe-*.json"))
+    assert kept == ["Gap_hls", "Works_hls"]

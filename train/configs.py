@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from ..options import (AT_LEAST_0, AT_LEAST_1, FRACTION, POSITIVE, ConfigError, Range, option,
                        validate_fields)
-from .data import BINARIZATIONS, DATASETS
+from .data import BINARIZATIONS, DATASETS, SIGN_BINARIZATIONS
 from .pairs import PAIRS
 
 MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
@@ -54,7 +54,7 @@ class RunConfig:
                                   "cifar-10-batches-py")
     binarization: str = option("threshold", "input pixels to +-1: threshold at 0.5, sign of the "
                                "pixel minus the training mean, or > the global training-pixel "
-                               "median", choices=BINARIZATIONS)
+                               "median", choices=SIGN_BINARIZATIONS)
     epochs: int = option(10, "length of the run", range=AT_LEAST_1)
     batch_size: int = option(100, "training batch size", range=AT_LEAST_1)
     seed: int = option(0, "seed of the initialization, data order and every random draw",
@@ -225,7 +225,7 @@ class LocalBinaryConfig(RunConfig):
     RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("data_dir", "engine", "epochs", "threads")
 
     binarization: str = option("median", "input pixels to +-1 (the paper: > the global "
-                               "training-pixel median)", choices=BINARIZATIONS)
+                               "training-pixel median)", choices=SIGN_BINARIZATIONS)
     epochs: int = option(50, "length of the run; may be raised on --resume", range=AT_LEAST_1)
     widths: list[int] = option([525, 525], "hidden layer widths, odd so that sign never ties",
                                range=AT_LEAST_1)

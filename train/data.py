@@ -190,7 +190,8 @@ def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
 
 
 # ------------------------------------------------------------------------------- binarization
-BINARIZATIONS = ("threshold", "centered-sign", "median", "uint8", "none")
+SIGN_BINARIZATIONS = ("threshold", "centered-sign", "median")  # pixels to +-1
+BINARIZATIONS = (*SIGN_BINARIZATIONS, "uint8", "none")
 
 
 def binarize(images: np.ndarray, mode: str = "threshold", threshold: float = 0.5,

@@ -95,18 +95,34 @@ class ConvTopology:
     pooled: tuple[bool, ...]              # max-pool 2x2 after the block
     padding: int                          # of every 3x3 convolution
     hidden: tuple[int, ...]               # fully connected layers before the classifier
-    min_size: int                         # smallest input rows/cols the topology takes
+
+    def output_size(self, size: int) -> int:
+        """Rows (or columns) left after the last block from ``size`` input rows; < 1 if
+        a convolution or pool runs out of pixels on the way."""
+        for block, pooled in zip(self.blocks, self.pooled):
+            for _ in block:
+                size += 2 * self.padding - 2
+                if size < 1:
+                    return size
+            size = size // 2 if pooled else size
+        return size
+
+    @property
+    def min_size(self) -> int:
+        """Smallest input rows/cols that leave at least one pixel after the last block."""
+        size = 1
+        while self.output_size(size) < 1:
+            size += 1
+        return size
 
 
 CONV_TOPOLOGIES = {
     # Brevitas bnn_pynq CNV (FINN's flagship): unpadded convolutions 64-64 / 128-128 / 256-256,
     # pooling after the first two blocks, 512-512 fully connected; 32x32 -> 1x1x256.
-    "cnv": ConvTopology(((64, 64), (128, 128), (256, 256)), (True, True, False), 0, (512, 512),
-                        32),
+    "cnv": ConvTopology(((64, 64), (128, 128), (256, 256)), (True, True, False), 0, (512, 512)),
     # VGG-Small (LQ-Nets, VISPA): padded convolutions 128-128 / 256-256 / 512-512, each block
     # pooled, classifier straight after the last block.
-    "vgg-small": ConvTopology(((128, 128), (256, 256), (512, 512)), (True, True, True), 1, (),
-                              8),
+    "vgg-small": ConvTopology(((128, 128), (256, 256), (512, 512)), (True, True, True), 1, ()),
 }
 assert set(CONV_TOPOLOGIES) == set(CONV_MODELS)
 
