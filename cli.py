@@ -234,7 +234,9 @@ def _add_build_parser(sub) -> None:
     p = sub.add_parser("build", help="compile a trained run with FINN to an XNOR dataflow design",
                        description="Export the run to QONNX, then run FINN's build_dataflow: "
                                    "streamline (batch-norm -> thresholds), XNOR-popcount binary "
-                                   "MVAU layers, dataflow partition, folding for --target-fps, "
+                                   "MVAU layers, dataflow partition, folding (by default the "
+                                   "fastest design within --budget of --board; or the "
+                                   "cheapest that reaches --target-fps; or a JSON), "
                                    "resource/cycle estimates and HLS code generation. Every "
                                    "stage is executed and compared with PyTorch on real test "
                                    "images; a Markdown/HTML report with the layer table, the "
@@ -244,7 +246,8 @@ def _add_build_parser(sub) -> None:
                               "bad options; 3 stopped before the Vivado steps (--until bitfile "
                               "needs Vivado and Vitis HLS, the FINN Docker image; everything "
                               "built so far is kept); 4 the design misses --target-fps or does "
-                              "not fit the board (see --allow-misfit); 130 interrupted.")
+                              "not fit the board (see --allow-misfit), or no folding fits --budget; 130 "
+                              "interrupted.")
     p.add_argument("--out", help="build folder (default: RUN/build-BOARD); new, empty, or an "
                                  "earlier xnorflow build")
     _add_dataclass(p, BuildOptions)
@@ -398,6 +401,49 @@ def _hls(args) -> int:
     return 0 if result.identical else 1
 
 
+# ------------------------------------------------------------------------------ explore
+def _add_explore_parser(sub) -> None:
+    from .hw.explore import ExploreOptions
+
+    p = sub.add_parser("explore", help="train a grid of candidate networks, fold each to fit a "
+                                       "board, and plot accuracy against FPS (Pareto front)",
+                       description="For every candidate of the grid (--algos x --models x "
+                                   "--quantizers): train it, build it with FINN folded to fit "
+                                   "--board within --budget (checking every stage against "
+                                   "PyTorch on --verify test images), and collect test "
+                                   "accuracy, estimated FPS, latency and resources. Writes "
+                                   "pareto.md/.csv, an interactive pareto.html and pareto.png "
+                                   "into --out. Architectures that cannot fit the board are "
+                                   "found before any training and skipped. Run the same "
+                                   "command again to continue a killed exploration.",
+                       epilog="exit codes: 0 done; 1 error or a design differs from PyTorch; 2 "
+                              "bad options; 4 no candidate fits the board; 130 interrupted.")
+    p.add_argument("--out", required=True, help="exploration folder: new, empty, or an earlier "
+                                                "exploration to continue or extend")
+    for f in fields(ExploreOptions):
+        if str(f.type).startswith("list"):
+            p.add_argument(option_name(f.name), dest=f.name, nargs="+", default=None,
+                           choices=f.metadata["choices"],
+                           help=f"{f.metadata['help']} (default: {' '.join(f.default_factory())})",
+                           metavar=f.name.rstrip("s").upper())
+        else:
+            _add_field(p, f, {"": f.default})
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_explore, interrupted=lambda args: (
+        f"interrupted; finished candidates are kept in {args.out}. Run the same command again "
+        f"to continue where it stopped."))
+
+
+def _explore(args) -> int:
+    from .hw.explore import ExploreOptions, explore
+
+    options = ExploreOptions(**_given(args, [f.name for f in fields(ExploreOptions)]))
+    result = explore(options, args.out, progress=not args.no_progress)
+    for line in result.lines():
+        print(line)
+    return 0 if all(p.get("identical", True) for p in result.points) else 1
+
+
 # ------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -412,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_parser(sub)
     _add_deploy_parser(sub)
     _add_hls_parser(sub)
+    _add_explore_parser(sub)
     return parser
 
 

@@ -58,7 +58,9 @@ def main(argv=None) -> int:
                                        full.train.labels[:args.images]),
                       Split(full.test.images[:1000], full.test.labels[:1000]),
                       full.image_shape, full.num_classes)
-    results = {}
+    out = Path(args.out)
+    saved = out / "train_speed.json"  # rows of models not re-measured now are kept
+    results = json.loads(saved.read_text()) if saved.is_file() else {}
     for model in args.models:
         for name, make in TRAINERS.items():
             config = make(model, dataset="mnist", data_dir=args.data_dir, epochs=1,
@@ -66,10 +68,10 @@ def main(argv=None) -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 results[f"{model} / {name}"] = measure(config, dataset, Path(tmp) / "run")
             print(model, name, f"{results[f'{model} / {name}']:.1f} images/s", flush=True)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_speed.json").write_text(json.dumps(results, indent=2))
-    lines = [f"Command: `{command_line('cnn_train_speed.py', argv)}`", "",
+    lines = [f"Command: `{command_line('cnn_train_speed.py', argv)}` (rows of other models: "
+             f"an earlier run of the same script with `--models` naming them)", "",
              f"One epoch over {args.images:,} MNIST training images (28x28 bipolar), batch 100, "
              f"{args.threads} threads, CPU only (this machine: 2 cores, no GPU); training "
              f"steps only.", "", "| model / trainer | training images/s | one CIFAR-10 epoch "

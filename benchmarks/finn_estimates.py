@@ -46,10 +46,12 @@ def estimate(qonnx: Path, work: Path, options: BuildOptions) -> dict:
 
 
 def fastest_fitting(qonnx: Path, work: Path, board: str, clock_mhz: float) -> dict | None:
-    """Highest target FPS whose estimates fit: doubling from 1,000, then bisection."""
+    """Highest target FPS whose estimates fit with FINN's SetFolding: doubling from 1,000,
+    then bisection."""
     def attempt(fps: int) -> dict:
         result = estimate(qonnx, work, BuildOptions(board=board, clock_mhz=clock_mhz,
-                                                    target_fps=fps, until="estimates"))
+                                                    target_fps=fps, folding_search="finn",
+                                                    until="estimates"))
         return {**result, "target_fps": fps}
 
     best, low, high = None, 0, 1000
@@ -132,8 +134,9 @@ def main(argv=None) -> int:
              f"({BuildOptions(board=args.board).fpga_part}) at "
              f"{args.clock_mhz:g} MHz; W1A1, 10 classes; MLPs take 784 bipolar inputs, CNV "
              f"32x32x3 8-bit pixels (an 8-bit first layer, as FINN's CNV). 'fits' = the "
-             f"highest target FPS whose LUT/BRAM estimates fit the device (doubling from "
-             f"1,000, then bisection); 'max' = full unfolding, PE = MH and "
+             f"highest target FPS whose LUT/BRAM estimates fit the device with FINN's "
+             f"SetFolding (doubling from 1,000, then bisection; xnorflow's own search is "
+             f"compared in the folding section); 'max' = full unfolding, PE = MH and "
              f"SIMD = MW in every MVAU (other layers at full channel parallelism), weights "
              f"embedded in logic. LUT/BRAM are FINN's "
              f"analytical estimates, typically above post-synthesis figures.", "",

@@ -12,7 +12,9 @@ original error (or the interrupt) so that it reaches the user as a clear message
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import json
 import re
 import sys
@@ -27,33 +29,36 @@ from .finn_env import prepare_finn, unsupported_vivado, vivado_available
 UNTIL_CHOICES = ("estimates", "hw-codegen", "bitfile")
 CODEGEN_DIR = "codegen"  # inside the build folder: FINN's per-layer HLS/RTL sources
 FOLDING_ATTRIBUTES = ("PE", "SIMD")  # what must be a positive integer dividing the layer
-
+FOLDING_SEARCHES = ("balanced", "finn")
 
 class BuildError(XnorflowError):
     """A FINN build step failed; the message carries the step's error and the build log."""
 
-
 class FoldingConfigError(BuildError):
     """A folding JSON that FINN could not apply; the message names the entry and the fix."""
-
 
 class VendorToolsMissing(BuildError):
     """The requested output needs Vivado/Vitis HLS, which are not installed here."""
 
     exit_code = 3
 
-
 @dataclass
 class BuildOptions:
     board: str = option("Pynq-Z1", "PYNQ board of FINN's Zynq flow", choices=tuple(BOARDS))
     clock_mhz: float = option(100.0, "target clock in MHz",
                               range=Range(0, 1000, low_open=True))
-    target_fps: int | None = option(None, "frames/s FINN's folding should reach",
-                                    range=POSITIVE)
+    target_fps: int | None = option(None, "frames/s the folding should reach (default: the "
+                                    "fastest design within --budget)", range=POSITIVE)
     folding_config: str | None = option(None, "per-layer PE/SIMD JSON (FINN's format) instead "
-                                        "of --target-fps", metavar="JSON")
-    mvau_wwidth_max: int = option(36, "cap on PE*SIMD weight bits per layer when folding",
-                                  range=AT_LEAST_1)
+                                        "of a folding search", metavar="JSON")
+    budget: float = option(0.8, "share of each device resource (LUT, BRAM, URAM, DSP) the "
+                           "folding search may use", range=Range(0, 1, low_open=True))
+    folding_search: str = option("balanced", "balanced: xnorflow's search over FINN's estimates "
+                                 "(every layer just fast enough, cheapest in resources); finn: "
+                                 "FINN's SetFolding (needs --target-fps)",
+                                 choices=FOLDING_SEARCHES)
+    mvau_wwidth_max: int = option(36, "cap on PE*SIMD weight bits per layer in FINN's "
+                                  "SetFolding (--folding-search finn)", range=AT_LEAST_1)
     until: str = option("hw-codegen", "last output to produce", choices=UNTIL_CHOICES)
 
     def __post_init__(self):
@@ -61,9 +66,13 @@ class BuildOptions:
 
     def validate(self) -> None:
         """Fail on bad options before any work starts (the folding JSON included)."""
-        if (self.target_fps is None) == (self.folding_config is None):
-            raise UsageError("give exactly one of --target-fps (FINN chooses the folding) and "
-                             "--folding-config (per-layer PE/SIMD JSON)")
+        if self.target_fps is not None and self.folding_config is not None:
+            raise UsageError("give at most one of --target-fps (the search reaches it) and "
+                             "--folding-config (per-layer PE/SIMD JSON); with neither, the "
+                             "search picks the fastest design within --budget")
+        if self.folding_search == "finn" and self.target_fps is None:
+            raise UsageError("--folding-search finn runs FINN's SetFolding, which needs a "
+                             "--target-fps")
         if self.folding_config:
             read_folding_config(self.folding_config)
 
@@ -71,6 +80,10 @@ class BuildOptions:
     def fpga_part(self) -> str:
         return device_for_board(self.board).part
 
+    @property
+    def searches_folding(self) -> bool:
+        """Whether xnorflow's balanced search chooses the folding (else FINN or a JSON)."""
+        return self.folding_config is None and self.folding_search == "balanced"
 
 def read_folding_config(path: str | Path) -> dict:
     """Parse and check the structure of a FINN folding JSON: an object of layer name -> object
@@ -105,29 +118,30 @@ def read_folding_config(path: str | Path) -> dict:
                                          f"a positive integer.")
     return config
 
-
 def vendor_steps() -> list[str]:
     """FINN's standard steps that run Vivado/Vitis HLS (everything after the estimates)."""
     from finn.builder.build_dataflow_config import default_build_dataflow_steps as default
 
     return default[default.index("step_generate_estimate_reports") + 1:]
 
-
-def build_steps(until: str) -> list:
+def build_steps(until: str, options: BuildOptions | None = None) -> list:
     """FINN's step list for ``until`` with xnorflow's replacements and insertions."""
     from finn.builder import build_dataflow_config as config
 
-    from .steps import REPLACED_STEPS, STEPS_AFTER
+    from .steps import REPLACED_STEPS, STEPS_AFTER, balanced_folding_step
+
+    replaced = dict(REPLACED_STEPS)
+    if options is not None and options.searches_folding:
+        replaced["step_target_fps_parallelization"] = balanced_folding_step(options)
 
     names = {"estimates": config.estimate_only_dataflow_steps,
              "hw-codegen": config.hw_codegen_dataflow_steps,
              "bitfile": config.default_build_dataflow_steps}[until]
     steps: list = []
     for name in names:
-        steps.append(REPLACED_STEPS.get(name, name))
+        steps.append(replaced.get(name, name))
         steps.extend(STEPS_AFTER.get(name, []))
     return steps
-
 
 class _StepGuard:
     """Runs FINN build steps so that their errors and Ctrl-C survive FINN's catch-all."""
@@ -167,7 +181,6 @@ class _StepGuard:
         raise BuildError(f"FINN step {step} failed: {type(err).__name__}: {message}\nFull "
                          f"log: {log}")
 
-
 def make_config(out_dir: Path, options: BuildOptions, until: str, guard: _StepGuard):
     from finn.builder.build_dataflow_config import (DataflowBuildConfig, DataflowOutputType,
                                                     LogLevel, ShellFlowType)
@@ -179,7 +192,7 @@ def make_config(out_dir: Path, options: BuildOptions, until: str, guard: _StepGu
     return DataflowBuildConfig(
         output_dir=str(out_dir),
         synth_clk_period_ns=1000.0 / options.clock_mhz,
-        target_fps=options.target_fps,
+        target_fps=None if options.searches_folding else options.target_fps,
         folding_config_file=Path(options.folding_config).resolve() if options.folding_config
         else None,
         mvau_wwidth_max=options.mvau_wwidth_max,
@@ -187,11 +200,10 @@ def make_config(out_dir: Path, options: BuildOptions, until: str, guard: _StepGu
         fpga_part=options.fpga_part,
         shell_flow_type=ShellFlowType.VIVADO_ZYNQ,
         generate_outputs=outputs,
-        steps=[guard.wrap(step) for step in build_steps(until)],
+        steps=[guard.wrap(step) for step in build_steps(until, options)],
         save_intermediate_models=True,
         console_log_level=LogLevel.NONE,
     )
-
 
 def _build_log_errors(log: Path) -> str:
     if not log.exists():
@@ -200,10 +212,11 @@ def _build_log_errors(log: Path) -> str:
     errors = [l for l in lines if re.search(r"ERROR|Error|assert", l)]
     return "\n".join((errors or lines)[-12:])
 
-
-def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions) -> Path:
+def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions,
+              quiet: bool = False) -> Path:
     """Run FINN's builder on ``qonnx_path`` into ``out_dir`` (a folder the caller has claimed
-    for the build); return ``out_dir``.
+    for the build); return ``out_dir``. ``quiet``: without FINN's "Running step" lines (its
+    build log keeps them).
 
     Raises :class:`VendorToolsMissing` (after building everything up to the HLS sources) when
     ``options.until == "bitfile"`` and Vivado/Vitis HLS are not installed.
@@ -227,7 +240,8 @@ def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions
     config = make_config(out_dir, options, until, guard)
     streams = sys.stdout, sys.stderr
     try:
-        code = build_dataflow_cfg(str(qonnx_path), config)
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+            code = build_dataflow_cfg(str(qonnx_path), config)
     except Exception:  # FINN re-raises instead of returning -1 when it runs under pytest
         code = -1
     finally:  # the builder redirects stdout/stderr into its log and leaves them so

@@ -64,7 +64,7 @@ def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
     qonnx_check = export_model(model, out_dir / QONNX_FILE, checked, progress)
     stopped = None
     try:
-        run_build(out_dir / QONNX_FILE, out_dir, options)
+        run_build(out_dir / QONNX_FILE, out_dir, options, quiet=not progress)
     except VendorToolsMissing as notice:
         stopped = notice
     comparisons = [qonnx_check] if qonnx_check else []

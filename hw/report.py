@@ -83,6 +83,9 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
     utilization = {k: totals.get(k, 0) / v for k, v in capacity.items() if v} if capacity else {}
     fps = clock_mhz * 1e6 / max(bottleneck.cycles, 1)
     on_chip = any(r.op.startswith("LabelSelect") for r in rows)
+    search = report / "folding_search.json"
+    folding = json.loads(search.read_text()) if search.is_file() else \
+        {"search": "finn" if target_fps is not None else "json"}
     return {
         "board": board, "fpga_part": fpga_part, "clock_mhz": clock_mhz,
         "layers": [r.__dict__ for r in rows],
@@ -95,6 +98,7 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
         "critical_path_cycles": performance["critical_path_cycles"],
         "resources": totals, "device_capacity": capacity, "utilization": utilization,
         "fits_device": all(u <= 1.0 for u in utilization.values()) if capacity else None,
+        "folding": {k: v for k, v in folding.items() if k != "layers"},
         "verification": [v.as_dict() for v in verification or []],
         "cppsim": cppsim,
     }
@@ -134,13 +138,21 @@ def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
 
 
 def target_line(summary: dict) -> str:
-    """The requested target against the reached frame rate (estimates at the clock)."""
+    """The requested target against the reached frame rate (estimates at the clock), and
+    which folding search chose the design."""
     fps = f"{summary['estimated_fps']:,.0f} FPS"
+    folding = summary.get("folding") or {}
+    if folding.get("search") == "balanced" and folding.get("mode") == "fit":
+        return (f"folding: the fastest design within {folding['budget']:.0%} of every "
+                f"resource (xnorflow's balanced search over FINN's estimates) reaches {fps} at "
+                f"{summary['clock_mhz']:g} MHz")
     if summary["target_met"] is None:
         return f"folding from the JSON gives {fps} (no --target-fps requested)"
     verdict = "reached" if summary["target_met"] else "MISSED"
+    how = {"balanced": "xnorflow's balanced search: the cheapest folding for it",
+           "finn": "FINN's SetFolding"}.get(folding.get("search"), "")
     return (f"target {summary['target_fps']:,.0f} FPS {verdict}: the design reaches {fps} at "
-            f"{summary['clock_mhz']:g} MHz")
+            f"{summary['clock_mhz']:g} MHz" + (f" ({how})" if how else ""))
 
 
 def fit_line(summary: dict) -> str:
@@ -170,8 +182,20 @@ def _headline(summary: dict) -> list[str]:
             f"-> estimated {summary['estimated_fps']:,.0f} FPS",
             f"latency {summary['estimated_latency_us']:.2f} us "
             f"({summary['critical_path_cycles']:,} cycles critical path)",
-            fit_line(summary)] + ([cppsim_line(summary["cppsim"])] if summary.get("cppsim")
-                                  else [])
+            fit_line(summary)] + folding_lines(summary) + (
+                [cppsim_line(summary["cppsim"])] if summary.get("cppsim") else [])
+
+
+def folding_lines(summary: dict) -> list[str]:
+    """Why xnorflow's search chose this folding (nothing for FINN's or a JSON's)."""
+    folding = summary.get("folding") or {}
+    if folding.get("search") != "balanced":
+        return []
+    return [f"folding search: {note}" for note in folding["notes"]] + [
+        f"folding search: every layer at its cheapest folding within that bound, resources "
+        f"weighed by their share of the device (BRAM x {folding['bram_weight']:g}); choices "
+        f"in report/folding_search.json, reusable as --folding-config "
+        f"report/auto_folding_config.json"]
 
 
 def cppsim_line(sim: dict) -> str:

@@ -32,7 +32,10 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.general import RemoveUnusedTensors
 
-from .build import FoldingConfigError
+from .build import BuildOptions, FoldingConfigError
+from .devices import device_for_part
+from .folding import (MAX_INPUT_FOLD, apply_plan, fit, folding_units, for_target, min_simd,
+                      write_plan)
 from .transforms import (ConvertBipolarToXnor, LowerConvsWithBackground, SelectClassOnChip,
                          StreamliningError, WidenXnorAccumulators, unmapped_layers)
 
@@ -130,15 +133,6 @@ def _divisors(n: int, at_least: int = 1) -> str:
     return ", ".join(str(d) for d in range(max(1, at_least), n + 1) if n % d == 0)
 
 
-# finn-hlslib's MVAU unrolls at most 1024 input folds (HLS synthesis asserts SIMD >= MW / 1024)
-MAX_INPUT_FOLD = 1024
-
-
-def min_simd(mw: int) -> int:
-    """The smallest SIMD that divides ``mw`` and keeps the input fold within HLS's limit."""
-    return next(d for d in range(math.ceil(mw / MAX_INPUT_FOLD), mw + 1) if mw % d == 0)
-
-
 def step_within_hls_limits(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
     """After ``step_target_fps_parallelization``: FINN's ``SetFolding`` may leave a wide layer
     (e.g. VGG-Small's 8192-input classifier) at a SIMD below MW / 1024, which its own HLS code
@@ -152,6 +146,29 @@ def step_within_hls_limits(model: ModelWrapper, cfg: DataflowBuildConfig) -> Mod
             if op.get_nodeattr("SIMD") < floor:
                 op.set_nodeattr("SIMD", floor)
     return model
+
+
+def balanced_folding_step(options: BuildOptions):
+    """The step that replaces ``step_target_fps_parallelization`` when xnorflow chooses the
+    folding (see :mod:`xnorflow.hw.folding`): the fastest design within ``options.budget`` of
+    the device, or with ``options.target_fps`` the cheapest design that reaches it. Writes
+    ``report/folding_search.json`` (what was chosen and why) and
+    ``report/auto_folding_config.json`` (reusable with --folding-config)."""
+
+    def step_fold_balanced(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
+        part = cfg._resolve_fpga_part()
+        capacity = device_for_part(part).capacity()
+        units = folding_units(model, part)
+        if options.target_fps is None:
+            plan = fit(units, capacity, options.budget)
+        else:
+            bound = int(options.clock_mhz * 1e6 / options.target_fps)
+            plan = for_target(units, capacity, options.budget, max(bound, 1))
+        apply_plan(model, plan)
+        write_plan(plan, Path(cfg.output_dir) / "report", options.clock_mhz)
+        return model
+
+    return step_fold_balanced
 
 
 def step_check_folding(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:

@@ -129,8 +129,14 @@ def test_step_plan_and_bad_options(tmp_path):
         BuildOptions(board="Pynq-Z9")
     with pytest.raises(ValueError, match="--target-fps 0 must be > 0"):
         BuildOptions(target_fps=0)
-    with pytest.raises(UsageError, match="give exactly one of --target-fps .* --folding-config"):
-        BuildOptions().validate()
+    with pytest.raises(UsageError, match="give at most one of --target-fps .* --folding-config"):
+        BuildOptions(target_fps=1, folding_config="x.json").validate()
+    with pytest.raises(UsageError, match="--folding-search finn runs FINN's SetFolding, which "
+                                         "needs a --target-fps"):
+        BuildOptions(folding_search="finn").validate()
+    for budget in (0, 1.5):
+        with pytest.raises(ValueError, match=rf"--budget {budget:g} must be"):
+            BuildOptions(budget=budget)
     with pytest.raises(BuildError, match="QONNX model not found"):
         run_build(tmp_path / "x.onnx", tmp_path / "b", BuildOptions(target_fps=1))
 

@@ -57,6 +57,12 @@ NOTEBOOK_RESULTS = {
         (r"C simulation vs Python trainer: 5/5 training steps identical .* inference "
          r"360/360 predictions identical", None),
     ],
+    "04_explore_digits": [
+        (r"^(\d) of 4 candidates on the Pareto front", lambda n: 1 <= int(n) <= 4),
+        (r"^sfc-bnn: [\d.]+%, [\d,]+ FPS, LUT (\d+)%.*identical on 50 images$",
+         lambda lut: int(lut) <= 80),
+        (r"^\| candidate \| test accuracy \| est. FPS", None),
+    ],
 }
 
 

@@ -42,19 +42,22 @@ class TrainOutcome:
         return lines
 
 
-def train_run(config: RunConfig, out_dir: str | Path, progress: bool = True) -> TrainOutcome:
-    """Train ``config`` from scratch into the new (or empty) run folder ``out_dir``."""
+def train_run(config: RunConfig, out_dir: str | Path, progress: bool = True,
+              verbose: bool = True) -> TrainOutcome:
+    """Train ``config`` from scratch into the new (or empty) run folder ``out_dir``
+    (``verbose``: a line per epoch when there is no progress bar)."""
     out_dir = Path(out_dir)
     check_folder(out_dir, FOLDER_KIND)
     if (out_dir / CHECKPOINT).exists():
         raise RunRecordError(f"{out_dir} already holds a run; pass --resume to continue it or "
                              f"choose another --out.")
-    trainer = type(config).trainer_class()(config, out_dir, show_progress=progress)
+    trainer = type(config).trainer_class()(config, out_dir, show_progress=progress,
+                                           verbose=verbose)
     return TrainOutcome(out_dir, trainer.config, trainer.fit(), None)
 
 
 def resume_run(out_dir: str | Path, changes: dict | None = None,
-               progress: bool = True) -> TrainOutcome:
+               progress: bool = True, verbose: bool = True) -> TrainOutcome:
     """Continue the run in ``out_dir`` with the configuration its checkpoint records.
 
     ``changes`` (option name -> value, None = not given) may only alter what cannot change the
@@ -67,7 +70,8 @@ def resume_run(out_dir: str | Path, changes: dict | None = None,
                              f"or point --out at the folder of the interrupted run.")
     saved = load_record(out_dir / CHECKPOINT, content="checkpoint")
     config = resumed_config(saved, changes or {})
-    trainer = type(config).trainer_class()(config, out_dir, show_progress=progress)
+    trainer = type(config).trainer_class()(config, out_dir, show_progress=progress,
+                                           verbose=verbose)
     trainer.resume(saved)
     done = len(trainer.history)
     return TrainOutcome(out_dir, trainer.config, trainer.fit(), done)

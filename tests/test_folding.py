@@ -1,0 +1,143 @@
+"""Resource-aware folding (xnorflow.hw.folding): the search on hand-made layers, and in real FINN
+builds, where its predicted resources must equal FINN's estimate report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from xnorflow.cli import main
+from xnorflow.export.qonnx_export import export_qonnx_model, save_model
+from xnorflow.hw.build import BuildOptions, run_build
+from xnorflow.hw.devices import device_for_board
+from xnorflow.hw.folding import (RESOURCES, Choice, NoFittingFolding, Unit, balanced, fit,
+                                 for_target)
+from xnorflow.hw.report import summarize, target_line
+from xnorflow.train.models import build_model
+
+CAPACITY = {"LUT": 1000, "BRAM_18K": 100, "URAM": 0, "DSP": 10}
+
+
+def _choice(name: str, cycles: int, lut: float, bram: float = 0.0) -> Choice:
+    return Choice(((name, (("PE", cycles),)),), cycles, (lut, bram, 0.0, 0.0))
+
+
+def _layer(name: str, *options: tuple[int, float, float]) -> Unit:
+    return Unit((name,), [_choice(name, *o) for o in options])
+
+
+# -------------------------------------------------------------------------- the search alone
+def test_fit_takes_the_fastest_bound_within_the_budget():
+    units = [_layer("a", (10, 700, 0), (20, 300, 0), (40, 100, 0)),
+             _layer("b", (10, 300, 0), (20, 200, 0), (40, 100, 0))]
+    plan = fit(units, CAPACITY, budget=0.8)
+    # 10 cycles needs 1000 LUT (> 800); 20 cycles needs 500
+    assert plan.cycles == 20 and plan.resources["LUT"] == 500
+    assert fit(units, CAPACITY, budget=1.0).cycles == 10
+
+
+def test_balanced_design_trades_bram_for_lut_where_the_device_is_short():
+    # each layer: weights in BRAM (cheap in LUT) or in LUTRAM (no BRAM), same speed
+    units = [_layer(n, (10, 100, 40), (10, 400, 0)) for n in "abc"]
+    plan = fit(units, CAPACITY, budget=0.8)  # three BRAM layers need 120 BRAM, three LUT 1200
+    assert plan.resources["BRAM_18K"] <= 80 and plan.resources["LUT"] <= 800
+    assert sorted(c.resources[1] for c in plan.choices) == [0, 40, 40]
+
+
+def test_no_fitting_folding_says_what_the_smallest_design_needs():
+    units = [_layer("a", (10, 900, 0), (100, 600, 0)), _layer("b", (10, 400, 0))]
+    with pytest.raises(NoFittingFolding, match=r"even the most folded design \(100 cycles per "
+                                               r"frame\) needs LUT 1,000 \(100%\)"):
+        fit(units, CAPACITY, budget=0.8)
+
+
+def test_target_gets_the_cheapest_design_that_reaches_it_and_says_when_it_cannot():
+    units = [_layer("a", (10, 700, 0), (20, 300, 0), (40, 100, 0))]
+    assert for_target(units, CAPACITY, 0.8, bound=25).choices[0].cycles == 20
+    plan = for_target(units, CAPACITY, 0.8, bound=5)
+    assert plan.cycles == 10 and "needs at least 10 at full parallelism" in plan.notes[0]
+    assert balanced(units, 5, (1.0,) * len(RESOURCES)) is None
+
+
+# ------------------------------------------------------------------------- in FINN builds
+@pytest.fixture(scope="module")
+def sfc_qonnx(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("sfc") / "model.onnx"
+    save_model(export_qonnx_model(build_model("sfc", (784,), 10).eval()), path)
+    return path
+
+
+def _estimates(qonnx, out, **options):
+    build = BuildOptions(until="estimates", **options)
+    run_build(qonnx, out, build)
+    return summarize(out, build.clock_mhz, build.fpga_part, target_fps=build.target_fps,
+                     board=build.board)
+
+
+def test_default_build_is_the_fastest_design_within_the_budget(sfc_qonnx, tmp_path):
+    summary = _estimates(sfc_qonnx, tmp_path / "b")
+    plan = json.loads((tmp_path / "b" / "report" / "folding_search.json").read_text())
+    # the search predicts exactly what FINN's estimate report then states
+    assert plan["resources"] == pytest.approx({k: summary["resources"].get(k, 0)
+                                               for k in RESOURCES})
+    assert plan["cycles"] == summary["bottleneck_cycles"]
+    assert all(u <= 0.8 for u in summary["utilization"].values())
+    assert summary["folding"]["mode"] == "fit" and summary["target_met"] is None
+    assert "the fastest design within 80% of every resource" in target_line(summary)
+    # every MVAU is balanced to the same bound: none is more than 2x faster than needed
+    mvaus = [l for l in summary["layers"] if l["op"].startswith("MVAU")]
+    assert max(l["cycles"] for l in mvaus) == summary["bottleneck_cycles"]
+    # a tighter budget gives a slower, smaller design
+    small = _estimates(sfc_qonnx, tmp_path / "small", budget=0.2)
+    assert small["estimated_fps"] < summary["estimated_fps"]
+    assert all(u <= 0.2 for u in small["utilization"].values())
+
+
+def test_the_chosen_folding_is_reusable_as_a_folding_json(sfc_qonnx, tmp_path):
+    first = _estimates(sfc_qonnx, tmp_path / "b", budget=0.5)
+    again = _estimates(sfc_qonnx, tmp_path / "again", folding_config=str(
+        tmp_path / "b" / "report" / "auto_folding_config.json"))
+    assert [l["cycles"] for l in again["layers"]] == [l["cycles"] for l in first["layers"]]
+    assert again["resources"] == first["resources"]
+
+
+def test_balanced_search_at_a_target_uses_less_of_the_device_than_setfolding(sfc_qonnx,
+                                                                              tmp_path):
+    ours = _estimates(sfc_qonnx, tmp_path / "ours", target_fps=50_000)
+    finn = _estimates(sfc_qonnx, tmp_path / "finn", target_fps=50_000, folding_search="finn")
+    assert ours["target_met"] and finn["target_met"]
+    assert ours["folding"]["search"] == "balanced" and finn["folding"]["search"] == "finn"
+    assert max(ours["utilization"].values()) <= max(finn["utilization"].values())
+    assert "(xnorflow's balanced search: the cheapest folding for it)" in target_line(ours)
+
+
+def test_a_budget_no_folding_meets_is_refused_with_the_need(sfc_qonnx, tmp_path):
+    with pytest.raises(NoFittingFolding, match=r"no folding fits 1% of the device: even the most "
+                                               r"folded design .* needs LUT"):
+        _estimates(sfc_qonnx, tmp_path / "b", budget=0.01)
+
+
+def test_cli_build_without_folding_options_fits_the_board(digits_tfc_run, tmp_path, capsys):
+    assert main(["build", str(digits_tfc_run), "--out", str(tmp_path / "b"), "--verify", "50",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "folding: the fastest design within 80% of every resource" in out
+    assert "resources fit Pynq-Z1" in out
+    with pytest.raises(SystemExit) as exited:
+        main(["build", str(digits_tfc_run), "--out", str(tmp_path / "c"), "--budget", "0"])
+    assert exited.value.code == 2
+    assert "argument --budget: 0 must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_board_capacity_decides_the_design(sfc_qonnx, tmp_path):
+    """A bigger device under the same budget gets a faster (or equal) design."""
+    pynq = _estimates(sfc_qonnx, tmp_path / "z1")
+    zcu = _estimates(sfc_qonnx, tmp_path / "zcu", board="ZCU104")
+    assert zcu["estimated_fps"] >= pynq["estimated_fps"]
+    capacity = device_for_board("ZCU104").capacity()
+    assert all(zcu["resources"].get(k, 0) <= 0.8 * capacity[k] for k in ("LUT", "BRAM_18K"))
+    assert np.isfinite(zcu["estimated_latency_us"])
