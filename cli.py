@@ -441,7 +441,8 @@ def _explore(args) -> int:
     result = explore(options, args.out, progress=not args.no_progress)
     for line in result.lines():
         print(line)
-    return 0 if all(p.get("identical", True) for p in result.points) else 1
+    failed = [p for p in result.points if p.get("failed") or p.get("identical") is False]
+    return 1 if failed else 0
 
 
 # ------------------------------------------------------------------------------ main

@@ -70,6 +70,9 @@ class BuildOptions:
             raise UsageError("give at most one of --target-fps (the search reaches it) and "
                              "--folding-config (per-layer PE/SIMD JSON); with neither, the "
                              "search picks the fastest design within --budget")
+        if self.folding_config is not None and self.folding_search == "finn":
+            raise UsageError("--folding-search chooses how a folding is searched; a "
+                             "--folding-config JSON is used as it is: drop one of the two")
         if self.folding_search == "finn" and self.target_fps is None:
             raise UsageError("--folding-search finn runs FINN's SetFolding, which needs a "
                              "--target-fps")

@@ -37,6 +37,8 @@ from .folding import NoFittingFolding
 
 FOLDER_KIND = "exploration"
 STAGE = "explore"
+OUTPUTS = ("runs", "builds", "results", "preflight", "exploration.json", "pareto.md",
+           "pareto.csv", "pareto.html", "pareto.png")
 EXPLORE_ALGOS = ("proxconnect", "vispa")   # the trainers whose networks FINN builds by name
 
 
@@ -139,7 +141,7 @@ def preflight(candidates: list[Candidate], options: ExploreOptions, folder: Path
         config = TrainConfig(model=model, head=head, dataset=options.dataset,
                              binarization="uint8" if pixels == "uint8" else None)
         network = model_for(config, *shape).eval()
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        with tempfile.TemporaryDirectory() as tmp:  # nothing left in the folder if killed
             save_model(export_qonnx_model(network), Path(tmp) / "model.onnx")
             try:
                 run_build(Path(tmp) / "model.onnx", Path(tmp) / "build", build, quiet=True)
@@ -153,16 +155,18 @@ def preflight(candidates: list[Candidate], options: ExploreOptions, folder: Path
 
 
 # ------------------------------------------------------------------------------ a candidate
-def _train(candidate: Candidate, run_dir: Path) -> float:
-    """Train (or finish, or reuse) the candidate's run; the seconds spent now."""
-    from ..train.runs import CHECKPOINT, MODEL_FILE
+def _train(candidate: Candidate, run_dir: Path, data_dir: str | None) -> float:
+    """Train (or finish, or reuse) the candidate's run; the seconds spent now. A run is done
+    when its summary is written (the last file a run writes); one killed before that resumes
+    from its checkpoint, which also rewrites a finished run's model and summary."""
+    from ..train.runs import CHECKPOINT, SUMMARY_JSON
     from ..train.stage import resume_run, train_run
 
     start = time.perf_counter()
-    if (run_dir / MODEL_FILE).is_file():
+    if (run_dir / SUMMARY_JSON).is_file():
         return 0.0
-    if (run_dir / CHECKPOINT).is_file():
-        resume_run(run_dir, progress=False, verbose=False)
+    if (run_dir / CHECKPOINT).is_file():  # the data may have moved since: a resumable change
+        resume_run(run_dir, {"data_dir": data_dir}, progress=False, verbose=False)
     else:
         train_run(candidate.config, run_dir, progress=False, verbose=False)
     return time.perf_counter() - start
@@ -181,7 +185,7 @@ def evaluate_candidate(candidate: Candidate, options: ExploreOptions, folder: Pa
     if result_path.is_file():
         return json.loads(result_path.read_text())
     run_dir = folder / "runs" / f"{candidate.name}-{key}"
-    train_seconds = _train(candidate, run_dir)
+    train_seconds = _train(candidate, run_dir, options.data_dir)
     summary = json.loads((run_dir / SUMMARY_JSON).read_text())
     record = {"name": candidate.name, "algo": candidate.config.algo,
               "model": candidate.config.model,
@@ -191,9 +195,14 @@ def evaluate_candidate(candidate: Candidate, options: ExploreOptions, folder: Pa
     start = time.perf_counter()
     build_dir = folder / "builds" / f"{candidate.name}-{build_key}"
     try:
-        result = build_stage(run_dir, build_dir, build, verify=options.verify, progress=False)
+        result = build_stage(run_dir, build_dir, build, verify=options.verify,
+                             data_dir=options.data_dir, progress=False)
     except NoFittingFolding as err:
-        record.update(fits=False, note=f"does not fit: {err}")
+        record.update(fits=False, note=f"does not fit: even folded as far as FINN can, it "
+                                       f"needs {err.need}")
+    except XnorflowError as err:  # not kept: the next run tries again
+        return {**record, "fits": False, "failed": True,
+                "note": f"build failed: {str(err).splitlines()[0]} (see {build_dir})"}
     else:
         s = result.summary
         checked = s["verification"][-1]["images"] if s["verification"] else 0
@@ -211,6 +220,15 @@ def evaluate_candidate(candidate: Candidate, options: ExploreOptions, folder: Pa
 
 
 # ------------------------------------------------------------------------------ exploration
+def point_line(point: dict, on_front: bool = False) -> str:
+    if not point.get("fits"):
+        return f"{point['name']}: {point.get('note', 'does not fit')}"
+    use = point["utilization"]
+    return (f"{point['name']}: {point['test_accuracy']:.2%}, {point['estimated_fps']:,.0f} FPS, "
+            f"LUT {use.get('LUT', 0):.0%}, BRAM {use.get('BRAM_18K', 0):.0%}"
+            f"{' (Pareto front)' if on_front else ''}; {point['check']}")
+
+
 @dataclass
 class Exploration:
     folder: Path
@@ -222,17 +240,8 @@ class Exploration:
         from .pareto import pareto_front
 
         front = pareto_front(self.points)
-        lines = []
-        for p in sorted(self.points, key=lambda p: p["name"]):
-            if p.get("fits"):
-                lines.append(f"{p['name']}: {p['test_accuracy']:.2%}, "
-                             f"{p['estimated_fps']:,.0f} FPS, LUT "
-                             f"{p['utilization'].get('LUT', 0):.0%}, BRAM "
-                             f"{p['utilization'].get('BRAM_18K', 0):.0%}"
-                             f"{' (Pareto front)' if p['name'] in front else ''}; {p['check']}")
-            else:
-                lines.append(f"{p['name']}: {p.get('note', 'does not fit')}")
-        return lines + [f"{len(front)} of {len(self.points)} candidates on the Pareto front; "
+        return [point_line(p, p["name"] in front)
+                for p in sorted(self.points, key=lambda p: p["name"])] + [f"{len(front)} of {len(self.points)} candidates on the Pareto front; "
                         f"{self.seconds:.0f} s; outputs: " + ", ".join(str(o) for o in
                                                                       self.outputs)]
 
@@ -250,10 +259,10 @@ def explore(options: ExploreOptions, out: str | Path, progress: bool = True) -> 
     shape = (data.image_shape, data.num_classes)
     owned = claim_folder(out, FOLDER_KIND)
     folder = owned.path
-    for name in ("runs", "builds", "results", "preflight"):
+    for name in OUTPUTS:  # refused before any work if the user put a file of that name here
+        owned.target(name, STAGE)
+    for name in OUTPUTS[:4]:
         (folder / name).mkdir(exist_ok=True)
-    owned.record("runs", "builds", "results", "preflight", "exploration.json", "pareto.md",
-                 "pareto.csv", "pareto.html", "pareto.png", stage=STAGE)
     write_text(folder / "exploration.json", json.dumps(asdict(options), indent=2))
     verdicts = preflight(candidates, options, folder, shape)
     if not any(v["fits"] for v in verdicts.values()):
@@ -278,7 +287,7 @@ def explore(options: ExploreOptions, out: str | Path, progress: bool = True) -> 
             point = evaluate_candidate(candidate, options, folder)
         points.append(point)
         if progress:
-            bar.write(Exploration(folder, [point]).lines()[0])
+            bar.write(point_line(point))
     title = (f"xnorflow explore: {options.dataset}, {options.board}, budget "
              f"{options.budget:.0%}, {options.epochs} epoch(s)")
     outputs = [*write_table(points, folder, title), write_html(points, folder, title),

@@ -73,6 +73,7 @@ class Unit:
 
     names: tuple[str, ...]
     choices: list[Choice]                  # Pareto-optimal, fastest first
+    note: str | None = None                # why the search could not fold it
 
     @property
     def min_cycles(self) -> int:
@@ -83,9 +84,15 @@ class Unit:
 def _mvau_settings(op, node):
     mw, mh = op.get_nodeattr("MW"), op.get_nodeattr("MH")
     weight_bits = op.get_input_datatype(1).bitwidth()
+    input_bits = op.get_input_datatype(0).bitwidth()
+    output_bits = op.get_output_datatype().bitwidth()
+    hls = node.op_type.endswith("_hls")
     for pe in divisors(mh):
         for simd in divisors(mw):
-            if node.op_type.endswith("_hls") and simd < min_simd(mw):
+            # finn-hlslib: at most 1024 input folds, and every stream word (input, output, one
+            # PE's weights) within ap_uint's width limit
+            if hls and (simd < min_simd(mw) or max(simd * input_bits, pe * output_bits,
+                                                   simd * weight_bits) > HLS_MAX_STREAM_BITS):
                 continue
             if pe * simd * weight_bits <= HLS_MAX_STREAM_BITS:  # streamed from BRAM or LUTRAM
                 for style in ("block", "distributed"):
@@ -135,11 +142,16 @@ def _estimate(ops: dict, settings: dict[str, dict], part: str) -> Choice | None:
 
 
 def _pareto(choices: list[Choice]) -> list[Choice]:
-    """Drop every choice that another matches or beats in cycles and every resource."""
+    """Drop every choice that a faster (or equally fast) one beats in resources: no more of
+    any, less of one. Choices that cost the same at different speeds all stay, so that a layer
+    FINN estimates as free still gets the slowest folding that is fast enough (narrower
+    streams, fewer width converters)."""
     kept: list[Choice] = []
     for choice in sorted(choices, key=lambda c: (c.cycles, c.resources)):
         if not any(all(k <= c for k, c in zip(other.resources, choice.resources))
-                   for other in kept):
+                   and other.resources != choice.resources for other in kept) \
+                and not any(other.resources == choice.resources and other.cycles == choice.cycles
+                            for other in kept):
             kept.append(choice)
     return kept
 
@@ -159,7 +171,7 @@ def folding_units(model, part: str) -> list[Unit]:
             producer = model.find_producer(node.input[0])
             if producer is not None and _kind(producer) == "ConvolutionInputGenerator":
                 pooled[producer.name] = node
-    units = []
+    units, unfolded = [], []
     try:
         for node in model.graph.node:
             kind, op = _kind(node), ops[node.name]
@@ -176,11 +188,15 @@ def folding_units(model, part: str) -> list[Unit]:
                 settings = [{node.name: s} for s in SETTINGS[kind](op, node)]
             else:  # a layer without folding attributes: its fixed cost still counts
                 settings = [{node.name: {}}]
+                if {"PE", "SIMD"} & set(op.get_nodeattr_types()):
+                    unfolded.append(f"{node.name}: xnorflow's search does not fold "
+                                    f"{node.op_type} layers; kept at its PE/SIMD")
             choices = [c for c in (_estimate(ops, s, part) for s in settings) if c is not None]
             if not choices:
                 raise XnorflowError(f"{node.name}: FINN has no estimate for any folding of this "
                                     f"{node.op_type} layer")
-            units.append(Unit(tuple(next(iter(settings))), _pareto(choices)))
+            units.append(Unit(tuple(next(iter(settings))), _pareto(choices),
+                              unfolded.pop() if unfolded else None))
     finally:
         for name, attrs in saved.items():
             for key, value in attrs.items():
@@ -240,14 +256,14 @@ def _weights(capacity: dict[str, int], bram_weight: float) -> tuple[float, ...]:
 
 
 def balanced(units: list[Unit], bound: int, weights: tuple[float, ...]) -> list[Choice] | None:
-    """Each unit's cheapest choice within ``bound`` cycles (ties: the faster); None if a unit
-    cannot be that fast."""
+    """Each unit's cheapest choice within ``bound`` cycles (ties: the slower, just fast
+    enough); None if a unit cannot be that fast."""
     picked = []
     for unit in units:
         within = [c for c in unit.choices if c.cycles <= bound]
         if not within:
             return None
-        picked.append(min(within, key=lambda c: (_cost(c, weights), c.cycles)))
+        picked.append(min(within, key=lambda c: (_cost(c, weights), -c.cycles)))
     return picked
 
 
@@ -304,17 +320,22 @@ def _repair(units: list[Unit], design: list[Choice], bound: int, capacity: dict[
 
 
 def _designs(units: list[Unit], bound: int, capacity: dict[str, int],
-             budget: float) -> list[tuple[list[Choice], float]]:
-    """The balanced design at ``bound`` for each LUT:BRAM exchange rate (repaired towards the
-    budget where it exceeds it), with its rate; empty if a layer cannot be that fast."""
+             budget: float) -> list[tuple[list[Choice], float, int]]:
+    """The balanced design at ``bound`` for each LUT:BRAM exchange rate, repaired towards the
+    budget where it exceeds it: (design, rate, layers the repair moved); empty if a layer
+    cannot be that fast."""
     designs = []
     for bram_weight in BRAM_WEIGHTS:
         design = balanced(units, bound, _weights(capacity, bram_weight))
         if design is None:
             return []
+        moved = 0
         if not _fits(design, capacity, budget):
-            design = _repair(units, design, bound, capacity, budget) or design
-        designs.append((design, bram_weight))
+            repaired = _repair(units, design, bound, capacity, budget)
+            if repaired is not None:
+                moved = sum(a is not b for a, b in zip(design, repaired))
+                design = repaired
+        designs.append((design, bram_weight, moved))
     return designs
 
 
@@ -324,12 +345,36 @@ def _best(designs, capacity: dict[str, int], budget: float):
                                        max(c.cycles for c in d[0])))
 
 
+def _overuse(choices: list[Choice], capacity: dict[str, int], budget: float) -> str:
+    """The resources ``choices`` need beyond ``budget``, e.g. "LUT 61,234 (115%)"."""
+    parts = []
+    for total, resource in zip(_totals(choices), RESOURCES):
+        if capacity[resource] and total > budget * capacity[resource] + 1e-9:
+            parts.append(f"{resource} {total:,.0f} ({total / capacity[resource]:.0%})")
+        elif not capacity[resource] and total:
+            parts.append(f"{resource} {total:,.0f} (the device has none)")
+    return ", ".join(parts)
+
+
+def _plan(units, found, mode: str, budget: float, capacity: dict[str, int], bound: int,
+          notes: list[str]) -> Plan:
+    design, bram_weight, moved = found
+    how = (f"every layer at its cheapest folding within that bound, resources weighed by "
+           f"their share of the device (BRAM x {bram_weight:g})")
+    if moved:
+        how += f", then {moved} layer(s) moved between BRAM and LUTRAM to meet the budget"
+    notes = notes + [how] + [u.note for u in units if u.note]
+    return Plan(design, mode, budget, capacity, bram_weight, bound, notes)
+
+
 def fit(units: list[Unit], capacity: dict[str, int], budget: float) -> Plan:
-    """The fastest balanced design within ``budget`` of every resource."""
+    """The fastest balanced design within ``budget`` of every resource. The bisection
+    assumes a slower bound never needs more resources, true of each rate's balanced design
+    (a superset of foldings to choose from) though not guaranteed after a repair."""
     floor = max(u.min_cycles for u in units)
     bounds = sorted({c.cycles for u in units for c in u.choices if c.cycles >= floor})
     low, high, found = 0, len(bounds) - 1, None
-    while low <= high:  # the smallest bound with a fitting design (bigger bounds are cheaper)
+    while low <= high:  # the smallest bound with a fitting design
         middle = (low + high) // 2
         fitting = [d for d in _designs(units, bounds[middle], capacity, budget)
                    if _fits(d[0], capacity, budget)]
@@ -338,21 +383,19 @@ def fit(units: list[Unit], capacity: dict[str, int], budget: float) -> Plan:
         else:
             low = middle + 1
     if found is None:
-        smallest, _ = _best(_designs(units, bounds[-1], capacity, budget), capacity, budget)
-        need = Plan(smallest, "fit", budget, capacity, 1.0, bounds[-1])
-        over = ", ".join(f"{r} {need.resources[r]:,.0f} ({u:.0%})"
-                         for r, u in need.utilization.items() if u > budget)
+        smallest = _best(_designs(units, bounds[-1], capacity, budget), capacity, budget)[0]
+        cycles = max(c.cycles for c in smallest)
+        need = _overuse(smallest, capacity, budget)
         raise NoFittingFolding(
             f"no folding fits {budget:.0%} of the device: even the most folded design "
-            f"({need.cycles:,} cycles per frame) needs {over}. Use a larger board, raise "
-            f"--budget, or train a smaller network; to build it anyway, pass --target-fps "
-            f"(the design's own rate is reported) with --allow-misfit.",
-            need=f"{over} at {need.cycles:,} cycles per frame",
-            peak=_peak(smallest, capacity))
-    bound, (design, bram_weight) = found
-    return Plan(design, "fit", budget, capacity, bram_weight, bound, [
+            f"({cycles:,} cycles per frame) needs {need}. Use a larger board, raise --budget, "
+            f"or train a smaller network; to build it anyway, pass a --target-fps (at most "
+            f"the clock / {cycles:,}) with --allow-misfit.",
+            need=f"{need} at {cycles:,} cycles per frame", peak=_peak(smallest, capacity))
+    bound, design = found
+    return _plan(units, design, "fit", budget, capacity, bound, [
         f"the fastest design whose FINN estimates stay within {budget:.0%} of every resource; "
-        f"slowest layer {max(c.cycles for c in design):,} cycles per frame"])
+        f"slowest layer {max(c.cycles for c in design[0]):,} cycles per frame"])
 
 
 def for_target(units: list[Unit], capacity: dict[str, int], budget: float,
@@ -366,10 +409,13 @@ def for_target(units: list[Unit], capacity: dict[str, int], budget: float,
         notes.append(f"the target needs {bound:,} cycles per frame, but the slowest layer "
                      f"needs at least {floor:,} at full parallelism")
         bound = floor
-    design, bram_weight = _best(_designs(units, bound, capacity, budget), capacity, budget)
+    design = _best(_designs(units, bound, capacity, budget), capacity, budget)
     notes.append(f"the cheapest design (lowest peak resource use) whose slowest layer needs at "
                  f"most {bound:,} cycles per frame")
-    return Plan(design, "target", budget, capacity, bram_weight, bound, notes)
+    if not _fits(design[0], capacity, budget):
+        notes.append(f"no design this fast stays within {budget:.0%} of the device: this one "
+                     f"needs {_overuse(design[0], capacity, budget)}")
+    return _plan(units, design, "target", budget, capacity, bound, notes)
 
 
 def apply_plan(model, plan: Plan) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import math
 from pathlib import Path
 
@@ -156,7 +157,7 @@ def write_html(points: list[dict], folder: Path, title: str) -> Path:
                        f"fill='{_colour(p['utilization'].get('LUT', 0))}' "
                        f"stroke='{'black' if on_front else 'none'}' stroke-width='2' "
                        f"opacity='{1 if on_front else 0.45}' "
-                       f"onclick=\"pick('{html.escape(p['name'])}')\">"
+                       f"onclick=\"pick({html.escape(json.dumps(p['name']))})\">"
                        f"<title>{html.escape(tip)}</title></circle>")
     svg.append("</svg>")
     rows = [_row(p, front) for p in _sorted(points, front)]
@@ -170,7 +171,8 @@ def write_html(points: list[dict], folder: Path, title: str) -> Path:
         table.append(f"<tr id='row-{name}'><td>{cell}</td>"
                      + "".join(f"<td>{html.escape(c)}</td>" for c in r[1:]) + "</tr>")
     table.append("</table>")
-    page = f"""<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>
 body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} th{{cursor:pointer;background:#eee}}
 tr.picked{{background:#ffe08a}} circle{{cursor:pointer}}
@@ -191,6 +193,7 @@ function key(t){{const v=parseFloat(t.replace(/[,%]/g,''));return isNaN(v)?t:v;}
 function sortBy(i){{const t=document.getElementById('t');const rows=[...t.rows].slice(1);
  const up=t.dataset.col==i&&t.dataset.dir!='up';t.dataset.col=i;t.dataset.dir=up?'up':'down';
  rows.sort((a,b)=>{{const x=key(a.cells[i].innerText),y=key(b.cells[i].innerText);
+ if(typeof x!==typeof y)return typeof x==='string'?1:-1;  // '-' (no figure) always last
  return (x>y?1:x<y?-1:0)*(up?1:-1);}});rows.forEach(r=>t.appendChild(r));}}
 </script></body></html>"""
     write_text(folder / "pareto.html", page)

@@ -192,10 +192,8 @@ def folding_lines(summary: dict) -> list[str]:
     if folding.get("search") != "balanced":
         return []
     return [f"folding search: {note}" for note in folding["notes"]] + [
-        f"folding search: every layer at its cheapest folding within that bound, resources "
-        f"weighed by their share of the device (BRAM x {folding['bram_weight']:g}); choices "
-        f"in report/folding_search.json, reusable as --folding-config "
-        f"report/auto_folding_config.json"]
+        "folding search: choices in report/folding_search.json, reusable as --folding-config "
+        "report/auto_folding_config.json"]
 
 
 def cppsim_line(sim: dict) -> str:

@@ -5,7 +5,6 @@ follow FINN's standard ones where a binary (XNOR) network needs it. Import after
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import finn.transformation.streamline.absorb as absorb

@@ -357,12 +357,16 @@ def test_a_folding_json_with_too_many_input_folds_is_refused(tmp_path):
                folding_config=str(folding))
 
 
-def test_finn_folding_is_raised_to_the_hls_input_fold_limit(tmp_path):
+@pytest.mark.parametrize("search", ["finn", "balanced"])
+def test_folding_stays_within_the_hls_input_fold_limit(tmp_path, search):
+    """FINN's SetFolding would leave SIMD 1 (raised by step_within_hls_limits); xnorflow's
+    search never offers less than MW / 1024."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
     model = _randomize_batch_norms(BinaryCNN(TINY_UNPADDED, (1, 48, 48), 10))
-    out, _, comparisons = _build(tmp_path, model, "bipolar", count=4, target_fps=10)
+    out, _, comparisons = _build(tmp_path, model, "bipolar", count=4, target_fps=10,
+                                 folding_search=search)
     assert all(c.identical for c in comparisons)
     folded = ModelWrapper(str(out / "intermediate_models" / "step_apply_folding_config.onnx"))
     classifier = getCustomOp(folded.get_node_from_name("MVAU_hls_2"))
