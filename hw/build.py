@@ -31,16 +31,20 @@ CODEGEN_DIR = "codegen"  # inside the build folder: FINN's per-layer HLS/RTL sou
 FOLDING_ATTRIBUTES = ("PE", "SIMD")  # what must be a positive integer dividing the layer
 FOLDING_SEARCHES = ("balanced", "finn")
 
+
 class BuildError(XnorflowError):
     """A FINN build step failed; the message carries the step's error and the build log."""
 
+
 class FoldingConfigError(BuildError):
     """A folding JSON that FINN could not apply; the message names the entry and the fix."""
+
 
 class VendorToolsMissing(BuildError):
     """The requested output needs Vivado/Vitis HLS, which are not installed here."""
 
     exit_code = 3
+
 
 @dataclass
 class BuildOptions:
@@ -88,6 +92,7 @@ class BuildOptions:
         """Whether xnorflow's balanced search chooses the folding (else FINN or a JSON)."""
         return self.folding_config is None and self.folding_search == "balanced"
 
+
 def read_folding_config(path: str | Path) -> dict:
     """Parse and check the structure of a FINN folding JSON: an object of layer name -> object
     of attribute -> value (plus FINN's optional "Defaults"); PE and SIMD positive integers."""
@@ -121,11 +126,13 @@ def read_folding_config(path: str | Path) -> dict:
                                          f"a positive integer.")
     return config
 
+
 def vendor_steps() -> list[str]:
     """FINN's standard steps that run Vivado/Vitis HLS (everything after the estimates)."""
     from finn.builder.build_dataflow_config import default_build_dataflow_steps as default
 
     return default[default.index("step_generate_estimate_reports") + 1:]
+
 
 def build_steps(until: str, options: BuildOptions | None = None) -> list:
     """FINN's step list for ``until`` with xnorflow's replacements and insertions."""
@@ -145,6 +152,7 @@ def build_steps(until: str, options: BuildOptions | None = None) -> list:
         steps.append(replaced.get(name, name))
         steps.extend(STEPS_AFTER.get(name, []))
     return steps
+
 
 class _StepGuard:
     """Runs FINN build steps so that their errors and Ctrl-C survive FINN's catch-all."""
@@ -184,6 +192,7 @@ class _StepGuard:
         raise BuildError(f"FINN step {step} failed: {type(err).__name__}: {message}\nFull "
                          f"log: {log}")
 
+
 def make_config(out_dir: Path, options: BuildOptions, until: str, guard: _StepGuard):
     from finn.builder.build_dataflow_config import (DataflowBuildConfig, DataflowOutputType,
                                                     LogLevel, ShellFlowType)
@@ -208,12 +217,14 @@ def make_config(out_dir: Path, options: BuildOptions, until: str, guard: _StepGu
         console_log_level=LogLevel.NONE,
     )
 
+
 def _build_log_errors(log: Path) -> str:
     if not log.exists():
         return "(no build log)"
     lines = log.read_text(errors="replace").splitlines()
     errors = [l for l in lines if re.search(r"ERROR|Error|assert", l)]
     return "\n".join((errors or lines)[-12:])
+
 
 def run_build(qonnx_path: str | Path, out_dir: str | Path, options: BuildOptions,
               quiet: bool = False) -> Path:
