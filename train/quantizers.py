@@ -44,7 +44,7 @@ from .pairs import BackwardQuantizer, QuantizerPair
 # ------------------------------------------------------------------------------ elementary maps
 def binary_sign(x: torch.Tensor) -> torch.Tensor:
     """sign with sign(0) = +1, as Brevitas' binary quantizer and FINN's bipolar type define it."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+    return (x >= 0).to(x.dtype).mul_(2.0).sub_(1.0)
 
 
 def prox_binary(v: torch.Tensor, mu: float) -> torch.Tensor:
@@ -103,7 +103,7 @@ def backward_grad(backward: BackwardQuantizer, x: torch.Tensor) -> torch.Tensor:
     if backward.kind == "identity":
         return torch.ones_like(x)
     if backward.kind == "clip":
-        return (x.abs() <= 1.0).to(x.dtype)
+        return x.abs().le_(1.0).to(x.dtype)
     if backward.kind == "approxsign":
         return (2 - 2 * x.abs()).clamp(min=0.0)
     return sign_swish_grad(x, backward.beta)
@@ -113,6 +113,8 @@ def _forward_quantizer(x: torch.Tensor, backward: BackwardQuantizer, mu: float) 
     """F(x) = P_mu(B(x)). Every B here preserves the sign of x, so the sign is taken from x
     itself: a tiny negative x whose B(x) rounds to 0.0 still maps to -1, exactly as the deployed
     sign(x) network does."""
+    if math.isinf(mu):  # |P_inf| = 1 whatever B(x) is: skip computing B (a third of a step)
+        return binary_sign(x)
     return binary_sign(x) * _pulled_magnitude(backward_value(backward, x).abs(), mu)
 
 
