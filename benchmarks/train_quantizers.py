@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import time
 from dataclasses import asdict
@@ -34,9 +35,8 @@ def run(args) -> list[dict]:
                                  act_quantizer=args.act_quantizer, dataset=args.dataset,
                                  data_dir=args.data_dir, epochs=args.epochs,
                                  batch_size=args.batch_size, lr=args.lr, dropout=args.dropout,
-                                 seed=seed)
-            act = f"-act-{args.act_quantizer}" if args.act_quantizer else ""
-            out = Path(args.out) / f"{pair}{act}-seed{seed}"
+                                 augment=args.augment, seed=seed)
+            out = Path(args.out) / args.tag / f"{pair}-seed{seed}"
             trainer = Trainer(config, out, show_progress=args.progress)
             if (out / "checkpoint.pt").exists():
                 trainer.resume()  # a benchmark interrupted half-way continues where it stopped
@@ -52,24 +52,35 @@ def run(args) -> list[dict]:
     return results
 
 
+def mean_std(values: list[float]) -> str:
+    """Percentages as 'mean ± std' (sample std; just the value for one run)."""
+    mean = 100 * statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:.2f}%"
+    return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f}%"
+
+
 def markdown(results: list[dict], args, command: str) -> str:
     by_pair: dict[str, list[dict]] = {}
     for r in results:
         by_pair.setdefault(r["pair"], []).append(r)
+    activations = args.act_quantizer or "xnorflow's default (bnn for bc and pc, the pair's own otherwise)"
     lines = [f"Command: `{command}`", "",
              f"{args.model.upper()} W1A1 on {args.dataset}, {args.epochs} epochs, batch "
              f"{args.batch_size}, Adam lr {args.lr} cosine to 0, dropout {args.dropout}, "
-             f"activations: {args.act_quantizer or 'same pair as the weights'}, "
-             f"seeds {args.seeds}; {platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} threads, torch {torch.__version__}. Accuracy is the "
-             f"deployed sign(w) network on the full test split.", "",
-             "| pair | final test acc | best epoch acc | train time / run |",
-             "|---|---|---|---|"]
+             f"augmentation {args.augment}, activations: {activations}, seeds {args.seeds}; "
+             f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+             f"threads, torch {torch.__version__}. Accuracy is the deployed sign(w) network on "
+             f"the full test split after the last epoch (mean ± std over seeds); 'best epoch' "
+             f"is the mean of each run's best epoch, for reference only (chosen on the test "
+             f"set).", "",
+             "| pair | runs | final test acc | best epoch acc | train time / run |",
+             "|---|---|---|---|---|"]
     for pair, runs in by_pair.items():
-        final = sum(r["final_test_acc"] for r in runs) / len(runs)
-        best = sum(r["best_test_acc"] for r in runs) / len(runs)
-        seconds = sum(r["train_seconds"] for r in runs) / len(runs)
-        lines.append(f"| {pair} | {final:.2%} | {best:.2%} | {seconds / 60:.1f} min |")
+        seconds = statistics.fmean(r["train_seconds"] for r in runs)
+        lines.append(f"| {pair} | {len(runs)} | {mean_std([r['final_test_acc'] for r in runs])} "
+                     f"| {mean_std([r['best_test_acc'] for r in runs])} | "
+                     f"{seconds / 60:.1f} min |")
     return "\n".join(lines) + "\n"
 
 
@@ -104,6 +115,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--augment", default="standard", choices=["standard", "shift", "none"])
+    p.add_argument("--tag", default=None, help="name of the results and of the BENCHMARKS "
+                   "section (default: MODEL-DATASET[-act-PAIR][-shift])")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quantizers"))
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice, all cores)")
@@ -113,10 +127,11 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     command = command_line("train_quantizers.py", argv)
+    tag = args.tag = args.tag or (f"{args.model}-{args.dataset}"
+                                  + (f"-act-{args.act_quantizer}" if args.act_quantizer else "")
+                                  + ("-shift" if args.augment == "shift" else ""))
     results = run(args)
     out = Path(args.out)
-    tag = f"{args.model}-{args.dataset}" + (f"-act-{args.act_quantizer}" if args.act_quantizer
-                                            else "")
     (out / f"{tag}.json").write_text(json.dumps(results, indent=2))
     plot(results, out / f"{tag}.png", f"{args.model.upper()} W1A1, {args.dataset}")
     section = markdown(results, args, command)

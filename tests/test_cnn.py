@@ -17,7 +17,7 @@ from xnorflow.export.qonnx_export import check_binary_model, export_qonnx_model,
 from xnorflow.export.run_export import Reference, export_model
 from xnorflow.export.verify import execute_graph, torch_logits
 from xnorflow.options import ConfigError
-from xnorflow.train.augment import random_crop_flip
+from xnorflow.train.augment import random_crop_flip, random_shift
 from xnorflow.train.brevitas_quant import act_quant_for, weight_quant_for
 from xnorflow.train.configs import TrainConfig, VispaConfig
 from xnorflow.train.data import load_dataset
@@ -122,14 +122,31 @@ def test_crop_flip_is_seeded_and_moves_pixels_within_the_padding():
         assert found
 
 
+def test_shift_moves_a_flat_channels_first_image_without_mirroring_it():
+    # 2 images of 2 channels x 6 x 5 pixels, flat in channels-first order, as an MLP takes them
+    images = torch.arange(2 * 2 * 6 * 5, dtype=torch.float32).reshape(2, 60)
+    shifted = random_shift(images, (2, 6, 5), torch.Generator().manual_seed(1), pixels=2,
+                           fill=-1.0)
+    assert shifted.shape == images.shape
+    assert torch.equal(shifted, random_shift(images, (2, 6, 5),
+                                             torch.Generator().manual_seed(1), 2, -1.0))
+    for image, out in zip(images.reshape(2, 2, 6, 5), shifted.reshape(2, 2, 6, 5)):
+        padded = nn.functional.pad(image, (2, 2, 2, 2), value=-1.0)
+        offsets = [(top, left) for top in range(5) for left in range(5)
+                   if torch.equal(out, padded[:, top:top + 6, left:left + 5])]
+        assert offsets  # both channels moved together, by one offset within 2 pixels
+    assert not torch.equal(shifted, images)  # 2 images, 25 offsets each: not both unmoved
+
+
 # ----------------------------------------------------------------------------- configurations
 def test_cifar_conv_runs_default_to_an_8_bit_first_layer():
     assert TrainConfig(model="cnv", dataset="cifar10").binarization == "uint8"
     assert TrainConfig(model="cnv", dataset="mnist").binarization == "threshold"
     assert TrainConfig(model="sfc", dataset="cifar10").binarization == "threshold"
-    assert TrainConfig(model="cnv", dataset="cifar10").augmented
-    assert not TrainConfig(model="cnv", dataset="mnist").augmented
-    assert not TrainConfig(model="cnv", dataset="cifar10", augment="none").augmented
+    assert TrainConfig(model="cnv", dataset="cifar10").augmentation == "crop-flip"
+    assert TrainConfig(model="cnv", dataset="mnist").augmentation is None
+    assert TrainConfig(model="cnv", dataset="cifar10", augment="none").augmentation is None
+    assert TrainConfig(model="lfc", dataset="mnist", augment="shift").augmentation == "shift"
 
 
 @pytest.mark.parametrize("options, message", [
@@ -402,7 +419,7 @@ def test_augmented_cnv_runs_on_a_cifar_folder_resume_bit_identically(tmp_path, c
     write_random_cifar(tmp_path / "cifar", per_batch=6)
     config = config_class(model="cnv", dataset="cifar10", data_dir=str(tmp_path / "cifar"),
                           epochs=2, batch_size=10, threads=1, **options)
-    assert config.binarization == "uint8" and config.augmented
+    assert config.binarization == "uint8" and config.augmentation == "crop-flip"
     straight = _fit(config, tmp_path / "straight")
     _fit(config, tmp_path / "split", stop_after=1)
     resumed = _fit(config, tmp_path / "split", resume=True)

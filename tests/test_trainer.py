@@ -76,6 +76,20 @@ def test_resume_is_bit_identical_even_at_another_thread_count(tmp_path):
     assert strip_time(resumed.history) == strip_time(straight.history)
 
 
+def test_shifted_images_resume_bit_identically_and_change_what_is_learnt(tmp_path):
+    shifted = small_config(augment="shift", epochs=2)
+    straight = train(tmp_path / "straight", shifted)
+    interrupted = Trainer(shifted, tmp_path / "split", dataset=DIGITS, show_progress=False,
+                          verbose=False)
+    interrupted.fit(stop_after=1)
+    resumed = train(tmp_path / "split", shifted, resume=True)
+    assert_same_state(straight, resumed)
+    assert strip_time(resumed.history) == strip_time(straight.history)
+    unshifted = train(tmp_path / "none", small_config(augment="none", epochs=2))
+    assert not torch.equal(straight.model.state_dict()["features.1.weight"],
+                           unshifted.model.state_dict()["features.1.weight"])
+
+
 def test_resume_takes_the_configuration_from_the_checkpoint(tmp_path):
     """`xnorflow train --resume --out RUN` alone continues a run trained with non-default
     options; options that would change the result are refused with the differences."""
@@ -240,3 +254,23 @@ def test_runs_recorded_before_the_head_option_open_with_their_batch_norm_head(tm
     assert isinstance(model.features[-1], torch.nn.BatchNorm1d)
     images = torch.ones(3, 64)
     assert torch.equal(model(images), old_model.eval()(images))
+
+
+def test_bc_and_pc_default_to_bnn_activations_and_the_record_names_them(tmp_path):
+    """Identity backward through sign activations stalls at ~94 % (BENCHMARKS.md), so bc and pc
+    train their activations with BNN's STE unless told otherwise; the run record says so."""
+    from xnorflow.train.runs import config_of, new_record
+
+    assert TrainConfig(quantizer="bc").act_quantizer == "bnn"
+    assert TrainConfig(quantizer="pc").act_quantizer == "bnn"
+    assert TrainConfig(quantizer="bnn++").act_quantizer == "bnn++"
+    assert TrainConfig(quantizer="bc", act_quantizer="bc").act_quantizer == "bc"
+    run = train_run(small_config(quantizer="bc", act_quantizer=None, epochs=1), tmp_path / "bc",
+                    progress=False)
+    summary = json.loads((tmp_path / "bc" / "summary.json").read_text())
+    assert summary["config"]["act_quantizer"] == "bnn"
+    assert run.history
+    # a bc run recorded before the default changed (act_quantizer None) keeps bc activations
+    record = new_record("model", small_config(quantizer="bc", act_quantizer="bc"), (64,), 10)
+    record["config"]["act_quantizer"] = None
+    assert config_of(record).act_quantizer == "bc"

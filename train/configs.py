@@ -21,11 +21,15 @@ from .pairs import PAIRS
 
 MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
 CONV_MODELS = ("cnv", "vgg-small")  # topologies in xnorflow.train.models.CONV_TOPOLOGIES
-AUGMENTATIONS = ("standard", "none")
+AUGMENTATIONS = ("standard", "shift", "none")
 HIDDEN_LAYERS = 3
 HEADS = ("tensor-norm", "batch-norm")  # output normalizations a user may choose
 ENGINES = ("packed", "reference")
 SEED_LIMIT = 2 ** 31 - 1
+# Activation pair used when --act-quantizer is not given and the weight pair's backward is the
+# identity: through sign activations it passes gradients of saturated units unchanged and LFC
+# stalls at ~94 % on MNIST (BENCHMARKS.md); BNN's clipped STE reaches ~98 %.
+IDENTITY_BACKWARD_ACTIVATIONS = {"bc": "bnn", "pc": "bnn"}
 
 RUN_KINDS: dict[str, type[RunConfig]] = {}
 
@@ -65,6 +69,12 @@ class RunConfig:
 
     def __post_init__(self):
         validate_fields(self)
+
+    @classmethod
+    def recorded_options(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        """The options of a run record as this version reads them: options added since get the
+        value older runs had (:attr:`RECORDED_BEFORE`)."""
+        return {**cls.RECORDED_BEFORE, **saved}
 
     def describe(self) -> str:
         """One line naming the trained network, for reports."""
@@ -117,13 +127,19 @@ class TrainConfig(RunConfig):
     augment: str = option("standard", "training-image augmentation. standard: random crop "
                           "(padding 4) and horizontal flip for CIFAR-10 with a convolutional "
                           "model, the usual protocol; nothing for the other data sets and "
-                          "MLPs. none: no augmentation", choices=AUGMENTATIONS)
+                          "MLPs. shift: every training image moved by a random offset of up "
+                          "to 2 pixels per direction, background filling the border (any "
+                          "model; part of the LFC MNIST recipe, see BENCHMARKS.md). none: no "
+                          "augmentation", choices=AUGMENTATIONS)
     quantizer: str = option("bnn", "PC++ quantizer pair for weights and activations: "
                             + "; ".join(f"{n}: {p.description}" for n, p in PAIRS.items()),
                             choices=tuple(PAIRS))
-    act_quantizer: str | None = option(None, "a different PC++ pair for the activations, e.g. "
-                                       "--quantizer bc --act-quantizer bnn (default: the "
-                                       "--quantizer pair)", choices=tuple(PAIRS))
+    act_quantizer: str | None = option(None, "PC++ pair of the activations (default: bnn for "
+                                       "--quantizer bc and pc, whose identity backward "
+                                       "through sign activations stalls training, see "
+                                       "BENCHMARKS.md; the --quantizer pair otherwise). The "
+                                       "run record names the pair used",
+                                       choices=tuple(PAIRS))
     lr: float = option(5e-3, "learning rate (Adam), cosine-annealed to 0 over the run",
                        range=POSITIVE)
     weight_decay: float = option(0.0, "weight decay", range=AT_LEAST_0)
@@ -135,6 +151,8 @@ class TrainConfig(RunConfig):
                        "popcounts, the host applies the affine)", choices=HEADS)
 
     def __post_init__(self):
+        if self.act_quantizer is None:
+            self.act_quantizer = IDENTITY_BACKWARD_ACTIVATIONS.get(self.quantizer, self.quantizer)
         if self.binarization is None:
             self.binarization = ("uint8" if self.is_conv and self.dataset == "cifar10"
                                  else "threshold")
@@ -156,12 +174,24 @@ class TrainConfig(RunConfig):
         return self.model in CONV_MODELS
 
     @property
-    def augmented(self) -> bool:
-        """Whether training images are randomly cropped and flipped (see ``augment``)."""
-        return self.augment == "standard" and self.is_conv and self.dataset == "cifar10"
+    def augmentation(self) -> str | None:
+        """What is done to the training images (see ``augment`` and :mod:`.augment`):
+        ``crop-flip``, ``shift`` or None."""
+        if self.augment == "shift":
+            return "shift"
+        if self.augment == "standard" and self.is_conv and self.dataset == "cifar10":
+            return "crop-flip"
+        return None
+
+    @classmethod
+    def recorded_options(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        options = super().recorded_options(saved)
+        if options.get("act_quantizer") is None:  # recorded before the default became explicit
+            options["act_quantizer"] = options["quantizer"]
+        return options
 
     def describe(self) -> str:
-        act = "/" + self.act_quantizer if self.act_quantizer else ""
+        act = "" if self.act_quantizer == self.quantizer else "/" + self.act_quantizer
         return f"{self.model.upper()} W1A1 ({self.quantizer}{act}, {self.dataset})"
 
 

@@ -135,7 +135,7 @@ def load_record(path: str | Path, content: str | None = None) -> dict:
 def config_of(record: dict) -> RunConfig:
     cls = RUN_KINDS[record["algo"]]
     known = {f.name for f in fields(cls)}
-    saved = {**cls.RECORDED_BEFORE, **record["config"]}
+    saved = cls.recorded_options(record["config"])
     return cls(**{k: v for k, v in saved.items() if k in known})
 
 

@@ -18,8 +18,9 @@ from torch import nn
 from ..errors import XnorflowError
 from .brevitas_quant import clip_latent_weights, set_schedule_progress
 from .configs import TrainConfig
+from .data import SIGN_BINARIZATIONS
 from .loop import EpochLoop
-from .augment import random_crop_flip
+from .augment import random_crop_flip, random_shift
 from .models import build_model, model_inputs
 from .pairs import pair_for
 from .runs import CHECKPOINT, config_of, image_shape_of
@@ -84,8 +85,8 @@ class Trainer(EpochLoop):
         self.x_train = torch.from_numpy(model_inputs(self.model, self.dataset.train.images))
         self.y_train = torch.from_numpy(self.dataset.train.labels)
         self.x_test = torch.from_numpy(model_inputs(self.model, self.dataset.test.images))
-        # the first convolution's background: black pixels, or -1 for bipolar inputs
-        self.fill = 0.0 if self.config.binarization == "uint8" else -1.0
+        # background of the input images, for augmentation: black, i.e. -1 once binarized
+        self.fill = -1.0 if self.config.binarization in SIGN_BINARIZATIONS else 0.0
         self.y_test = torch.from_numpy(self.dataset.test.labels)
         self.steps_per_epoch = math.ceil(len(self.y_train) / self.config.batch_size)
 
@@ -105,8 +106,16 @@ class Trainer(EpochLoop):
 
     def _title(self) -> str:
         cfg = self.config
-        act = "/" + cfg.act_quantizer if cfg.act_quantizer else ""
+        act = "" if cfg.act_quantizer == cfg.quantizer else "/" + cfg.act_quantizer
         return f"{cfg.model.upper()} W1A1, {cfg.quantizer}{act}, {self.dataset.name}"
+
+    def _augmented(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        kind = self.config.augmentation
+        if kind == "crop-flip":
+            return random_crop_flip(images, generator, fill=self.fill)
+        if kind == "shift":
+            return random_shift(images, self.dataset.image_shape, generator, fill=self.fill)
+        return images
 
     # ------------------------------------------------------------------ records
     def training_state(self) -> dict:
@@ -146,10 +155,7 @@ class Trainer(EpochLoop):
             self.progress = step / max(total_steps - 1, 1)
             set_schedule_progress(self.model, self.progress)
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            images = self.x_train[idx]
-            if cfg.augmented:
-                images = random_crop_flip(images, crops, fill=self.fill)
-            logits = self.model(images)
+            logits = self.model(self._augmented(self.x_train[idx], crops))
             loss = nn.functional.cross_entropy(logits, self.y_train[idx])
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
