@@ -151,7 +151,7 @@ def _add_train_parser(sub) -> None:
                      else f"{' and '.join(algos)} options")
             groups[algos] = p.add_argument_group(title)
         f = next(f for f in owners[0].user_options() if f.name == name)
-        _add_field(groups[algos], f, {cls.algo: cls.default_of(name) for cls in owners})
+        _add_field(groups[algos], f, {cls.algo: cls.shown_default(name) for cls in owners})
     p.set_defaults(handler=_train, interrupted=_train_interrupted)
 
 

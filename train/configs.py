@@ -30,6 +30,10 @@ SEED_LIMIT = 2 ** 31 - 1
 # identity: through sign activations it passes gradients of saturated units unchanged and LFC
 # stalls at ~94 % on MNIST (BENCHMARKS.md); BNN's clipped STE reaches ~98 %.
 IDENTITY_BACKWARD_ACTIVATIONS = {"bc": "bnn", "pc": "bnn"}
+# VISPA's defaults by --activations: the authors' CIFAR-10 W1A1 runs and their W1A32
+# (weights-only binarization) recipe.
+VISPA_SETTINGS = {"binary": {"rank": 4, "lr": 0.5, "weight_decay": 1e-5},
+                  "float": {"rank": 8, "lr": 0.1, "weight_decay": 5e-4}}
 
 RUN_KINDS: dict[str, type[RunConfig]] = {}
 
@@ -51,6 +55,9 @@ class RunConfig:
     RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("data_dir",)
     # Options added after runs were recorded without them: the value those runs had.
     RECORDED_BEFORE: ClassVar[dict[str, Any]] = {}
+    # Options whose default depends on other options (declared None, set in __post_init__):
+    # how --help describes the default.
+    DEPENDENT_DEFAULTS: ClassVar[dict[str, str]] = {}
 
     dataset: str = option("digits", "digits ships with scikit-learn; the others are read from "
                           "--data-dir", choices=DATASETS)
@@ -94,6 +101,11 @@ class RunConfig:
     def default_of(cls, name: str) -> Any:
         f = next(f for f in fields(cls) if f.name == name)
         return f.default_factory() if f.default is MISSING else f.default
+
+    @classmethod
+    def shown_default(cls, name: str) -> Any:
+        """The default as ``--help`` shows it: words where it depends on other options."""
+        return cls.DEPENDENT_DEFAULTS.get(name) or cls.default_of(name)
 
 
 @run_kind
@@ -213,11 +225,12 @@ class VispaConfig(TrainConfig):
     activations: str = option("binary", "binary: W1A1 (sign activations); float: weights-only "
                               "binarization with ReLU, not buildable by FINN",
                               choices=("binary", "float"))
-    lr: float = option(0.5, "learning rate (SGD), linear warm-up then cosine to 0",
-                       range=POSITIVE)
-    weight_decay: float = option(1e-5, "weight decay on every parameter", range=AT_LEAST_0)
-    rank: int = option(4, "K, rank of the weight covariance; 0 = the paper's LP special case "
-                       "(latent weights, STE, clipping)", range=AT_LEAST_0)
+    lr: float | None = option(None, "learning rate (SGD), linear warm-up then cosine to 0",
+                              range=POSITIVE)
+    weight_decay: float | None = option(None, "weight decay on every parameter",
+                                        range=AT_LEAST_0)
+    rank: int | None = option(None, "K, rank of the weight covariance; 0 = the paper's LP "
+                              "special case (latent weights, STE, clipping)", range=AT_LEAST_0)
     scale: float = option(100.0, "S in the unit diagonal m^2 + |z|^2 / S = 1", range=POSITIVE)
     warmup_epochs: int = option(5, "epochs of linear learning-rate warm-up (at most half the "
                                 "run)", range=AT_LEAST_0)
@@ -225,8 +238,22 @@ class VispaConfig(TrainConfig):
     ensemble_samples: int = option(40, "L: sampled networks averaged for the reported ensemble "
                                    "accuracy (the deployed network is sign(m))",
                                    range=AT_LEAST_0)
+    ensemble_eval: str = option("final", "when the L-sample ensemble is evaluated: final "
+                                "(after the last epoch) or every-epoch (the authors' protocol, "
+                                "which reports the best epoch; L test-set passes per epoch)",
+                                choices=("final", "every-epoch"))
+
+    DEPENDENT_DEFAULTS: ClassVar[dict[str, str]] = {
+        name: f"{VISPA_SETTINGS['binary'][name]} for W1A1, {VISPA_SETTINGS['float'][name]} "
+              f"with --activations float: the authors' settings"
+        for name in ("rank", "lr", "weight_decay")}
+    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {**TrainConfig.RECORDED_BEFORE,
+                                                 "ensemble_eval": "final"}
 
     def __post_init__(self):
+        for name, value in VISPA_SETTINGS.get(self.activations, VISPA_SETTINGS["binary"]).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         super().__post_init__()
         if self.is_conv and self.activations == "float":
             raise ConfigError("--activations float (VISPA's W1A32 setting) is for the MLPs; "
