@@ -70,6 +70,10 @@ def hls_stage(out: str | Path, options: HlsOptions, run: str | Path | None = Non
         dataset, _ = prepare_data(config, load_dataset(config.dataset, config.data_dir,
                                                        config.binarization))
         state = init_state(config.shape(dataset.in_features, dataset.num_classes), config.seed)
+    if state.shape.convention != "bipolar":
+        raise UsageError(f"the HLS trainer computes with +-1 values only; this BMLP uses "
+                         f"--convention {state.shape.convention} (ternary, sign(0) = 0). "
+                         f"Train it with --convention bipolar (the default).")
     if options.batch_max is None:
         options = replace(options, batch_max=config.batch_size)
     plan(state, options)

@@ -208,3 +208,98 @@ def test_brevitas_model_reproduces_the_readout_on_real_mnist(mnist_dir, tmp_path
     assert {n.op_type for n in wrapper.graph.node if "Quant" in n.op_type} == {"BipolarQuant"}
     qonnx_logits = execute_graph(wrapper, images[:300], progress=False)
     assert np.array_equal(qonnx_logits, expected[:300].astype(np.float32))
+
+
+# ------------------------------------------------------------------- the authors' convention
+def authors_step(weights, classifiers, x, y, thresholds, step, seed, margins, groups, limit):
+    """The authors' rule written out sample by sample, neuron by neuron (numpy.sign, so
+    sign(0) = 0 everywhere), to check the vectorized reference step against."""
+    a = x.astype(np.int64)
+    for layer, (w, b) in enumerate(zip(weights, classifiers)):
+        h = a @ np.sign(w).astype(np.int64)
+        act = np.sign(h)
+        o = act @ b.astype(np.int64)
+        delta = np.zeros_like(w, dtype=np.int64)
+        any_wrong = False
+        for n in range(len(y)):
+            top = np.sort(o[n])
+            if o[n].argmax() == y[n] and top[-1] - top[-2] >= margins[layer]:
+                continue
+            any_wrong = True
+            t = b[:, y[n]].astype(np.int64)
+            width, gamma = w.shape[1], groups[layer]
+            for start in range(0, width, gamma):
+                candidates = [j for j in range(start, min(start + gamma, width))
+                              if h[n, j] * t[j] < 0]
+                if candidates:
+                    j = min(candidates, key=lambda k: (abs(h[n, k]), k))
+                    delta[:, j] += 2 * a[n] * t[j]
+        if any_wrong:
+            w += delta.astype(np.int32)
+            draws = reinforcement_draws(stream_key(seed, step, layer), *w.shape)
+            w += np.where(draws < thresholds[layer], 2 * np.sign(w), 0).astype(np.int32)
+            np.clip(w, -limit, limit, out=w)
+        a = act
+
+
+def test_authors_convention_step_follows_their_rule_with_zeros_everywhere():
+    """Small integer weights and ternary classifiers, so zero weights, zero pre-activations
+    (an even fan-in of 16), zero activations and zero targets all occur."""
+    shape = BMLPShape(16, (5, 3), 3, (5, 3), margin_ratio=0.25, weight_bits=6,
+                      convention="authors")
+    rng = np.random.default_rng(1)
+    weights = [rng.integers(-2, 3, size=(16, 5)).astype(np.int32),
+               rng.integers(-2, 3, size=(5, 3)).astype(np.int32)]
+    classifiers = [rng.integers(-1, 2, size=(5, 3)).astype(np.int8),
+                   rng.integers(-1, 2, size=(3, 3)).astype(np.int8)]
+    state = BMLPState(shape, [w.copy() for w in weights], classifiers)
+    mine = [w.copy() for w in weights]
+    thresholds = [reinforcement_threshold(0.5, 0.0, f) * 40 for f in shape.fan_ins]
+    x, y = random_bipolar(rng, (200, 16)), rng.integers(0, 3, 200)
+    seen_zero_activation = False
+    for step in range(20):
+        idx = slice(10 * step, 10 * step + 10)
+        seen_zero_activation |= (readout(state, x[idx])[0] == 0).any() or \
+            (np.sign(x[idx] @ np.sign(state.weights[0])) == 0).any()
+        reference.train_step(state, x[idx], y[idx], thresholds, step, seed=2)
+        authors_step(mine, classifiers, x[idx], y[idx], thresholds, step, 2, shape.margins,
+                     shape.group_sizes, shape.weight_limit)
+        for ours, theirs in zip(state.weights, mine):
+            assert np.array_equal(ours, theirs), f"step {step}"
+    assert seen_zero_activation
+    assert all((w == 0).any() for w in weights)  # zero weights took part
+    assert predict(state, x).tolist() == [int(np.argmax(o)) for o in readout(state, x)[-1]]
+
+
+def test_authors_convention_initialization_configuration_and_refusals(tmp_path, capsys):
+    from xnorflow.cli import main
+    from xnorflow.train.configs import ConfigError
+
+    shape = BMLPShape(784, (525, 525), 10, (105, 105), convention="authors")
+    state = init_state(shape, 0)
+    zeros = np.mean([(w == 0).mean() for w in state.weights])
+    assert 0.008 < zeros < 0.018                           # int(N(0, 64^2)): ~1.25 % zeros
+    assert (state.weights[0] % 2 == 0).mean() > 0.45        # even values are drawn too
+    classifier_zeros = np.mean([(b == 0).mean() for b in state.classifiers])
+    assert 0.004 < classifier_zeros < 0.025 and set(np.unique(state.classifiers[0])) == {-1, 0, 1}
+    bipolar = init_state(BMLPShape(784, (525, 525), 10, (105, 105)), 0)
+    assert all((w % 2 == 1).all() for w in bipolar.weights)
+    assert all(set(np.unique(b)) == {-1, 1} for b in bipolar.classifiers)
+
+    assert LocalBinaryConfig(convention="authors").engine == "reference"
+    assert LocalBinaryConfig().engine == "packed"
+    with pytest.raises(ConfigError, match="use --engine reference"):
+        LocalBinaryConfig(convention="authors", engine="packed")
+
+    run = tmp_path / "run"
+    assert main(["train", "--algo", "local-binary", "--convention", "authors", "--widths",
+                 "35,35", "--epochs", "20", "--out", str(run), "--no-progress"]) == 0
+    summary = __import__("json").loads((run / "summary.json").read_text())
+    assert summary["config"]["convention"] == "authors" and summary["final_test_acc"] > 0.5  # 73 %
+    capsys.readouterr()
+    assert main(["export", str(run), "--no-progress"]) != 0
+    err = capsys.readouterr().err
+    assert "ternary" in err and "--convention bipolar" in err and "Traceback" not in err
+    assert not (run / "model.qonnx.onnx").exists()
+    assert main(["hls", "--trainer", str(run), "--out", str(tmp_path / "hls")]) != 0
+    assert "--convention bipolar" in capsys.readouterr().err

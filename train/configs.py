@@ -25,6 +25,7 @@ AUGMENTATIONS = ("standard", "shift", "none")
 HIDDEN_LAYERS = 3
 HEADS = ("tensor-norm", "batch-norm")  # output normalizations a user may choose
 ENGINES = ("packed", "reference")
+LOCAL_BINARY_CONVENTIONS = ("bipolar", "authors")  # xnorflow.train.local_binary.model
 SEED_LIMIT = 2 ** 31 - 1
 # Activation pair used when --act-quantizer is not given and the weight pair's backward is the
 # identity: through sign activations it passes gradients of saturated units unchanged and LFC
@@ -296,11 +297,30 @@ class LocalBinaryConfig(RunConfig):
     weight_bits: int = option(16, "signed, saturating hidden-weight width", range=Range(3, 31))
     holdout: int = option(0, "training samples held out as validation, e.g. 10000 for the "
                           "paper's Fashion-MNIST protocol", range=AT_LEAST_0)
-    engine: str = option("packed", "bit-packed (fast) or integer reference step; both give "
-                         "identical weights", choices=ENGINES)
+    convention: str = option("bipolar", "bipolar: odd hidden weights, +-1 local classifiers "
+                             "and sign(0) = +1, so every value is +-1 (an XNOR network FINN "
+                             "builds); authors: the authors' code exactly: weights "
+                             "int(N(0, 64^2)) as drawn (~1.25 % zeros), classifiers with "
+                             "~1.25 % zeros, sign(0) = 0 (a ternary network: reference "
+                             "engine only, not exported; see BENCHMARKS.md for the "
+                             "comparison)", choices=LOCAL_BINARY_CONVENTIONS)
+    engine: str | None = option(None, "bit-packed (fast) or integer reference step; both give "
+                                "identical weights (default: packed; reference for "
+                                "--convention authors)", choices=ENGINES)
+    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"convention": "bipolar"}
+
+    def __post_init__(self):
+        if self.engine is None:
+            self.engine = "reference" if self.convention == "authors" else "packed"
+        super().__post_init__()
+        if self.convention == "authors" and self.engine == "packed":
+            raise ConfigError("--convention authors has ternary values (sign(0) = 0), which the "
+                              "bit-packed engine cannot hold; use --engine reference")
 
     def describe(self) -> str:
-        return f"BMLP {'-'.join(map(str, self.widths))} W1A1 (local binary, {self.dataset})"
+        ternary = ", authors' ternary convention" if self.convention == "authors" else ""
+        return (f"BMLP {'-'.join(map(str, self.widths))} W1A1 (local binary{ternary}, "
+                f"{self.dataset})")
 
     def shape(self, in_features: int, num_classes: int):
         from .local_binary.model import BMLPShape, default_group_sizes
@@ -308,7 +328,7 @@ class LocalBinaryConfig(RunConfig):
         widths = tuple(self.widths)
         groups = tuple(self.group_sizes) if self.group_sizes else default_group_sizes(widths)
         return BMLPShape(in_features, widths, num_classes, groups, self.margin_ratio,
-                         self.weight_bits)
+                         self.weight_bits, self.convention)
 
 
 def config_for(algo: str) -> type[RunConfig]:

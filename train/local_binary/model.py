@@ -11,7 +11,8 @@ Network (all integer):
   local readout:   O_l = A_l . B_l                    B_l fixed random +-1 (H_l x C), never trained
   prediction:      argmax of the last layer's O_L     (first index on ties)
 
-Two deliberate choices that make the network exactly binary (documented deviations):
+Two deliberate choices that make the network exactly binary (documented deviations; the
+``authors`` convention, below, drops them):
   * Hidden weights are odd. The authors draw int(N(0, 64^2)), so ~1.25 % start at 0 and
     sign(0) = 0 makes them ternary. We map every draw w to the odd number 2*floor(w/2) + 1;
     updates are multiples of 2, so weights stay odd and sign(W) is always +-1 (bipolar, as
@@ -19,6 +20,13 @@ Two deliberate choices that make the network exactly binary (documented deviatio
   * Hidden weights saturate at +-(2^(bits-1) - 1) (odd, so parity is kept). The authors do
     not clip by default; with ``weight_bits=16`` saturation is a safety net for the HLS
     datapath, and the trainer logs how close the weights come to it.
+
+Convention ``authors`` (``BMLPShape.convention``) follows the authors' public code exactly where
+we deviate on purpose: weights start at int(N(0, 64^2)) as drawn (even values and ~1.25 % zeros),
+each local classifier is sign(int(N(0, 64^2))) (~1.25 % zeros), and sign(0) = 0 for weights,
+activations and classifiers, so the network is ternary: a 0 contributes nothing to a sum, a
+neuron whose target is 0 is never wrong, and a 0 weight is not reinforced. Such a network is
+not an XNOR network; it trains with the reference engine and is not exported or emitted as HLS.
 
 Reinforcement randomness is a counter-based hash (splitmix64) of (seed, step, layer, weight
 index), so the reference, the bit-packed trainer and the HLS C++ draw the same numbers without
@@ -38,6 +46,8 @@ from ...errors import XnorflowError
 # each group at most one neuron is updated per wrong sample).
 PAPER_GROUP_SIZES = {35: 35, 75: 75, 135: 45, 255: 85, 525: 105, 1035: 115}
 PAPER_FASHION_WIDTHS = (35, 75, 135, 255, 525)
+CONVENTIONS = ("bipolar", "authors")  # see the module docstring
+INIT_STD = 64.0  # the authors' hidden-weight initialization int(N(0, 64^2))
 
 MASK64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -59,6 +69,7 @@ class BMLPShape:
     group_sizes: tuple[int, ...]
     margin_ratio: float = 0.25      # r: wrong if top1 - top2 < floor(r * H_l)
     weight_bits: int = 16           # signed hidden weights, saturating
+    convention: str = "bipolar"     # "authors": ternary sign, see the module docstring
 
     def __post_init__(self):
         if not self.widths:
@@ -75,6 +86,8 @@ class BMLPShape:
                             f"and {self.in_features}")
         if not 3 <= self.weight_bits <= 31:
             raise BMLPError(f"weight_bits {self.weight_bits}: choose 3..31")
+        if self.convention not in CONVENTIONS:
+            raise BMLPError(f"convention {self.convention!r}: choose one of {CONVENTIONS}")
         if not 0 <= self.margin_ratio:
             raise BMLPError(f"margin ratio {self.margin_ratio} must be >= 0")
 
@@ -129,17 +142,30 @@ class BMLPState:
                    [np.asarray(b, np.int8) for b in record["classifiers"]])
 
     def binary_weights(self) -> list[np.ndarray]:
-        """sign(W) as int8 +-1 (weights are odd, so never 0)."""
-        return [np.where(w > 0, 1, -1).astype(np.int8) for w in self.weights]
+        """sign(W) as int8: +-1 (bipolar weights are odd, so never 0), or -1/0/+1 (authors)."""
+        return [sign(w, self.shape.convention).astype(np.int8) for w in self.weights]
+
+
+def sign(v: np.ndarray, convention: str) -> np.ndarray:
+    """sign of integers as int32: sign(0) = +1 (bipolar) or 0 (authors)."""
+    if convention == "authors":
+        return np.sign(v).astype(np.int32)
+    return np.where(v >= 0, 1, -1).astype(np.int32)
 
 
 def init_state(shape: BMLPShape, seed: int) -> BMLPState:
-    """Hidden weights int(N(0, 64^2)) made odd (see module docstring), local classifiers +-1."""
+    """Hidden weights int(N(0, 64^2)), made odd for ``bipolar`` (see module docstring); local
+    classifiers +-1 (bipolar) or sign(int(N(0, 64^2))) (authors)."""
     rng = np.random.default_rng(seed)
     weights, classifiers = [], []
     limit = shape.weight_limit
     for fan_in, width in zip(shape.fan_ins, shape.widths):
-        draw = np.trunc(rng.normal(0.0, 64.0, size=(fan_in, width))).astype(np.int64)
+        draw = np.trunc(rng.normal(0.0, INIT_STD, size=(fan_in, width))).astype(np.int64)
+        if shape.convention == "authors":
+            weights.append(np.clip(draw, -limit, limit).astype(np.int32))
+            readout = np.trunc(rng.normal(0.0, INIT_STD, size=(width, shape.num_classes)))
+            classifiers.append(np.sign(readout).astype(np.int8))
+            continue
         weights.append(np.clip(2 * np.floor_divide(draw, 2) + 1, -limit, limit).astype(np.int32))
         classifiers.append(np.where(rng.random((width, shape.num_classes)) < 0.5, -1, 1)
                            .astype(np.int8))
@@ -212,6 +238,6 @@ def readout(state: BMLPState, x: np.ndarray) -> list[np.ndarray]:
     a = np.asarray(x, np.float32)
     outs = []
     for w, b in zip(state.binary_weights(), state.classifiers):
-        a = np.where(a @ w.astype(np.float32) >= 0, 1.0, -1.0).astype(np.float32)
+        a = sign(a @ w.astype(np.float32), state.shape.convention).astype(np.float32)
         outs.append((a @ b.astype(np.float32)).astype(np.int32))
     return outs
