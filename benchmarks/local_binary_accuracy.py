@@ -10,7 +10,10 @@ same widths without biases, plain SGD lr 0.01, batch 100, the same binarized inp
     python benchmarks/local_binary_accuracy.py --dataset fashion-mnist \
         --data-dir ../shared/data/fashion-mnist --holdout 10000 --seeds 0 1 2 3 4 5 6 7 8 9
 
-Finished runs are kept in --out/runs.json and skipped when the command is run again.
+``--authors-widths 35 75`` also trains the authors' ternary convention at those widths
+(``--convention authors``: their initialization, zeros in the local classifiers, sign(0) = 0)
+with the same seeds, in its own column. Finished runs are kept in --out/runs.json and skipped
+when the command is run again.
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ from xnorflow.train.data import load_dataset
 from xnorflow.train.local_binary.trainer import LocalBinaryTrainer, prepare_data
 
 # Held-out accuracy [%] of the paper's 2-hidden-layer BMLP on Fashion-MNIST (mean of 10 runs).
-PAPER_FASHION = {35: 82.25, 75: 84.66, 135: 85.68, 255: 86.22, 525: 86.64}
+PAPER_FASHION = {35: 82.25, 75: 84.66, 135: 85.68, 255: 86.22, 525: 86.64, 1035: 86.96}
+PAPER_FASHION_STD = {35: 0.51, 75: 0.32, 135: 0.34, 255: 0.34, 525: 0.29, 1035: 0.32}
+# runs.json method name of each --convention
+METHODS = {"bipolar": "local-binary", "authors": "local-binary-authors"}
 
 
 def float_sgd(config: LocalBinaryConfig, lr: float, seed: int) -> dict:
@@ -89,6 +95,10 @@ def summarize(runs: list[dict], method: str, width: int, key: str) -> tuple[floa
     return statistics.mean(values), spread, len(values)
 
 
+def cell(mean: float, std: float, n: int) -> str:
+    return f"{mean:.2f} ± {std:.2f}" if n else "–"
+
+
 def markdown(runs: list[dict], args, command: str) -> str:
     key = "val_acc" if args.holdout else "test_acc"
     split = (f"held-out {args.holdout:,} of the training images (paper protocol)" if args.holdout
@@ -100,24 +110,35 @@ def markdown(runs: list[dict], args, command: str) -> str:
              f"saturating hidden weights. Float SGD: ReLU MLP of the same widths, no bias, "
              f"SGD lr {args.sgd_lr}, same inputs.", ""]
     paper = args.dataset == "fashion-mnist" and args.holdout
-    head = "| widths | local binary (ours) | n | max \\|W\\| (limit) | float SGD | n |"
-    rule = "|---|---|---|---|---|---|"
+    authors = any(r["method"] == METHODS["authors"] for r in runs)
+    head = "| widths | local binary (ours) | n | max \\|W\\| (limit) |"
+    rule = "|---|---|---|---|"
+    if authors:
+        head, rule = head + " authors' convention | n |", rule + "---|---|"
+    head, rule = head + " float SGD | n |", rule + "---|---|"
     if paper:
         head, rule = head + " paper (BMLP) |", rule + "---|"
     lines += [head, rule]
     for width in args.widths:
         m, s, n = summarize(runs, "local-binary", width, key)
-        fm, fs, fn = summarize(runs, "float-sgd", width, key)
         biggest = max((max(r["max_abs_weight"]) for r in runs
                        if r["method"] == "local-binary" and r["width"] == width), default=0)
-        row = (f"| {width}-{width} | {m:.2f} ± {s:.2f} | {n} | {biggest:,} (32,767) | "
-               + (f"{fm:.2f} ± {fs:.2f} | {fn} |" if fn else "– | 0 |"))
+        row = f"| {width}-{width} | {cell(m, s, n)} | {n} | {biggest:,} (32,767) |"
+        if authors:
+            am, as_, an = summarize(runs, METHODS["authors"], width, key)
+            row += f" {cell(am, as_, an)} | {an} |"
+        fm, fs, fn = summarize(runs, "float-sgd", width, key)
+        row += f" {cell(fm, fs, fn)} | {fn} |"
         if paper:
-            row += f" {PAPER_FASHION.get(width, float('nan')):.2f} |"
+            row += (f" {PAPER_FASHION.get(width, float('nan')):.2f} ± "
+                    f"{PAPER_FASHION_STD.get(width, float('nan')):.2f} |")
         lines.append(row)
-    seconds = sum(r["train_seconds"] for r in runs if r["method"] == "local-binary")
-    lines += ["", f"Local binary training time, all runs: {seconds / 60:.1f} min on "
-                  f"{args.threads} thread(s)."]
+    for method, what in (("local-binary", "bipolar, bit-packed engine"),
+                         (METHODS["authors"], "authors' convention, reference engine")):
+        seconds = sum(r["train_seconds"] for r in runs if r["method"] == method)
+        if seconds:
+            lines.append(f"\nLocal binary training time, all runs ({what}): "
+                         f"{seconds / 60:.1f} min on {args.threads} thread(s).")
     return "\n".join(lines) + "\n"
 
 
@@ -130,6 +151,12 @@ def plot(runs: list[dict], args, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for width in args.widths:
         curves = [r[key] for r in runs if r["method"] == "local-binary" and r["width"] == width]
+        theirs = [r[key] for r in runs if r["method"] == METHODS["authors"]
+                  and r["width"] == width]
+        if theirs:
+            mean = 100 * np.mean(np.array(theirs, float), axis=0)
+            ax.plot(range(1, len(mean) + 1), mean, linestyle="--",
+                    label=f"{width}-{width}, authors' convention")
         if curves:
             mean = 100 * np.mean(np.array(curves, float), axis=0)
             ax.plot(range(1, len(mean) + 1), mean, label=f"{width}-{width}")
@@ -152,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--widths", type=int, nargs="+", default=list(PAPER_FASHION))
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     p.add_argument("--sgd-seeds", type=int, nargs="*", default=[0, 1, 2])
+    p.add_argument("--authors-widths", type=int, nargs="*", default=[],
+                   help="widths at which to train the authors' convention too (xnorflow train "
+                        "--convention authors)")
     p.add_argument("--sgd-lr", type=float, default=0.01)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
@@ -167,16 +197,19 @@ def main(argv: list[str] | None = None) -> int:
     store = out / "runs.json"
     runs = json.loads(store.read_text()) if store.exists() else []
     done = {(r["method"], r["width"], r["seed"]) for r in runs}
-    jobs = [("local-binary", w, s) for w in args.widths for s in args.seeds]
+    jobs = [(METHODS["authors"], w, s) for w in args.authors_widths for s in args.seeds]
+    jobs += [("local-binary", w, s) for w in args.widths for s in args.seeds]
     jobs += [("float-sgd", w, s) for w in args.widths for s in args.sgd_seeds]
     for method, width, seed in jobs:
         if (method, width, seed) in done:
             continue
+        convention = "authors" if method == METHODS["authors"] else "bipolar"
         config = LocalBinaryConfig(widths=[width, width], dataset=args.dataset,
                                    data_dir=args.data_dir, holdout=args.holdout,
-                                   epochs=args.epochs, seed=seed)
-        if method == "local-binary":
-            result = local_binary(config, out / f"{width}-seed{seed}", args.progress)
+                                   epochs=args.epochs, seed=seed, convention=convention)
+        if method != "float-sgd":
+            folder = f"{width}-seed{seed}" + ("-authors" if convention == "authors" else "")
+            result = local_binary(config, out / folder, args.progress)
         else:
             result = float_sgd(config, args.sgd_lr, seed)
         runs.append({"method": method, "width": width, "seed": seed, **result,

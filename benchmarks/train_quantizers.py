@@ -35,7 +35,8 @@ def run(args) -> list[dict]:
                                  act_quantizer=args.act_quantizer, dataset=args.dataset,
                                  data_dir=args.data_dir, epochs=args.epochs,
                                  batch_size=args.batch_size, lr=args.lr, dropout=args.dropout,
-                                 augment=args.augment, seed=seed)
+                                 augment=args.augment, binarization=args.binarization,
+                                 seed=seed)
             out = Path(args.out) / args.tag / f"{pair}-seed{seed}"
             trainer = Trainer(config, out, show_progress=args.progress)
             if (out / "checkpoint.pt").exists():
@@ -64,11 +65,13 @@ def markdown(results: list[dict], args, command: str) -> str:
     by_pair: dict[str, list[dict]] = {}
     for r in results:
         by_pair.setdefault(r["pair"], []).append(r)
-    activations = args.act_quantizer or "xnorflow's default (bnn for bc and pc, the pair's own otherwise)"
+    activations = (args.act_quantizer
+                   or "xnorflow's default (bnn for bc and pc, the pair's own otherwise)")
     lines = [f"Command: `{command}`", "",
              f"{args.model.upper()} W1A1 on {args.dataset}, {args.epochs} epochs, batch "
              f"{args.batch_size}, Adam lr {args.lr} cosine to 0, dropout {args.dropout}, "
-             f"augmentation {args.augment}, activations: {activations}, seeds {args.seeds}; "
+             f"augmentation {args.augment}, inputs {args.binarization or 'threshold'}, "
+             f"activations: {activations}, seeds {args.seeds}; "
              f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
              f"threads, torch {torch.__version__}. Accuracy is the deployed sign(w) network on "
              f"the full test split after the last epoch (mean ± std over seeds); 'best epoch' "
@@ -116,6 +119,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--augment", default="standard", choices=["standard", "shift", "none"])
+    p.add_argument("--binarization", default=None,
+                   help="input binarization (default: xnorflow's, threshold for MNIST)")
     p.add_argument("--tag", default=None, help="name of the results and of the BENCHMARKS "
                    "section (default: MODEL-DATASET[-act-PAIR][-shift])")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quantizers"))
