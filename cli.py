@@ -29,6 +29,8 @@ EPILOG = """examples:
   xnorflow train --out runs/digits                        # built-in scikit-learn digits, SFC
   xnorflow train --model sfc --quantizer bnn++ --dataset mnist \\
                  --data-dir ../shared/data/mnist --epochs 10 --out runs/sfc-mnist
+  xnorflow train --recipe lfc-mnist --data-dir ../shared/data/mnist \\
+                 --out runs/lfc-recipe                    # LFC W1A1 MNIST (BENCHMARKS.md)
   xnorflow train --resume --out runs/sfc-mnist            # continue an interrupted run
   xnorflow train --algo local-binary --widths 525,525 --dataset fashion-mnist \\
                  --data-dir ../shared/data/fashion-mnist --holdout 10000 --out runs/bmlp
@@ -125,7 +127,7 @@ def _train_option_owners() -> dict[str, list]:
 
 
 def _add_train_parser(sub) -> None:
-    from .train.configs import RUN_KINDS
+    from .train.configs import RECIPES, RUN_KINDS
 
     kinds = "; ".join(f"--algo {algo}: {cls.summary}" for algo, cls in RUN_KINDS.items())
     p = sub.add_parser("train", help="train a 1-bit (W1A1) network",
@@ -143,6 +145,12 @@ def _add_train_parser(sub) -> None:
                         "(bit-identical to an uninterrupted run); only options that cannot "
                         "change the result may be given")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--recipe", choices=tuple(RECIPES),
+                   help="a measured set of options (options given explicitly win): "
+                        + "; ".join(f"{name}: " + " ".join(
+                            f"--{k.replace('_', '-')} {v}" for k, v in values.items())
+                            for name, values in RECIPES.items())
+                        + " (BENCHMARKS.md: its accuracy and cost)")
     groups: dict[tuple, argparse._ArgumentGroup] = {}
     for name, owners in _train_option_owners().items():
         algos = tuple(cls.algo for cls in owners)
@@ -156,13 +164,16 @@ def _add_train_parser(sub) -> None:
 
 
 def _train(args) -> int:
-    from .train.configs import RUN_KINDS
+    from .train.configs import RECIPES, RUN_KINDS
     from .train.stage import resume_run, train_run
 
     owners = _train_option_owners()
     given = _given(args, owners)
     progress = not args.no_progress
     if args.resume:
+        if args.recipe:
+            raise UsageError("--recipe sets the options of a new run; a resumed run keeps the "
+                             "options its checkpoint records")
         if args.algo:
             given["algo"] = args.algo
         outcome = resume_run(args.out, given, progress)
@@ -173,7 +184,10 @@ def _train(args) -> int:
             print(f"resumed {args.out} at epoch {outcome.resumed_from} of "
                   f"{outcome.config.epochs}")
     else:
-        cls = RUN_KINDS[args.algo or "proxconnect"]
+        recipe = dict(RECIPES[args.recipe]) if args.recipe else {}
+        cls = RUN_KINDS[args.algo or recipe.pop("algo", "proxconnect")]
+        recipe.pop("algo", None)
+        given = {**recipe, **given}
         foreign = [name for name in given if cls not in owners[name]]
         if foreign:
             algos = " or ".join(c.algo for c in owners[foreign[0]])

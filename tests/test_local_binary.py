@@ -303,3 +303,14 @@ def test_authors_convention_initialization_configuration_and_refusals(tmp_path, 
     assert not (run / "model.qonnx.onnx").exists()
     assert main(["hls", "--trainer", str(run), "--out", str(tmp_path / "hls")]) != 0
     assert "--convention bipolar" in capsys.readouterr().err
+
+
+def test_the_run_thread_count_also_bounds_numpy_blas():
+    """The reference step multiplies with NumPy's BLAS; --threads must bound its pool too."""
+    from threadpoolctl import threadpool_info
+
+    from xnorflow.train.loop import cpu_threads
+
+    with cpu_threads(1):
+        pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        assert pools and all(p["num_threads"] == 1 for p in pools)
