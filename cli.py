@@ -185,8 +185,8 @@ def _train(args) -> int:
                   f"{outcome.config.epochs}")
     else:
         recipe = dict(RECIPES[args.recipe]) if args.recipe else {}
-        cls = RUN_KINDS[args.algo or recipe.pop("algo", "proxconnect")]
-        recipe.pop("algo", None)
+        recipe_algo = recipe.pop("algo", "proxconnect")
+        cls = RUN_KINDS[args.algo or recipe_algo]
         given = {**recipe, **given}
         foreign = [name for name in given if cls not in owners[name]]
         if foreign:

@@ -4,6 +4,7 @@ BENCHMARKS.md with fresh results."""
 from __future__ import annotations
 
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
@@ -13,6 +14,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def command_line(script: str, argv: list[str] | None) -> str:
     args = sys.argv[1:] if argv is None else argv
     return "python " + " ".join(shlex.quote(a) for a in [f"benchmarks/{script}", *args])
+
+
+def percent_mean_std(fractions: list[float]) -> str:
+    """Accuracies given as fractions, as 'mean ± std%' (sample std; the value alone for one
+    run)."""
+    mean = 100 * statistics.fmean(fractions)
+    if len(fractions) < 2:
+        return f"{mean:.2f}%"
+    return f"{mean:.2f} ± {100 * statistics.stdev(fractions):.2f}%"
 
 
 def update_section(tag: str, body: str) -> None:

@@ -15,7 +15,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from _markdown import ROOT, command_line, update_section
+from _markdown import ROOT, command_line, percent_mean_std, update_section
 
 RESULTS = ROOT / "benchmarks" / "results"
 # LFC-MNIST training results of train_quantizers.py: tag -> recipe in words
@@ -31,11 +31,9 @@ def load(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def mean_std(values: list[float]) -> str:
-    """'mean ± std (n = k)' of fractions, as percentages."""
-    values = [100 * v for v in values]
-    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
-    return f"{statistics.fmean(values):.2f}{spread} % (n = {len(values)})"
+def mean_std(fractions: list[float]) -> str:
+    """'mean ± std% (n = k)' of accuracies given as fractions."""
+    return f"{percent_mean_std(fractions)} (n = {len(fractions)})"
 
 
 def by_pair(runs: list[dict]) -> dict[str, list[dict]]:

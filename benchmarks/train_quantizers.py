@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from _markdown import ROOT, command_line, update_section
+from _markdown import ROOT, command_line, percent_mean_std, update_section
 from xnorflow.train.pairs import PAIRS
-from xnorflow.train.configs import TrainConfig
+from xnorflow.train.configs import AUGMENTATIONS, TrainConfig
 from xnorflow.train.trainer import Trainer
 
 def run(args) -> list[dict]:
@@ -53,14 +53,6 @@ def run(args) -> list[dict]:
     return results
 
 
-def mean_std(values: list[float]) -> str:
-    """Percentages as 'mean ± std' (sample std; just the value for one run)."""
-    mean = 100 * statistics.fmean(values)
-    if len(values) < 2:
-        return f"{mean:.2f}%"
-    return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f}%"
-
-
 def markdown(results: list[dict], args, command: str) -> str:
     by_pair: dict[str, list[dict]] = {}
     for r in results:
@@ -81,9 +73,9 @@ def markdown(results: list[dict], args, command: str) -> str:
              "|---|---|---|---|---|"]
     for pair, runs in by_pair.items():
         seconds = statistics.fmean(r["train_seconds"] for r in runs)
-        lines.append(f"| {pair} | {len(runs)} | {mean_std([r['final_test_acc'] for r in runs])} "
-                     f"| {mean_std([r['best_test_acc'] for r in runs])} | "
-                     f"{seconds / 60:.1f} min |")
+        final = percent_mean_std([r["final_test_acc"] for r in runs])
+        best = percent_mean_std([r["best_test_acc"] for r in runs])
+        lines.append(f"| {pair} | {len(runs)} | {final} | {best} | {seconds / 60:.1f} min |")
     return "\n".join(lines) + "\n"
 
 
@@ -118,7 +110,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--augment", default="standard", choices=["standard", "shift", "none"])
+    p.add_argument("--augment", default="standard", choices=AUGMENTATIONS)
     p.add_argument("--binarization", default=None,
                    help="input binarization (default: xnorflow's, threshold for MNIST)")
     p.add_argument("--tag", default=None, help="name of the results and of the BENCHMARKS "

@@ -290,6 +290,8 @@ def test_authors_convention_initialization_configuration_and_refusals(tmp_path, 
     assert LocalBinaryConfig().engine == "packed"
     with pytest.raises(ConfigError, match="use --engine reference"):
         LocalBinaryConfig(convention="authors", engine="packed")
+    with pytest.raises(BMLPError, match="needs --engine reference"):
+        PackedBMLP(state)
 
     run = tmp_path / "run"
     assert main(["train", "--algo", "local-binary", "--convention", "authors", "--widths",

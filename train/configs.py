@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from ..options import (AT_LEAST_0, AT_LEAST_1, FRACTION, POSITIVE, ConfigError, Range, option,
                        validate_fields)
 from .data import BINARIZATIONS, DATASETS, SIGN_BINARIZATIONS
+from .local_binary.model import CONVENTIONS as LOCAL_BINARY_CONVENTIONS
 from .pairs import PAIRS
 
 MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
@@ -25,7 +26,6 @@ AUGMENTATIONS = ("standard", "shift", "none")
 HIDDEN_LAYERS = 3
 HEADS = ("tensor-norm", "batch-norm")  # output normalizations a user may choose
 ENGINES = ("packed", "reference")
-LOCAL_BINARY_CONVENTIONS = ("bipolar", "authors")  # xnorflow.train.local_binary.model
 SEED_LIMIT = 2 ** 31 - 1
 # Activation pair used when --act-quantizer is not given and the weight pair's backward is the
 # identity: through sign activations it passes gradients of saturated units unchanged and LFC

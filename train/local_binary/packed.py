@@ -24,7 +24,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from .model import GOLDEN, BMLPState, StepResult, stream_key
+from .model import GOLDEN, BMLPError, BMLPState, StepResult, stream_key
 
 WORD = 64
 
@@ -151,6 +151,9 @@ class PackedBMLP:
     """Bit-packed trainer state built from (and convertible back to) a :class:`BMLPState`."""
 
     def __init__(self, state: BMLPState):
+        if state.shape.convention != "bipolar":
+            raise BMLPError(f"the bit-packed engine holds +-1 values only; a --convention "
+                            f"{state.shape.convention} network (ternary) needs --engine reference")
         self.shape = state.shape
         self.weights_t = [np.ascontiguousarray(w.T, dtype=np.int32) for w in state.weights]
         self.classifiers = [np.ascontiguousarray(b, dtype=np.int8) for b in state.classifiers]

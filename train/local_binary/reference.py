@@ -33,7 +33,7 @@ def integer_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     integer up to 2^24 exactly, and no sum here comes near it (at most the fan-in or the batch
     size), so BLAS's float32 product is the exact integer product whatever its summation
     order."""
-    if max(a.shape[1], 1) >= 1 << 24:
+    if a.shape[1] >= 1 << 24:
         raise ValueError("integer_matmul is exact only for sums of fewer than 2^24 terms")
     return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.int32)
 
