@@ -17,7 +17,7 @@ from xnorflow.export.qonnx_export import check_binary_model, export_qonnx_model,
 from xnorflow.export.run_export import Reference, export_model
 from xnorflow.export.verify import execute_graph, torch_logits
 from xnorflow.options import ConfigError
-from xnorflow.train.augment import random_crop_flip, random_shift
+from xnorflow.train.augment import random_affine, random_crop_flip, random_shift
 from xnorflow.train.brevitas_quant import act_quant_for, weight_quant_for
 from xnorflow.train.configs import TrainConfig, VispaConfig
 from xnorflow.train.data import load_dataset
@@ -138,6 +138,47 @@ def test_shift_moves_a_flat_channels_first_image_without_mirroring_it():
     assert not torch.equal(shifted, images)  # 2 images, 25 offsets each: not both unmoved
 
 
+
+def _bipolar_images(count: int, channels: int, rows: int, cols: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(3)
+    return torch.where(torch.rand(count, channels, rows, cols, generator=generator) < 0.3, 1.0,
+                       -1.0)
+
+
+def test_affine_without_rotation_zoom_or_shift_is_the_identity():
+    images = _bipolar_images(4, 2, 7, 6)
+    unmoved = random_affine(images.reshape(4, -1), (2, 7, 6), torch.Generator().manual_seed(0),
+                            degrees=0, scale=0, pixels=0)
+    assert torch.equal(unmoved, images.reshape(4, -1))
+
+
+def test_affine_keeps_both_layouts_binary_and_seeded():
+    nchw = _bipolar_images(5, 3, 9, 8)
+    flat = nchw.reshape(5, -1)
+    nhwc = nchw.permute(0, 2, 3, 1).contiguous()
+    from_flat = random_affine(flat, (3, 9, 8), torch.Generator().manual_seed(7))
+    from_nhwc = random_affine(nhwc, (3, 9, 8), torch.Generator().manual_seed(7))
+    assert from_flat.shape == flat.shape and from_nhwc.shape == nhwc.shape
+    assert set(from_flat.unique().tolist()) <= {-1.0, 1.0}
+    # the same draws move an image the same way whatever its layout; channels move together
+    assert torch.equal(from_flat.reshape(5, 3, 9, 8), from_nhwc.permute(0, 3, 1, 2))
+    assert torch.equal(from_flat, random_affine(flat, (3, 9, 8),
+                                                torch.Generator().manual_seed(7)))
+    assert not torch.equal(from_flat, flat)
+
+
+def test_affine_rotates_a_bar_by_at_most_the_bound():
+    # a horizontal bar through the centre of a 21x21 image, rotated by up to 10 degrees: its
+    # ends move vertically by at most 8 * tan(10 deg) ~ 1.4 pixels, plus the 2-pixel shift
+    image = -torch.ones(1, 1, 21, 21)
+    image[0, 0, 10, 2:19] = 1.0
+    moved = random_affine(image.repeat(50, 1, 1, 1).reshape(50, -1), (1, 21, 21),
+                          torch.Generator().manual_seed(0)).reshape(50, 21, 21)
+    rows = [torch.nonzero(m > 0)[:, 0] for m in moved]
+    assert all(len(r) > 0 for r in rows)  # the bar stays in the picture
+    assert max(int(r.max() - r.min()) for r in rows) <= 2 * 2 + 3  # tilt of the bar, bounded
+    assert any(int(r.max() - r.min()) >= 1 for r in rows)  # and some are visibly rotated
+
 # ----------------------------------------------------------------------------- configurations
 def test_cifar_conv_runs_default_to_an_8_bit_first_layer():
     assert TrainConfig(model="cnv", dataset="cifar10").binarization == "uint8"
@@ -147,12 +188,14 @@ def test_cifar_conv_runs_default_to_an_8_bit_first_layer():
     assert TrainConfig(model="cnv", dataset="mnist").augmentation is None
     assert TrainConfig(model="cnv", dataset="cifar10", augment="none").augmentation is None
     assert TrainConfig(model="lfc", dataset="mnist", augment="shift").augmentation == "shift"
+    assert TrainConfig(model="lfc", dataset="mnist", augment="affine").augmentation == "affine"
 
 
 @pytest.mark.parametrize("options, message", [
     ({"model": "sfc", "binarization": "uint8"}, "for the convolutional models"),
     ({"model": "cnv", "binarization": "none"}, "float pixels"),
     ({"model": "vgg-small", "dropout": 0.2}, "--dropout is for the MLPs"),
+    ({"model": "cnv", "dataset": "cifar10", "augment": "affine"}, "needs a sign binarization"),
 ])
 def test_conv_options_that_cannot_work_are_refused(options, message):
     with pytest.raises(ConfigError, match=message):

@@ -76,8 +76,9 @@ def test_resume_is_bit_identical_even_at_another_thread_count(tmp_path):
     assert strip_time(resumed.history) == strip_time(straight.history)
 
 
-def test_shifted_images_resume_bit_identically_and_change_what_is_learnt(tmp_path):
-    shifted = small_config(augment="shift", epochs=2)
+@pytest.mark.parametrize("augment", ["shift", "affine"])
+def test_moved_images_resume_bit_identically_and_change_what_is_learnt(tmp_path, augment):
+    shifted = small_config(augment=augment, epochs=2)
     straight = train(tmp_path / "straight", shifted)
     interrupted = Trainer(shifted, tmp_path / "split", dataset=DIGITS, show_progress=False,
                           verbose=False)

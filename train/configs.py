@@ -22,7 +22,7 @@ from .pairs import PAIRS
 
 MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
 CONV_MODELS = ("cnv", "vgg-small")  # topologies in xnorflow.train.models.CONV_TOPOLOGIES
-AUGMENTATIONS = ("standard", "shift", "none")
+AUGMENTATIONS = ("standard", "shift", "affine", "none")
 HIDDEN_LAYERS = 3
 HEADS = ("tensor-norm", "batch-norm")  # output normalizations a user may choose
 ENGINES = ("packed", "reference")
@@ -151,8 +151,10 @@ class TrainConfig(RunConfig):
                           "model, the usual protocol; nothing for the other data sets and "
                           "MLPs. shift: every training image moved by a random offset of up "
                           "to 2 pixels per direction, background filling the border (any "
-                          "model; part of the LFC MNIST recipe, see BENCHMARKS.md). none: no "
-                          "augmentation", choices=AUGMENTATIONS)
+                          "model; part of the LFC MNIST recipe, see BENCHMARKS.md). affine: "
+                          "rotation by up to 10 degrees, zoom by up to 10 % and a shift of up "
+                          "to 2 pixels, drawn per image, for +-1 inputs (a sign binarization). "
+                          "none: no augmentation", choices=AUGMENTATIONS)
     quantizer: str = option("bnn", "PC++ quantizer pair for weights and activations: "
                             + "; ".join(f"{n}: {p.description}" for n, p in PAIRS.items()),
                             choices=tuple(PAIRS))
@@ -187,6 +189,10 @@ class TrainConfig(RunConfig):
             raise ConfigError(f"--binarization uint8 (an 8-bit first layer) is for the "
                               f"convolutional models {', '.join(CONV_MODELS)}; {self.model} "
                               f"takes +-1 inputs")
+        if self.augment == "affine" and self.binarization not in SIGN_BINARIZATIONS:
+            raise ConfigError(f"--augment affine re-binarizes the moved +-1 images; it needs a "
+                              f"sign binarization ({', '.join(SIGN_BINARIZATIONS)}), not "
+                              f"--binarization {self.binarization}. Use --augment shift")
         if self.is_conv and self.dropout:
             raise ConfigError(f"--dropout is for the MLPs; {self.model} has none (as "
                               f"Brevitas' CNV)")
@@ -199,8 +205,8 @@ class TrainConfig(RunConfig):
     def augmentation(self) -> str | None:
         """What is done to the training images (see ``augment`` and :mod:`.augment`):
         ``crop-flip``, ``shift`` or None."""
-        if self.augment == "shift":
-            return "shift"
+        if self.augment in ("shift", "affine"):
+            return self.augment
         if self.augment == "standard" and self.is_conv and self.dataset == "cifar10":
             return "crop-flip"
         return None

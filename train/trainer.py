@@ -20,7 +20,7 @@ from .brevitas_quant import clip_latent_weights, set_schedule_progress
 from .configs import TrainConfig
 from .data import SIGN_BINARIZATIONS
 from .loop import EpochLoop
-from .augment import random_crop_flip, random_shift
+from .augment import random_affine, random_crop_flip, random_shift
 from .models import build_model, model_inputs
 from .pairs import pair_for
 from .runs import CHECKPOINT, config_of, image_shape_of
@@ -115,6 +115,8 @@ class Trainer(EpochLoop):
             return random_crop_flip(images, generator, fill=self.fill)
         if kind == "shift":
             return random_shift(images, self.dataset.image_shape, generator, fill=self.fill)
+        if kind == "affine":
+            return random_affine(images, self.dataset.image_shape, generator)
         return images
 
     # ------------------------------------------------------------------ records
