@@ -304,7 +304,7 @@ def test_a_recipe_sets_its_options_and_explicit_options_win(tmp_path, capsys):
     assert main(["train", "--recipe", "lfc-mnist", "--dataset", "digits", "--model", "tfc",
                  "--epochs", "1", "--out", str(run), "--no-progress"]) == 0
     config = json.loads((run / "summary.json").read_text())["config"]
-    assert (config["augment"], config["dropout"], config["quantizer"]) == ("shift", 0.2, "bnn")
+    assert (config["augment"], config["dropout"], config["quantizer"]) == ("affine", 0.2, "bnn")
     assert (config["dataset"], config["model"], config["epochs"]) == ("digits", "tfc", 1)
     assert main(["train", "--recipe", "lfc-mnist", "--resume", "--out", str(run)]) == 2
     assert "--recipe sets the options of a new run" in capsys.readouterr().err
