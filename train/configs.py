@@ -204,7 +204,7 @@ class TrainConfig(RunConfig):
     @property
     def augmentation(self) -> str | None:
         """What is done to the training images (see ``augment`` and :mod:`.augment`):
-        ``crop-flip``, ``shift`` or None."""
+        ``crop-flip``, ``shift``, ``affine`` or None."""
         if self.augment in ("shift", "affine"):
             return self.augment
         if self.augment == "standard" and self.is_conv and self.dataset == "cifar10":
