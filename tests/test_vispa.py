@@ -159,15 +159,19 @@ def test_trained_model_exports_with_bipolar_weights_and_reports_both_accuracies(
 
 
 def test_weights_only_binarization_trains_and_is_refused_by_export(tmp_path):
-    # one epoch of W1A32 (the authors' recipe: rank 8, lr 0.1) with a per-class affine head
-    # reaches ~49 % on digits; the test is about the export refusal
+    # one epoch of W1A32 (the authors' recipe: rank 8, lr 0.1, float [0, 1] pixels) with a
+    # per-class affine head on digits; the test is about the export refusal
     trainer = VispaTrainer(VispaConfig(model="tfc", epochs=1, activations="float",
-                                       ensemble_samples=0, head="batch-norm"), tmp_path,
+                                       binarization="none", ensemble_samples=0,
+                                       head="batch-norm"), tmp_path,
                            show_progress=False, verbose=False)
     history = trainer.fit()
     assert history[-1].test_acc > 0.3
     assert (trainer.config.rank, trainer.config.lr) == (8, 0.1)
     model = open_run(tmp_path).model()
+    # the pixels reach the first binary layer as they are (a sign would make them all +1)
+    pixels = torch.rand(2, 64)
+    assert torch.equal(model.features[0](pixels), pixels)
     with pytest.raises(UnsupportedModelError, match="ReLU"):
         check_binary_model(model)
 

@@ -53,9 +53,9 @@ class BinaryMLP(nn.Module):
     Dropout sits after each activation (0.2 in bnn_pynq); it is the identity at inference,
     so it does not appear in the exported graph. ``batch_norm=False`` drops the hidden
     BatchNorm layers: the sign activations then threshold the integer popcount at 0 (the local
-    binary trainer's networks, with ``head="none"``). ``float_activations=True`` replaces the
-    hidden bipolar activations by ReLU (binary weights, float activations: VISPA's W1A32
-    setting; FINN's XNOR flow refuses such a model).
+    binary trainer's networks, with ``head="none"``). ``float_activations=True`` passes the
+    input unquantized and replaces the hidden bipolar activations by ReLU (binary weights,
+    float activations: VISPA's W1A32 setting; FINN's XNOR flow refuses such a model).
     """
 
     def __init__(self, in_features: int, num_classes: int, hidden: list[int],
@@ -67,7 +67,11 @@ class BinaryMLP(nn.Module):
         self.input_shape = (in_features,)
         weight_quant = weight_quant_for(quantizer)
         act_quant = act_quant_for(act_quantizer or quantizer)
-        layers: list[nn.Module] = [QuantIdentity(act_quant=act_quant, return_quant_tensor=False)]
+        # W1A32 takes the pixels as given ([0, 1] with --binarization none): a sign here would
+        # turn every non-negative pixel into +1 and leave the network a constant input
+        layers: list[nn.Module] = [
+            nn.Identity() if float_activations else
+            QuantIdentity(act_quant=act_quant, return_quant_tensor=False)]
         width = in_features
         for out in hidden:
             layers.append(QuantLinear(width, out, bias=False, weight_quant=weight_quant))
