@@ -3,7 +3,8 @@
 Trains each pair with identical settings, records final and best test accuracy of the deployed
 (sign-binarized) network and wall time, writes JSON + a Markdown table + a plot into --out and
 replaces the matching section of BENCHMARKS.md (between ``<!-- quantizers:<tag> -->`` markers),
-together with the exact command line that produced it.
+together with the exact command line that produced it. Results already in the tag's JSON are
+reused, so a long benchmark can be split over processes and finished by one last invocation.
 
     python benchmarks/train_quantizers.py --model lfc --dataset mnist \
         --data-dir ../shared/data/mnist --epochs 20 --dropout 0.2 --lr 5e-3
@@ -28,6 +29,10 @@ from xnorflow.train.configs import AUGMENTATIONS, TrainConfig
 from xnorflow.train.trainer import Trainer
 
 def run(args) -> list[dict]:
+    """Train every (pair, seed) not yet in the tag's store, keeping the stored ones: a benchmark
+    can be split over several processes with the same tag (disjoint pairs or seeds), and the
+    last invocation, with every pair and seed, writes the whole table."""
+    store = Path(args.out) / f"{args.tag}.json"
     results = []
     for pair in args.pairs:
         for seed in args.seeds:
@@ -37,6 +42,14 @@ def run(args) -> list[dict]:
                                  batch_size=args.batch_size, lr=args.lr, dropout=args.dropout,
                                  augment=args.augment, binarization=args.binarization,
                                  seed=seed)
+            stored = stored_result(store, pair, seed)
+            if stored is not None:
+                if stored["config"] != asdict(config):
+                    raise SystemExit(f"{store} holds {pair} seed {seed} trained with other "
+                                     f"settings; choose another --tag")
+                results.append(stored)
+                print(f"{pair} seed {seed}: stored, final {stored['final_test_acc']:.2%}")
+                continue
             out = Path(args.out) / args.tag / f"{pair}-seed{seed}"
             trainer = Trainer(config, out, show_progress=args.progress)
             if (out / "checkpoint.pt").exists():
@@ -49,8 +62,23 @@ def run(args) -> list[dict]:
                             "train_seconds": sum(r.seconds for r in history),
                             "wall_seconds_this_invocation": time.perf_counter() - start,
                             "curve": [r.test_acc for r in history]})
+            merge_into_store(store, results[-1])
             print(f"{pair} seed {seed}: final {history[-1].test_acc:.2%}", flush=True)
     return results
+
+
+def stored_result(store: Path, pair: str, seed: int) -> dict | None:
+    runs = json.loads(store.read_text()) if store.exists() else []
+    return next((r for r in runs if (r["pair"], r["seed"]) == (pair, seed)), None)
+
+
+def merge_into_store(store: Path, result: dict) -> None:
+    # re-read just before writing: another process of the same tag may have added its runs
+    runs = json.loads(store.read_text()) if store.exists() else []
+    runs = [r for r in runs if (r["pair"], r["seed"]) != (result["pair"], result["seed"])]
+    tmp = store.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(runs + [result], indent=2))
+    tmp.replace(store)
 
 
 def markdown(results: list[dict], args, command: str) -> str:
@@ -129,7 +157,6 @@ def main(argv=None) -> int:
                                   + ("-shift" if args.augment == "shift" else ""))
     results = run(args)
     out = Path(args.out)
-    (out / f"{tag}.json").write_text(json.dumps(results, indent=2))
     plot(results, out / f"{tag}.png", f"{args.model.upper()} W1A1, {args.dataset}")
     section = markdown(results, args, command)
     (out / f"{tag}.md").write_text(section)

@@ -9,6 +9,7 @@ the peak memory of training per rank, each rank in its own process.
         --epochs 20 --ranks 0 4 16 --seeds 0
     python benchmarks/train_vispa.py --scaling --model lfc --dataset mnist \
         --data-dir ../shared/data/mnist --ranks 0 1 4 16 64
+    python benchmarks/train_vispa.py --activations float --binarization none --ranks 8 ...  # W1A32
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 
 from _markdown import ROOT, command_line, update_section
 from _memory import reset_peak_rss, status_mib
-from xnorflow.train.configs import TrainConfig, VispaConfig
+from xnorflow.train.configs import VISPA_SETTINGS, TrainConfig, VispaConfig
 from xnorflow.train.trainer import Trainer
 from xnorflow.train.vispa import VispaTrainer
 
@@ -36,8 +37,9 @@ def train_one(method: str, seed: int, args, out: Path) -> dict:
                   epochs=args.epochs, batch_size=args.batch_size, seed=seed,
                   binarization=args.binarization)
     if method.startswith("vispa-"):
-        rank, lr, dropout = vispa_settings(method)
+        rank, lr, dropout = vispa_settings(method, args.activations)
         config = VispaConfig(**common, rank=rank, lr=lr, dropout=dropout,
+                             activations=args.activations,
                              ensemble_samples=args.ensemble_samples,
                              ensemble_eval=args.ensemble_eval)
         trainer = VispaTrainer(config, out, show_progress=args.progress, verbose=False)
@@ -57,35 +59,42 @@ def train_one(method: str, seed: int, args, out: Path) -> dict:
             "train_seconds": sum(r.seconds for r in history)}
 
 
-DEFAULT_LR, DEFAULT_DROPOUT = 0.5, 0.0  # VISPA's W1A1 defaults; runs with them keep short names
+DEFAULT_DROPOUT = 0.0  # runs with the authors' lr (per --activations) and no dropout keep short names
 
 
-def vispa_method(rank: int, lr: float, dropout: float) -> str:
-    if (lr, dropout) == (DEFAULT_LR, DEFAULT_DROPOUT):
+def default_lr(activations: str) -> float:
+    return VISPA_SETTINGS[activations]["lr"]
+
+
+def vispa_method(rank: int, lr: float, dropout: float, activations: str) -> str:
+    if (lr, dropout) == (default_lr(activations), DEFAULT_DROPOUT):
         return f"vispa-{rank}"
     return f"vispa-{rank}-lr{lr:g}-drop{dropout:g}"
 
 
-def vispa_settings(method: str) -> tuple[int, float, float]:
+def vispa_settings(method: str, activations: str) -> tuple[int, float, float]:
     parts = method.split("-")
     if len(parts) == 2:
-        return int(parts[1]), DEFAULT_LR, DEFAULT_DROPOUT
+        return int(parts[1]), default_lr(activations), DEFAULT_DROPOUT
     return int(parts[1]), float(parts[2][2:]), float(parts[3][4:])
 
 
-def method_name(method: str) -> str:
+def method_name(method: str, activations: str) -> str:
     if not method.startswith("vispa-"):
         return f"PC++ {method}"
-    rank, lr, dropout = vispa_settings(method)
+    rank, lr, dropout = vispa_settings(method, activations)
     return f"VISPA rank {rank}, lr {lr:g}, dropout {dropout:g}"
 
 
 def accuracy_table(runs: list[dict], args, command: str) -> str:
+    w1a1 = args.activations == "binary"
     lines = [f"Command: `{command}`", "",
-             f"{args.model.upper()} W1A1 on {args.dataset}, {args.epochs} epochs, batch "
-             f"{args.batch_size}, mean ± std over seeds (n). VISPA: SGD momentum 0.9, "
-             f"wd 1e-5, 5 warm-up epochs + cosine, S = 100, ApproxSign activations; the deployed "
-             f"network is sign(m) after the last epoch (ours); the ensemble averages the logits "
+             f"{args.model.upper()} {'W1A1' if w1a1 else 'W1A32'} on {args.dataset}, "
+             f"{args.epochs} epochs, batch {args.batch_size}, inputs {args.binarization}, mean "
+             f"± std over seeds (n). VISPA: SGD momentum 0.9, wd "
+             f"{VISPA_SETTINGS[args.activations]['weight_decay']:g}, 5 warm-up epochs + cosine, "
+             f"S = 100, {'ApproxSign' if w1a1 else 'ReLU (float)'} activations; the "
+             f"deployed network is sign(m) after the last epoch (ours); the ensemble averages the logits "
              f"of {args.ensemble_samples} sampled networks after the last epoch; 'best epoch' "
              f"is the authors' protocol, the ensemble evaluated every epoch and the best epoch "
              f"reported (chosen on the test set; neither ensemble is a single deployable "
@@ -105,7 +114,7 @@ def accuracy_table(runs: list[dict], args, command: str) -> str:
         ens = [100 * r["ensemble_test_acc"] for r in rows if r["ensemble_test_acc"] is not None]
         best = [100 * r["best_epoch_ensemble_test_acc"] for r in rows
                 if r.get("best_epoch_ensemble_test_acc") is not None]
-        lines.append(f"| {method_name(method)} | {len(rows)} | {cell(acc)} | {cell(ens)} | "
+        lines.append(f"| {method_name(method, args.activations)} | {len(rows)} | {cell(acc)} | {cell(ens)} | "
                      f"{cell(best)} | "
                      f"{statistics.mean(r['train_seconds'] for r in rows) / 60:.1f} min |")
     return "\n".join(lines) + "\n"
@@ -158,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ensemble-samples", type=int, default=40)
     p.add_argument("--ensemble-eval", choices=["final", "every-epoch"], default="final",
                    help="every-epoch: also report the authors' best-epoch ensemble")
-    p.add_argument("--vispa-lrs", type=float, nargs="+", default=[DEFAULT_LR])
+    p.add_argument("--activations", choices=tuple(VISPA_SETTINGS), default="binary",
+                   help="VISPA's activations: binary (W1A1) or float (the authors' W1A32 "
+                   "setting: ReLU, their rank, lr and weight decay unless given)")
+    p.add_argument("--vispa-lrs", type=float, nargs="+", default=None,
+                   help="default: the authors' lr for --activations")
     p.add_argument("--vispa-dropouts", type=float, nargs="+", default=[DEFAULT_DROPOUT])
     p.add_argument("--tag", default=None, help="section and results folder (default: "
                    "vispa-MODEL-DATASET)")
@@ -168,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--child-rank", type=int, help=argparse.SUPPRESS)
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
+    args.vispa_lrs = args.vispa_lrs or [default_lr(args.activations)]
     torch.set_num_threads(args.threads)
     if args.child_rank is not None:
         print(json.dumps(scaling_child(args.child_rank, args)))
@@ -198,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     store = out / "runs.json"
     runs = json.loads(store.read_text()) if store.exists() else []
-    done = {(r["method"], r["seed"]) for r in runs}
-    methods = [vispa_method(k, lr, d) for k in args.ranks for lr in args.vispa_lrs
+    # runs of the other activations setting (e.g. W1A1 beside W1A32) are neither reused nor shown
+    same_acts = lambda r: r["config"].get("activations", "binary") == args.activations  # noqa: E731
+    done = {(r["method"], r["seed"]) for r in runs if same_acts(r)}
+    methods = [vispa_method(k, lr, d, args.activations) for k in args.ranks for lr in args.vispa_lrs
                for d in args.vispa_dropouts] + list(args.pc_pairs)
     for method in methods:
         for seed in args.seeds:
@@ -210,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             r = runs[-1]
             print(f"{method} seed {seed}: deployed {r['deployed_test_acc']:.2%}, ensemble "
                   f"{r['ensemble_test_acc']}", flush=True)
-    section = accuracy_table([r for r in runs if r["method"] in methods], args, command)
+    section = accuracy_table([r for r in runs if r["method"] in methods and same_acts(r)], args,
+                             command)
     update_section(tag, section)
     print(section)
     return 0
