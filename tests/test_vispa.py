@@ -162,7 +162,7 @@ def test_weights_only_binarization_trains_and_is_refused_by_export(tmp_path):
     # one epoch of W1A32 (the authors' recipe: rank 8, lr 0.1, float [0, 1] pixels) with a
     # per-class affine head on digits; the test is about the export refusal
     trainer = VispaTrainer(VispaConfig(model="tfc", epochs=1, activations="float",
-                                       binarization="none", ensemble_samples=0,
+                                       ensemble_samples=0,
                                        head="batch-norm"), tmp_path,
                            show_progress=False, verbose=False)
     history = trainer.fit()
@@ -182,6 +182,8 @@ def test_defaults_follow_the_authors_settings_for_binary_and_float_activations()
     weights_only = VispaConfig(activations="float")
     assert (weights_only.rank, weights_only.lr, weights_only.weight_decay) == (8, 0.1, 5e-4)
     assert VispaConfig(activations="float", lr=0.3).lr == 0.3  # an explicit value wins
+    assert (binary.binarization, weights_only.binarization) == ("threshold", "none")
+    assert VispaConfig(activations="float", binarization="threshold").binarization == "threshold"
 
 
 def test_ensemble_every_epoch_records_the_authors_best_epoch_and_resumes_bit_identically(

@@ -143,8 +143,8 @@ class TrainConfig(RunConfig):
         "(pixel >= its training mean), median (pixel > the training-pixel median), uint8 "
         "(the pixels 0..255 into an 8-bit first layer; CNV and VGG-Small only) or none (the "
         "[0, 1] pixels, for VISPA's float-activation MLPs) (default: "
-        "uint8 for CIFAR-10 with a convolutional model, as FINN's CNV; threshold otherwise; "
-        "median for local-binary)",
+        "uint8 for CIFAR-10 with a convolutional model, as FINN's CNV; none for VISPA "
+        "--activations float; threshold otherwise; median for local-binary)",
         choices=BINARIZATIONS)
     augment: str = option("standard", "training-image augmentation. standard: random crop "
                           "(padding 4) and horizontal flip for CIFAR-10 with a convolutional "
@@ -270,6 +270,8 @@ class VispaConfig(TrainConfig):
         for name, value in VISPA_SETTINGS.get(self.activations, VISPA_SETTINGS["binary"]).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        if self.binarization is None and self.activations == "float" and not self.is_conv:
+            self.binarization = "none"  # W1A32 as the authors run it: the pixels themselves
         super().__post_init__()
         if self.is_conv and self.activations == "float":
             raise ConfigError("--activations float (VISPA's W1A32 setting) is for the MLPs; "
