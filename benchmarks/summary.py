@@ -114,19 +114,33 @@ def vispa_rows() -> list[str]:
     rows = [f"| VISPA SFC W1A1 Fashion-MNIST, 10 epochs, rank 4, best of the lr sweep | {text} "
             f"| VISPA paper: better than STE training; here the best PC++ pair at the same "
             f"budget | [VISPA](#vispa-vs-the-best-proxconnect-pair) |"]
-    # the sweep's best setting repeated over seeds (one setting: the lr is read from the runs)
-    seeds = load(RESULTS / "vispa-sfc-fashion-mnist-lr2" / "runs.json") or []
-    if seeds:
-        lr = seeds[0]["config"]["lr"]
+    for tag, what, anchor, section in VISPA_SEED_TABLES:
+        seeds = load(RESULTS / tag / "runs.json") or []
+        if not seeds:
+            continue
+        config = seeds[0]["config"]  # one setting per table: rank and lr are read from the runs
         authors = [r["best_epoch_ensemble_test_acc"] for r in seeds
                    if r.get("best_epoch_ensemble_test_acc") is not None]
         text = f"sign(m) {mean_std([r['deployed_test_acc'] for r in seeds])}"
         if authors:
             text += f"; authors' protocol {mean_std(authors)}"
-        rows.append(f"| VISPA SFC W1A1 Fashion-MNIST, 10 epochs, rank 4, lr {lr:g} | {text} | the "
-                    f"best PC++ pair at the same budget: BNN++ (SFC pairs row) | "
-                    f"[VISPA](#vispa-on-mlps-learning-rate-and-dropout-and-the-authors-protocol) |")
+        rows.append(f"| VISPA {what}, 10 epochs, rank {config['rank']}, lr {config['lr']:g} | "
+                    f"{text} | {anchor} | [VISPA](#{section}) |")
     return rows
+
+
+# VISPA at one setting over seeds: results tag, what, anchor, section
+VISPA_SEED_TABLES = (
+    ("vispa-sfc-fashion-mnist-lr2", "SFC W1A1 Fashion-MNIST",
+     "the best PC++ pair at the same budget: BNN++ (SFC pairs row)",
+     "vispa-on-mlps-learning-rate-and-dropout-and-the-authors-protocol"),
+    ("vispa-lfc-mnist-lr2", "LFC W1A1 MNIST",
+     "the best PC++ pair at the same budget (LFC pairs row)",
+     "vispa-on-mlps-learning-rate-and-dropout-and-the-authors-protocol"),
+    ("vispa-sfc-fashion-mnist-w1a32", "SFC W1A32 Fashion-MNIST (authors' recipe)",
+     "VISPA paper's W1A32 setting; not buildable by FINN",
+     "vispa-w1a32-the-authors-weights-only-recipe"),
+)
 
 
 def local_binary_rows() -> list[str]:
