@@ -25,7 +25,7 @@ LFC_RECIPES = {
     "lfc-mnist-shift": "BNN pair, `--augment shift`, dropout 0.2, 80 epochs",
     "lfc-mnist-act-bnn": "PC/BC weights + BNN activations, dropout 0.2, 20 epochs",
     "lfc-mnist": "every pair, dropout 0.2, 20 epochs",
-    "lfc-mnist-10ep": "BNN and BNN++, dropout 0.2, 10 epochs",
+    "lfc-mnist-10ep": "every pair but bc (= bnn), dropout 0.2, 10 epochs",
 }
 PAPER_LOCAL_BINARY = {35: (82.25, 0.51), 75: (84.66, 0.32), 1035: (86.96, 0.32)}
 
