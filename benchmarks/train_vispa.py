@@ -226,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
             r = runs[-1]
             print(f"{method} seed {seed}: deployed {r['deployed_test_acc']:.2%}, ensemble "
                   f"{r['ensemble_test_acc']}", flush=True)
-    section = accuracy_table([r for r in runs if r["method"] in methods and same_acts(r)], args,
-                             command)
+    shown = sorted((r for r in runs if r["method"] in methods and same_acts(r)),
+                   key=lambda r: methods.index(r["method"]))  # rows in the command's order
+    section = accuracy_table(shown, args, command)
     update_section(tag, section)
     print(section)
     return 0
