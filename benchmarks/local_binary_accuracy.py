@@ -30,13 +30,12 @@ import numpy as np
 import torch
 
 from _markdown import ROOT, command_line, update_section
+from _papers import LOCAL_BINARY_FASHION as PAPER_FASHION
+from _papers import LOCAL_BINARY_FASHION_STD as PAPER_FASHION_STD
 from xnorflow.train.configs import LocalBinaryConfig
 from xnorflow.train.data import load_dataset
 from xnorflow.train.local_binary.trainer import LocalBinaryTrainer, prepare_data
 
-# Held-out accuracy [%] of the paper's 2-hidden-layer BMLP on Fashion-MNIST (mean of 10 runs).
-PAPER_FASHION = {35: 82.25, 75: 84.66, 135: 85.68, 255: 86.22, 525: 86.64, 1035: 86.96}
-PAPER_FASHION_STD = {35: 0.51, 75: 0.32, 135: 0.34, 255: 0.34, 525: 0.29, 1035: 0.32}
 # runs.json method name of each --convention
 METHODS = {"bipolar": "local-binary", "authors": "local-binary-authors"}
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from _markdown import ROOT, command_line, percent_mean_std, update_section
+from _papers import LOCAL_BINARY_FASHION, LOCAL_BINARY_FASHION_STD
 
 RESULTS = ROOT / "benchmarks" / "results"
 # LFC-MNIST training results of train_quantizers.py: tag -> recipe in words
@@ -27,7 +28,6 @@ LFC_RECIPES = {
     "lfc-mnist": "every pair, dropout 0.2, 20 epochs",
     "lfc-mnist-10ep": "every pair but bc (= bnn), dropout 0.2, 10 epochs",
 }
-PAPER_LOCAL_BINARY = {35: (82.25, 0.51), 75: (84.66, 0.32), 1035: (86.96, 0.32)}
 
 
 def load(path: Path):
@@ -154,7 +154,8 @@ VISPA_SEED_TABLES = (
 def local_binary_rows() -> list[str]:
     runs = load(RESULTS / "local-binary-fashion-mnist-holdout" / "runs.json") or []
     rows = []
-    for width, (paper, paper_std) in PAPER_LOCAL_BINARY.items():
+    for width, paper in LOCAL_BINARY_FASHION.items():
+        paper_std = LOCAL_BINARY_FASHION_STD[width]
         cells = []
         for method, name in (("local-binary", "ours"), ("local-binary-authors",
                                                          "authors' convention")):
