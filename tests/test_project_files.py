@@ -1,11 +1,15 @@
-"""The project's own files agree: one install path, CI runs the README's test command, the
-notebooks run."""
+"""The project's own files agree: one install path, CI runs the README's test command and
+builds the documentation with warnings as errors, the notebooks run."""
 
 import contextlib
 import io
 import json
 import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 
 from conftest import PROJECT_ROOT
 
@@ -16,17 +20,48 @@ def readme_commands():
     return re.findall(r"```bash\n(.+?)\n```", setup, flags=re.S)
 
 
-def test_readme_setup_is_two_commands_install_and_test():
-    install, test = readme_commands()[:2]
-    assert install.startswith("bash install.sh && ") and "xnorflow train" in install
-    assert "pytest" in test
+def ci_lines():
+    return [l for l in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+
+
+def test_readme_first_command_is_the_install_script_then_a_valid_train_command():
+    from xnorflow.cli import build_parser
+
+    install, then = readme_commands()[0].split(" && ")
+    assert install == "bash install.sh"
+    program, *argv = shlex.split(then)
+    assert program == ".venv/bin/xnorflow"  # the console script install.sh puts in .venv
+    assert build_parser().parse_args(argv).command == "train"  # exits 2 on a stale option
 
 
 def test_ci_runs_exactly_the_readme_test_command_after_install_sh():
-    ci_lines = [l for l in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()
-                if l.strip() and not l.startswith("#")]
-    assert "bash install.sh" in ci_lines
-    assert ci_lines[-1] == readme_commands()[1]
+    lines = ci_lines()
+    assert "bash install.sh" in lines
+    assert lines[-1] == readme_commands()[1]
+
+
+def test_ci_docs_build_fails_on_a_warning_and_passes_on_the_docs(tmp_path):
+    """The documentation line of .ci/run, run on a copy of the site: it passes on docs/ as they
+    are, and fails once a page links to a missing anchor (a flag such as --quiet would hide
+    the warning from --strict and let it pass)."""
+    command = next(l for l in ci_lines() if "mkdocs build" in l)
+    assert ci_lines().index(command) < len(ci_lines()) - 1  # before the tests
+    command = command.replace(".venv/bin/python", shlex.quote(sys.executable))
+    shutil.copy(PROJECT_ROOT / "mkdocs.yml", tmp_path)
+    shutil.copytree(PROJECT_ROOT / "docs", tmp_path / "docs")
+
+    def build():
+        return subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+
+    built = build()
+    assert built.returncode == 0, built.stderr
+    assert "WARNING" not in built.stderr, built.stderr
+    with open(tmp_path / "docs" / "index.md", "a") as page:
+        page.write("\n[a broken link](install.md#no-such-section)\n")
+    broken = build()
+    assert broken.returncode != 0 and "no-such-section" in broken.stderr, broken.stderr
 
 
 def test_dockerfile_uses_the_same_install_script():
