@@ -10,7 +10,7 @@
 # synthesis: FINN's Vivado steps (--until bitfile). finn-plus has no container of its own and
 # supports Vivado/Vitis 2022.2 and 2024.2, which both support Ubuntu 22.04. The tools are not in
 # the image (licence, ~100 GB): the host's installation is mounted at /tools/Xilinx, and
-# hw/vivado/entrypoint.sh checks and sources it before every command.
+# hw/finn/vivado/entrypoint.sh checks and sources it before every command.
 FROM ubuntu:22.04 AS synthesis
 ENV DEBIAN_FRONTEND=noninteractive LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8
 # python3.11 for xnorflow; g++/make for FINN's generated code; git for FINN's dependencies; the
@@ -29,8 +29,8 @@ RUN PYTHON=python3.11 VENV=/opt/venv bash install.sh
 ENV PATH=/opt/venv/bin:$PATH FINN_DEPS=/opt/finn_deps XILINX_ROOT=/tools/Xilinx
 # finn-plus' dependencies (finn-hlslib, board files) at their pinned commits, fetched now:
 # `finn deps update` would stop here on the missing Vivado before fetching anything.
-RUN python -m xnorflow.hw.finn_deps "$FINN_DEPS" && chmod -R a+rX "$FINN_DEPS"
-ENTRYPOINT ["/opt/xnorflow/hw/vivado/entrypoint.sh"]
+RUN python -m xnorflow.hw.finn.deps "$FINN_DEPS" && chmod -R a+rX "$FINN_DEPS"
+ENTRYPOINT ["/opt/xnorflow/hw/finn/vivado/entrypoint.sh"]
 CMD ["xnorflow", "--help"]
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ import warnings
 from dataclasses import fields
 from pathlib import Path
 
+from . import interrupts
 from .errors import UsageError, XnorflowError
+from .outputs import release_folders
 from .options import AT_LEAST_0, AT_LEAST_1, POSITIVE, Range, check_value, option_name
 
 EPILOG = """examples:
@@ -39,7 +41,11 @@ EPILOG = """examples:
 
 # ------------------------------------------------------------------------------ option types
 def _int_list(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
+    """``525,525`` -> [525, 525]; an empty item (``35,,35``) is a mistake, not a skip."""
+    items = [v.strip() for v in text.split(",")]
+    if any(not v for v in items[:-1]) or (len(items) > 1 and not items[-1]):
+        raise ValueError(f"empty item in {text!r}")
+    return [int(v) for v in items if v]
 
 
 def _parser_for(annotation: str):
@@ -163,12 +169,21 @@ def _add_train_parser(sub) -> None:
     p.set_defaults(handler=_train, interrupted=_train_interrupted)
 
 
+def _warn_oversubscribed(threads: int | None) -> None:
+    cores = os.cpu_count() or 1
+    if threads and threads > cores:
+        print(f"warning: --threads {threads} is more than the {cores} cores of this machine; "
+              f"the threads take turns on them, which is slower than --threads {cores}",
+              file=sys.stderr)
+
+
 def _train(args) -> int:
     from .train.configs import RECIPES, RUN_KINDS
-    from .train.stage import resume_run, train_run
+    from .stages.train import resume_run, train_run
 
     owners = _train_option_owners()
     given = _given(args, owners)
+    _warn_oversubscribed(given.get("threads"))
     progress = not args.no_progress
     if args.resume:
         if args.recipe:
@@ -233,7 +248,7 @@ def _add_export_parser(sub) -> None:
 
 
 def _export(args) -> int:
-    from .export.run_export import export_stage
+    from .stages.export import export_stage
 
     result = export_stage(args.run, args.out, args.verify, args.data_dir,
                           progress=not args.no_progress)
@@ -243,7 +258,7 @@ def _export(args) -> int:
 
 
 def _add_build_parser(sub) -> None:
-    from .hw.build import BuildOptions
+    from .hw.finn.options import BuildOptions
 
     p = sub.add_parser("build", help="compile a trained run with FINN to an XNOR dataflow design",
                        description="Export the run to QONNX, then run FINN's build_dataflow: "
@@ -275,16 +290,17 @@ def _add_build_parser(sub) -> None:
                         "off)")
     p.add_argument("--finn-hlslib", metavar="DIR",
                    help="finn-hlslib checkout for --cppsim (default: $FINN_DEPS/finn-hlslib, "
-                        "where `finn deps update` puts it)")
+                        "else the one `python -m xnorflow.hw.finn.deps` fetches into "
+                        "xnorflow's cache)")
     _add_run_arguments(p, verify_default=200)
     p.set_defaults(handler=_build, interrupted=lambda args: (
-        "interrupted; the partial build was removed, earlier runs and your files are untouched. "
-        "Run the command again to build."))
+        "interrupted; the partial build was removed and an earlier build in the folder was put "
+        "back as it was; runs and your files are untouched. Run the command again to build."))
 
 
 def _build(args) -> int:
-    from .hw.build import BuildOptions
-    from .hw.pipeline import MISFIT_EXIT, build_stage
+    from .hw.finn.options import BuildOptions
+    from .stages.build import MISFIT_EXIT, build_stage
 
     options = BuildOptions(**_given(args, [f.name for f in fields(BuildOptions)]))
     result = build_stage(args.run, args.out, options, args.verify, args.data_dir,
@@ -333,7 +349,8 @@ def _add_deploy_parser(sub) -> None:
 
 
 def _deploy(args) -> int:
-    from .hw.deploy import copy_to_board, deploy_stage
+    from .hw.deploy.bundle import copy_to_board
+    from .stages.deploy import deploy_stage
 
     result = deploy_stage(args.build, args.out, args.images, args.data_dir)
     for line in result.lines():
@@ -348,7 +365,7 @@ HLS_FRESH_OPTIONS = ("group_sizes", "weight_bits", "dataset", "seed")
 
 
 def _add_hls_parser(sub) -> None:
-    from .hw.hls_trainer import HlsOptions
+    from .hw.hls.generator import HlsOptions
     from .train.configs import LocalBinaryConfig
 
     p = sub.add_parser("hls", help="emit the local binary trainer as HLS C++ and C-simulate it",
@@ -393,8 +410,8 @@ def _add_hls_parser(sub) -> None:
 
 
 def _hls(args) -> int:
-    from .hw.hls_stage import hls_stage
-    from .hw.hls_trainer import HlsOptions
+    from .stages.hls import hls_stage
+    from .hw.hls.generator import HlsOptions
     from .train.configs import LocalBinaryConfig
 
     fresh_given = _given(args, HLS_FRESH_OPTIONS)
@@ -417,7 +434,7 @@ def _hls(args) -> int:
 
 # ------------------------------------------------------------------------------ explore
 def _add_explore_parser(sub) -> None:
-    from .hw.explore import ExploreOptions
+    from .explore.candidates import ExploreOptions
 
     p = sub.add_parser("explore", help="train a grid of candidate networks, fold each to fit a "
                                        "board, and plot accuracy against FPS (Pareto front)",
@@ -449,7 +466,8 @@ def _add_explore_parser(sub) -> None:
 
 
 def _explore(args) -> int:
-    from .hw.explore import ExploreOptions, explore
+    from .explore.candidates import ExploreOptions
+    from .stages.explore import explore
 
     options = ExploreOptions(**_given(args, [f.name for f in fields(ExploreOptions)]))
     result = explore(options, args.out, progress=not args.no_progress)
@@ -480,46 +498,62 @@ def build_parser() -> argparse.ArgumentParser:
 _MAIN_PID = os.getpid()
 
 
-def _terminated(signum, frame):
-    """SIGTERM (a job scheduler, `kill`) ends a stage like Ctrl-C: its clean-up runs. Worker
-    processes forked by FINN or PyTorch inherit this handler; their pools stop them with
-    SIGTERM, which must end them as it would have without xnorflow."""
+def _interrupt(signum, frame):
+    """Ctrl-C (SIGINT) and SIGTERM (a job scheduler, `kill`) end a stage the same way: its
+    clean-up runs. The flag remembers the interrupt even where a library turns the
+    KeyboardInterrupt into another error (an import cut short) or swallows it. Worker processes
+    forked by FINN or PyTorch inherit this handler; their pools stop them with SIGTERM, which
+    must end them as it would have without xnorflow."""
     if os.getpid() != _MAIN_PID:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-        return
+        if signum == signal.SIGTERM:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise KeyboardInterrupt
+    interrupts.note()
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     global _MAIN_PID
     args = build_parser().parse_args(argv)
-    previous = None
+    previous = {}
     if threading.current_thread() is threading.main_thread():
         _MAIN_PID = os.getpid()
-        previous = signal.signal(signal.SIGTERM, _terminated)
+        interrupts.clear()
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     # Brevitas warns at import about an optional CUDA kernel package xnorflow does not use.
     warnings.filterwarnings("ignore", message="fast_hadamard_transform package not found")
     try:
         return _run_stage(args)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        release_folders()
+        for sig, handler in previous.items():
+            # after an interrupt, a late second signal must not turn the message into a trace
+            signal.signal(sig, signal.SIG_IGN if interrupts.pending() and argv is None
+                          else handler)
+
+
+def _interrupted(args) -> int:
+    print(f"\n{args.interrupted(args)}", file=sys.stderr)
+    return 130
 
 
 def _run_stage(args) -> int:
     try:
-        return args.handler(args)
-    except XnorflowError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except OSError as err:  # the file system refused: permissions, a full disk
-        print(f"error: {err.strerror or err} ({err.filename or 'file system'}); nothing "
-              f"half-written was left behind", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\n{args.interrupted(args)}", file=sys.stderr)
-        return 130
+        code = args.handler(args)
+    except BaseException as err:
+        if interrupts.pending() or isinstance(err, KeyboardInterrupt):
+            return _interrupted(args)
+        if isinstance(err, XnorflowError):
+            print(f"error: {err}", file=sys.stderr)
+            return err.exit_code
+        if isinstance(err, OSError):  # the file system refused: permissions, a full disk
+            print(f"error: {err.strerror or err} ({err.filename or 'file system'}); nothing "
+                  f"half-written was left behind", file=sys.stderr)
+            return 1
+        raise
+    return _interrupted(args) if interrupts.pending() else code
 
 
 if __name__ == "__main__":

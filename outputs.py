@@ -8,14 +8,22 @@
   same kind, and replaces only entries that the same stage wrote before. Everything else is
   refused with :class:`~xnorflow.errors.OutputConflict` before any work starts.
 - An output is never one of the command's inputs (``export RUN --out RUN/model.pt``).
+- A folder is written by one command at a time: the command that claims it holds an OS lock
+  (``flock`` on ``.xnorflow.lock``) for its whole life, so a second command is refused while
+  the first runs, and a killed command releases it (only then may its folder be taken back).
+- A rebuild moves the earlier contents aside and puts them back if it fails or is
+  interrupted: the earlier good build stays whole until a new one is complete.
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +32,9 @@ from typing import IO, Iterator
 from .errors import OutputConflict
 
 MARKER = ".xnorflow.json"
+LOCK = ".xnorflow.lock"         # flock'ed by the command writing the folder; names its pid
+PREVIOUS = ".xnorflow-previous"  # a rebuild's earlier contents, until the rebuild is complete
+HIDDEN = (MARKER, LOCK, PREVIOUS)
 
 
 def _file_mode() -> int:
@@ -76,7 +87,83 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 # --------------------------------------------------------------------------- owned folders
 def _visible_entries(path: Path) -> list[str]:
-    return sorted(p.name for p in path.iterdir() if p.name != MARKER)
+    return sorted(p.name for p in path.iterdir() if p.name not in HIDDEN)
+
+
+# --------------------------------------------------------------------------- folder locks
+_HELD: dict[Path, int] = {}  # folder -> the open, flock'ed lock file of this process
+
+
+def _holder(lock: Path) -> str:
+    try:
+        info = json.loads(lock.read_text())
+        return f"pid {info['pid']}, writing this {info['kind']} folder since {info['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def _in_use(path: Path) -> OutputConflict:
+    return OutputConflict(f"{path} is in use by another xnorflow command ({_holder(path / LOCK)}); "
+                          f"two commands writing one folder would mix their outputs. Wait for "
+                          f"it to finish, or choose another output folder.")
+
+
+def lock_folder(path: str | Path, kind: str) -> None:
+    """Hold this folder for the rest of the command (released by :func:`release_folders` or
+    when the process ends, also by a kill). Re-entrant within one process."""
+    path = Path(path).resolve()
+    if path in _HELD:
+        return
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, _file_mode())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise _in_use(path) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"pid": os.getpid(), "kind": kind,
+                             "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+    _HELD[path] = fd
+
+
+def check_not_in_use(path: str | Path) -> None:
+    """Refuse now, before any work, a folder another live command holds."""
+    path = Path(path).resolve()
+    if path in _HELD or not (path / LOCK).is_file():
+        return
+    fd = os.open(path / LOCK, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _in_use(path) from None
+    finally:
+        os.close(fd)  # closing drops the probe's lock
+
+
+def release_folders(keep: set[Path] = frozenset()) -> None:
+    """Let other commands write the folders this process holds (but ``keep``)."""
+    for path in [p for p in _HELD if p not in keep]:
+        os.close(_HELD.pop(path))
+
+
+def holds_folders(stage):
+    """Decorator: the stage function holds the folders it claims until it returns."""
+    @functools.wraps(stage)
+    def held(*args, **kwargs):
+        with holding():
+            return stage(*args, **kwargs)
+    return held
+
+
+@contextmanager
+def holding() -> Iterator[None]:
+    """The folders claimed inside the block are held until it ends (a stage called from
+    Python, a notebook or a test holds its folders only while it runs)."""
+    before = set(_HELD)
+    try:
+        yield
+    finally:
+        release_folders(keep=before)
 
 
 def _listing(names: list[str], limit: int = 5) -> str:
@@ -137,33 +224,97 @@ class OwnedFolder:
         recorded = self.entries()
         return [name for name in _visible_entries(self.path) if name not in recorded]
 
+    def _put_back(self, stage: str, keep: dict[str, str] | None = None) -> None:
+        """Remove what a rebuild wrote and put back the contents it moved aside; ``keep``: files
+        of the rebuild (name -> new name) kept beside them."""
+        previous = self.path / PREVIOUS
+        if keep:
+            previous.mkdir(exist_ok=True)
+            for name, new_name in keep.items():
+                os.replace(self.path / name, previous / f".attempt-{new_name}")
+        self.remove_own()
+        restored = {}
+        if (previous / MARKER).is_file():
+            restored = json.loads((previous / MARKER).read_text()).get("entries", {})
+            for name in restored:
+                if (previous / name).exists() or (previous / name).is_symlink():
+                    os.replace(previous / name, self.path / name)
+        for new_name in (keep or {}).values():
+            os.replace(previous / f".attempt-{new_name}", self.path / new_name)
+            restored[new_name] = stage
+        shutil.rmtree(previous, ignore_errors=True)
+        self._save(restored)
+
     @contextmanager
-    def rewriting(self, stage: str, created: bool) -> Iterator[OwnedFolder]:
+    def rewriting(self, stage: str, created: bool,
+                  failure_logs: tuple[str, ...] = ()) -> Iterator[OwnedFolder]:
         """Replace this exclusive folder's contents with what ``stage`` writes in the block (a
         tool such as FINN's builder, whose file names xnorflow cannot list in advance).
 
-        The marker says the folder is busy while the block runs: everything that appears is
-        then xnorflow's, also after a kill that skipped every clean-up, and the next run takes
-        it back. At the end, also after an error, every entry is recorded for ``stage``; on
-        Ctrl-C what the block wrote is removed (and the folder too, if ``created`` by this
-        run)."""
+        The earlier contents are moved aside (``.xnorflow-previous``) and deleted only when the
+        block succeeds; if it fails or is interrupted they are put back whole. The marker says
+        the folder is busy while the block runs: everything that appears is then xnorflow's,
+        also after a kill that skipped every clean-up, and the next run (which holds the
+        folder's lock, so the killed one is gone) removes it and puts back what was moved
+        aside. A failure without earlier contents keeps what the block wrote (a failed build's
+        log); with them, it keeps this attempt's ``failure_logs`` beside them as ``*.failed*``
+        and says so in the error. On Ctrl-C what the block wrote is removed (and the folder
+        too, if ``created`` by this run)."""
         if self.busy():  # an earlier run was killed half-way: what it left is xnorflow's
             self.record(*self.unrecorded(), stage=self.busy())
-        self.remove_own()
+            self._put_back(self.busy())
+        moved = self.entries()
+        previous = self.path / PREVIOUS
+        if moved:
+            previous.mkdir()
+            write_text(previous / MARKER, json.dumps({"xnorflow": self.kind, "entries": moved}))
+            for name in moved:
+                if (self.path / name).exists() or (self.path / name).is_symlink():
+                    os.replace(self.path / name, previous / name)
         self._save({}, busy=stage)
         try:
             yield self
-        except KeyboardInterrupt:
+        except BaseException as err:
             self._save({name: stage for name in _visible_entries(self.path)}, busy=stage)
-            self.remove_own()
-            self._save({})
+            if isinstance(err, KeyboardInterrupt) or moved:
+                logs = {} if isinstance(err, KeyboardInterrupt) else {
+                    n: f"{Path(n).stem}.failed{Path(n).suffix}" for n in failure_logs
+                    if (self.path / n).is_file()}
+                self._put_back(stage, logs)
+                if moved and not isinstance(err, KeyboardInterrupt):
+                    _note_kept(err, self, logs)
+            else:
+                self._save(self.entries())
             if created and not _visible_entries(self.path):
-                (self.path / MARKER).unlink(missing_ok=True)
-                self.path.rmdir()
+                self.abandon()
             raise
-        finally:  # done, or failed: what it wrote stays (a failed build's log) and is recorded
-            if self.path.is_dir() and self.busy():
-                self._save({**self.entries(), **{n: stage for n in self.unrecorded()}})
+        shutil.rmtree(previous, ignore_errors=True)
+        self._save({**self.entries(), **{n: stage for n in self.unrecorded()}})
+
+    def abandon(self) -> None:
+        """Remove this folder, empty but for xnorflow's own files (a run that wrote nothing)."""
+        if _visible_entries(self.path):
+            return
+        for name in HIDDEN:
+            victim = self.path / name
+            shutil.rmtree(victim) if victim.is_dir() else victim.unlink(missing_ok=True)
+        fd = _HELD.pop(self.path.resolve(), None)
+        if fd is not None:
+            os.close(fd)
+        self.path.rmdir()
+
+
+def _note_kept(err: BaseException, folder: OwnedFolder, logs: dict[str, str]) -> None:
+    """Tell, in the error the user sees, that the earlier contents are kept and where this
+    attempt's logs went."""
+    if not (isinstance(err, Exception) and err.args and isinstance(err.args[0], str)):
+        return
+    text = err.args[0]
+    for name, failed in logs.items():
+        text = text.replace(str(folder.path.resolve() / name), str(folder.path / failed))
+    err.args = (f"{text}\nThe earlier {folder.kind} in {folder.path} is kept as it was"
+                + (f"; this attempt's log: {', '.join(str(folder.path / f) for f in logs.values())}"
+                   if logs else "") + ".", *err.args[1:])
 
 
 def owned_folder(path: str | Path) -> OwnedFolder | None:
@@ -193,6 +344,7 @@ def check_folder(path: str | Path, kind: str, exclusive: bool = False) -> OwnedF
         raise OutputConflict(f"{path} is a file, not a folder; choose a folder for the output.")
     if not path.is_dir():
         return None
+    check_not_in_use(path)
     folder = owned_folder(path)
     if folder is None:
         present = _visible_entries(path)
@@ -215,11 +367,13 @@ def check_folder(path: str | Path, kind: str, exclusive: bool = False) -> OwnedF
 def claim_folder(path: str | Path, kind: str, exclusive: bool = False) -> OwnedFolder:
     """Make ``path`` an xnorflow folder of ``kind``, or take back one made before (see
     :func:`check_folder` for what is refused)."""
-    folder = check_folder(path, kind, exclusive)
-    if folder is not None:
-        return folder
+    check_folder(path, kind, exclusive)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    lock_folder(path, kind)
+    folder = check_folder(path, kind, exclusive)  # again: it may have changed before the lock
+    if folder is not None:
+        return folder
     folder = OwnedFolder(path, kind)
     folder._save({})
     return folder
@@ -238,6 +392,7 @@ def claim_file(path: str | Path, stage: str, inputs: tuple[Path, ...] = ()) -> P
         raise OutputConflict(f"{path} is a folder; give a file name for the output.")
     folder = owned_folder(path.parent) if path.parent.is_dir() else None
     if folder is not None:
+        lock_folder(folder.path, folder.kind)
         return folder.target(path.name, stage)
     if path.exists() or path.is_symlink():
         raise OutputConflict(f"{path} exists and was not written by xnorflow; `xnorflow {stage}` "

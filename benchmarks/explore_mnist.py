@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from _markdown import ROOT, command_line, update_section
-from xnorflow.hw.explore import ExploreOptions, explore
+from xnorflow.explore.candidates import ExploreOptions
+from xnorflow.stages.explore import explore
 
 
 def main(argv=None) -> int:

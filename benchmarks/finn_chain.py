@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from _markdown import ROOT, command_line, update_section
-from xnorflow.hw.build import BuildOptions
-from xnorflow.hw.pipeline import build_stage
+from xnorflow.hw.finn.options import BuildOptions
+from xnorflow.stages.build import build_stage
 from xnorflow.train.runs import open_run
 
 
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
                      f"({c.argmax_matches / c.images:.2%}) | {c.logits_match:,} | "
                      f"{c.max_abs_diff:.1e} | {c.accuracy:.2%} |")
     section = "\n".join(lines) + "\n"
-    section += f"\nBuild report of this run: [build_report.md](benchmarks/results/finn_chain/build_report.md)\n"
+    section += "\nBuild report of this run: [build_report.md](benchmarks/results/finn_chain/build_report.md)\n"
     print(section)
     update_section("finn-chain", section)
     return 0 if all(c.identical for c in comparisons) else 1

@@ -24,8 +24,9 @@ import torch
 
 from _markdown import ROOT, command_line, update_section
 from xnorflow.export.qonnx_export import export_qonnx_model, save_model
-from xnorflow.hw.build import BuildOptions, run_build
-from xnorflow.hw.report import summarize
+from xnorflow.hw.finn.options import BuildOptions
+from xnorflow.hw.finn.build import run_build
+from xnorflow.hw.finn.report import summarize
 from xnorflow.train.models import build_model
 
 PUBLISHED = {

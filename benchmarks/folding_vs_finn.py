@@ -28,7 +28,7 @@ import torch
 from _markdown import ROOT, command_line, update_section
 from finn_estimates import SHAPES, estimate, fastest_fitting
 from xnorflow.export.qonnx_export import export_qonnx_model, save_model
-from xnorflow.hw.build import BuildOptions
+from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.train.models import build_model
 
 START = {"lfc": 10_000, "sfc": 10_000, "cnv": 1_000}

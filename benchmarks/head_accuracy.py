@@ -15,7 +15,7 @@ from pathlib import Path
 
 from _markdown import ROOT, command_line, update_section
 from xnorflow.train.configs import TrainConfig, VispaConfig
-from xnorflow.train.stage import train_run
+from xnorflow.stages.train import train_run
 
 RESULTS = ROOT / "benchmarks" / "results" / "head_accuracy.json"
 HEADS = ("tensor-norm", "batch-norm")

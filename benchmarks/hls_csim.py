@@ -11,13 +11,12 @@ import json
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numba
 
 from _markdown import ROOT, command_line, update_section
-from xnorflow.hw.hls_csim import compare_with_python, training_batches
-from xnorflow.hw.hls_trainer import HlsOptions, generate
+from xnorflow.hw.hls.csim import compare_with_python, training_batches
+from xnorflow.hw.hls.generator import HlsOptions, generate
 from xnorflow.train.data import load_dataset
 from xnorflow.train.local_binary.model import BMLPShape, default_group_sizes, init_state
 

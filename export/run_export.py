@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..outputs import claim_file, write_text
-from ..train.data import load_dataset
-from ..train.runs import Run, open_run
+from ..errors import UsageError
+from ..outputs import write_text
+from ..train.data import Dataset, DatasetError, fingerprint, load_dataset
+from ..train.runs import CHECKPOINT, Run, RunRecordError, load_record
 from ..train.models import model_inputs
 from .qonnx_export import export_qonnx_model, save_model
 from .verify import StageComparison, compare, execute_graph, torch_logits
@@ -27,29 +28,59 @@ class Reference:
     images: np.ndarray
     labels: np.ndarray
     logits: np.ndarray
+    test_set_size: int  # images in the whole test split (a bundle names how many more exist)
 
     def first(self, count: int) -> Reference:
-        return Reference(self.images[:count], self.labels[:count], self.logits[:count])
+        return Reference(self.images[:count], self.labels[:count], self.logits[:count],
+                         self.test_set_size)
+
+
+def _recorded_fingerprint(run: Run) -> str | None:
+    """The fingerprint of the data the run was trained on: in its record, or in the checkpoint
+    beside model.pt that the run finished with. None for runs recorded before either had one."""
+    if "data_fingerprint" in run.record:
+        return run.record["data_fingerprint"]
+    try:
+        saved = load_record(run.folder / CHECKPOINT, content="checkpoint")
+    except RunRecordError:  # a lone model.pt: export needs nothing else, so go on unchecked
+        return None
+    if saved["algo"] != run.algo or saved["config"] != run.record["config"]:
+        return None  # the checkpoint of another run
+    return saved.get("data_fingerprint")
+
+
+def check_run_data(run: Run, dataset: Dataset, data_dir: str | None) -> None:
+    """Refuse data that is not what the run was trained on: other image sizes would fail deep
+    in torch, and other images would give a meaningless accuracy."""
+    config = run.config
+    given = f"{config.dataset} at {data_dir}" if data_dir else config.dataset
+    trained = (f"{config.dataset} at {config.data_dir}" if config.data_dir
+               else f"{config.dataset} (built in)")
+    expected = run.image_shape
+    found = dataset.image_shape if len(expected) > 1 else (dataset.in_features,)
+    if tuple(found) != tuple(expected):
+        raise DatasetError(f"{data_dir or config.dataset}: images of shape "
+                           f"{tuple(dataset.image_shape)} (channels, rows, cols), but the run "
+                           f"{run.folder} was trained on {tuple(expected)} ({trained}). Point "
+                           f"--data-dir at the data the run was trained on.")
+    recorded = _recorded_fingerprint(run)
+    if recorded is not None and recorded != fingerprint(dataset):
+        raise DatasetError(f"{given}: not the data the run {run.folder} was trained on "
+                           f"({trained}, binarized {config.binarization}); its accuracy there "
+                           f"would mean nothing. Point --data-dir at the data the run was "
+                           f"trained on.")
 
 
 def reference_for(run: Run, model, count: int, data_dir: str | None = None) -> Reference:
     config = run.config
+    if data_dir and config.dataset == "digits":  # would be ignored: digits is built in
+        raise UsageError(f"--data-dir {data_dir}: the run {run.folder} was trained on digits, "
+                         f"which is built in and read from no folder; drop --data-dir.")
     dataset = load_dataset(config.dataset, data_dir or config.data_dir, config.binarization)
+    check_run_data(run, dataset, data_dir or config.data_dir)
     images = model_inputs(model, dataset.test.images[:count])
-    return Reference(images, dataset.test.labels[:count], torch_logits(model, images))
-
-
-@dataclass
-class ExportResult:
-    qonnx: Path
-    comparison: StageComparison | None
-
-    def lines(self) -> list[str]:
-        return [f"wrote {self.qonnx}"] + ([self.comparison.summary()] if self.comparison else [])
-
-    @property
-    def identical(self) -> bool:
-        return self.comparison is None or self.comparison.identical
+    return Reference(images, dataset.test.labels[:count], torch_logits(model, images),
+                     len(dataset.test.labels))
 
 
 def export_model(model, out: Path, reference: Reference | None,
@@ -65,17 +96,3 @@ def export_model(model, out: Path, reference: Reference | None,
                                    progress=progress), reference.labels)
     write_text(out.with_suffix(".verify.json"), json.dumps(result.as_dict(), indent=2))
     return result
-
-
-def export_stage(run_path: str | Path, out: str | Path | None = None, verify: int = 1000,
-                 data_dir: str | None = None, progress: bool = True) -> ExportResult:
-    """`xnorflow export`: open the run, check the output paths, load the reference images, then
-    export and verify. Nothing is written before every check has passed."""
-    run = open_run(run_path)
-    out = Path(out) if out else run.folder / QONNX_FILE
-    claim_file(out, STAGE, inputs=run.inputs())
-    if verify:
-        claim_file(out.with_suffix(".verify.json"), STAGE, inputs=run.inputs())
-    model = run.model()
-    reference = reference_for(run, model, verify, data_dir) if verify else None
-    return ExportResult(out, export_model(model, out, reference, progress))

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
+
+from ..progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,8 @@ def execute_graph(wrapper, images: np.ndarray, desc: str = "executing", progress
         if prepare is not None:
             batched = prepare(batched)
         in_shape = (batch_size, *wrapper.get_tensor_shape(in_name)[1:])
-        for start in tqdm(range(0, len(images), batch_size), desc=desc, disable=not progress,
-                          leave=False, mininterval=1.0):
+        for start in progress_bar(range(0, len(images), batch_size), desc=desc,
+                                  enabled=progress):
             chunk = images[start:start + batch_size]
             padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk), 0)])
             result = execute_onnx(batched, {in_name: padded.reshape(in_shape)})[out_name]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from xnorflow.cli import main
-from xnorflow.outputs import MARKER
+from xnorflow.outputs import HIDDEN
 from xnorflow.train.runs import CHECKPOINT, load_record
 
 XNORFLOW = Path(sys.executable).parent / "xnorflow"  # the installed console script
@@ -20,7 +20,7 @@ def snapshot(folder: Path) -> dict:
     """Every file under ``folder`` with its bytes (to prove nothing was lost or changed),
     except xnorflow's own bookkeeping of what it wrote."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != MARKER}
+            if p.is_file() and p.name not in HIDDEN}
 
 
 def copy_run(run: Path, tmp_path: Path) -> Path:
@@ -74,7 +74,7 @@ def test_train_refuses_to_overwrite_then_resumes_after_ctrl_c(tmp_path, capsys, 
     assert main(args) == 1
     assert "already holds a run; pass --resume" in capsys.readouterr().err
     assert snapshot(run) == before
-    assert main(["train", "--resume", "--out", str(run), "--quantizer", "bc"]) == 1
+    assert main(["train", "--resume", "--out", str(run), "--quantizer", "bc"]) == 2  # a usage error
     assert "--quantizer: the run has 'bnn', now 'bc'" in capsys.readouterr().err
     assert snapshot(run) == before
     assert main(["train", "--resume", "--out", str(run), "--no-progress"]) == 0
@@ -93,7 +93,7 @@ def test_train_refuses_to_overwrite_then_resumes_after_ctrl_c(tmp_path, capsys, 
     (["--threads", "-2"], "--threads: -2 must be >= 0"),
     (["--algo", "vispa", "--rank", "-1"], "--rank: -1 must be >= 0"),
     (["--algo", "local-binary", "--widths", "35,0"], "--widths: 0 must be >= 1"),
-    (["--algo", "local-binary", "--widths", ","], "--widths: ',': give comma-separated"),
+    (["--algo", "local-binary", "--widths", ","], "--widths: ',' is not comma-separated integers"),
     (["--algo", "local-binary", "--weight-bits", "40"], "--weight-bits: 40 must be in [3, 31]"),
     (["--algo", "local-binary", "--reinforcement", "1.5"], "--reinforcement: 1.5 must be in"),
     (["--widths", "35,35"], "--widths: only for --algo local-binary, not --algo proxconnect"),
@@ -168,7 +168,7 @@ def test_foreign_or_damaged_model_files_get_a_message(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--target-fps", "0"], "--target-fps: 0 must be > 0"),
     (["--target-fps", "-3"], "--target-fps: -3 must be > 0"),
-    (["--clock-mhz", "0", "--target-fps", "1"], "--clock-mhz: 0 must be in (0, 1000]"),
+    (["--clock-mhz", "0", "--target-fps", "1"], "--clock-mhz: 0 must be in [1, 1000]"),
     (["--verify", "-1", "--target-fps", "1"], "--verify: -1 must be >= 0"),
     (["--board", "Pynq-Z9", "--target-fps", "1"], "invalid choice: 'Pynq-Z9'"),
 ])
@@ -235,7 +235,7 @@ def test_ctrl_c_during_the_finn_build_removes_the_partial_build(digits_tfc_run, 
                                                                 capsys, monkeypatch):
     """FINN's builder swallows KeyboardInterrupt and reports a failed build; xnorflow reports
     the interrupt (exit 130) and removes what the interrupted build wrote."""
-    import xnorflow.hw.steps as steps
+    import xnorflow.hw.finn.steps as steps
 
     def interrupted(model, cfg):
         raise KeyboardInterrupt
@@ -255,7 +255,7 @@ def test_ctrl_c_during_the_finn_build_removes_the_partial_build(digits_tfc_run, 
 
 def test_a_failing_finn_step_is_a_message_not_a_traceback(digits_tfc_run, tmp_path, capsys,
                                                          monkeypatch):
-    import xnorflow.hw.steps as steps
+    import xnorflow.hw.finn.steps as steps
 
     def broken(model, cfg):
         raise AssertionError("thresholds out of range in MultiThreshold_0")

@@ -251,12 +251,12 @@ def test_batched_execution_of_sliding_windows_equals_image_by_image(tmp_path):
     """qonnx's Im2Col executor mixes the images of a batch; execute_graph moves it to a
     batch-safe domain (xnorflow.export.batched_ops)."""
     model = _randomize_batch_norms(BinaryCNN(TINY, (1, 8, 8), 10))
-    from xnorflow.hw.finn_env import prepare_finn
+    from xnorflow.hw.finn.env import prepare_finn
 
     prepare_finn(tmp_path / "codegen")
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
 
-    from xnorflow.hw.transforms import LowerConvsWithBackground
+    from xnorflow.hw.finn.transforms import LowerConvsWithBackground
 
     finn_onnx = export_qonnx_model(model).transform(ConvertQONNXtoFINN())
     lowered = finn_onnx.transform(LowerConvsWithBackground())
@@ -270,11 +270,12 @@ def test_batched_execution_of_sliding_windows_equals_image_by_image(tmp_path):
 
 # ------------------------------------------------------------------------------ FINN flow
 def _build(tmp_path, model, pixels, count=60, **options):
-    from xnorflow.hw.build import BuildOptions, run_build
-    from xnorflow.hw.chain import verify_build
+    from xnorflow.hw.finn.options import BuildOptions
+    from xnorflow.hw.finn.build import run_build
+    from xnorflow.hw.finn.verify import verify_build
 
     images = _images(model, count, pixels, seed=1)
-    reference = Reference(images, np.zeros(count, np.int64), torch_logits(model, images))
+    reference = Reference(images, np.zeros(count, np.int64), torch_logits(model, images), count)
     out = tmp_path / "build"
     out.mkdir()
     assert export_model(model, out / "model.qonnx.onnx", reference, progress=False).identical
@@ -311,7 +312,7 @@ def test_every_finn_stage_of_a_cnn_is_identical_to_pytorch(tmp_path, topology, s
 
 def test_cppsim_of_a_cnn_is_identical_and_names_the_layers_it_ran_in_python(tmp_path,
                                                                                finn_hlslib):
-    from xnorflow.hw.cppsim import RTL_REASON, Toolchain, simulate_build
+    from xnorflow.hw.sim.cppsim import RTL_REASON, Toolchain, simulate_build
 
     model = _randomize_batch_norms(BinaryCNN(TINY, (1, 8, 8), 10), seed=3)
     out, reference, _ = _build(tmp_path, model, "bipolar", count=20)
@@ -351,7 +352,8 @@ def _act():
 
 
 def _build_only(tmp_path, model):
-    from xnorflow.hw.build import BuildOptions, run_build
+    from xnorflow.hw.finn.options import BuildOptions
+    from xnorflow.hw.finn.build import run_build
 
     out = tmp_path / "bad"
     out.mkdir()
@@ -362,7 +364,7 @@ def _build_only(tmp_path, model):
 def test_zero_padding_of_a_bipolar_map_is_refused_with_the_fix(tmp_path):
     from brevitas.nn import QuantConv2d
 
-    from xnorflow.hw.transforms import StreamliningError
+    from xnorflow.hw.finn.transforms import StreamliningError
 
     conv = QuantConv2d(1, 8, 3, padding=1, bias=False, weight_quant=weight_quant_for("bnn"))
     model = _Net([conv, nn.BatchNorm2d(8), _act()], 8 * 8 * 8)
@@ -380,7 +382,7 @@ def test_zero_padding_of_a_bipolar_map_is_refused_with_the_fix(tmp_path):
 ])
 def test_padding_with_a_value_the_hardware_cannot_insert_is_refused(tmp_path, pixels, value,
                                                                     message):
-    from xnorflow.hw.transforms import StreamliningError
+    from xnorflow.hw.finn.transforms import StreamliningError
 
     model = BinaryCNN(TINY, (1, 8, 8), 10, pixels=pixels)
     model.features[0].background = (1, value)
@@ -389,7 +391,7 @@ def test_padding_with_a_value_the_hardware_cannot_insert_is_refused(tmp_path, pi
 
 
 def test_pooling_before_the_activation_names_the_layer_and_the_fix(tmp_path):
-    from xnorflow.hw.transforms import StreamliningError
+    from xnorflow.hw.finn.transforms import StreamliningError
 
     conv = BackgroundPaddedConv2d(1, 8, 0, -1.0, weight_quant=weight_quant_for("bnn"))
     model = _randomize_batch_norms(_Net([conv, nn.BatchNorm2d(8), nn.MaxPool2d(2), _act()],
@@ -405,7 +407,7 @@ def test_pooling_before_the_activation_names_the_layer_and_the_fix(tmp_path):
 def test_a_folding_json_with_too_many_input_folds_is_refused(tmp_path):
     import json
 
-    from xnorflow.hw.build import FoldingConfigError
+    from xnorflow.hw.finn.options import FoldingConfigError
 
     model = _randomize_batch_norms(BinaryCNN(TINY_UNPADDED, (1, 48, 48), 10))  # MW 16*21*21
     folding = tmp_path / "folding.json"
@@ -476,7 +478,7 @@ def test_augmented_cnv_runs_on_a_cifar_folder_resume_bit_identically(tmp_path, c
 def test_a_vispa_cnv_deploys_sign_m_through_export(tmp_path, mnist_dir):
     """VISPA parametrizes the convolution weights too; model.pt holds sign(m) as a plain
     BinaryCNN that exports and matches PyTorch."""
-    from xnorflow.export.run_export import export_stage
+    from xnorflow.stages.export import export_stage
     from xnorflow.train.vispa import vispa_layers
 
     data = write_mnist_subset(mnist_dir, tmp_path / "mnist", train=60, test=30)

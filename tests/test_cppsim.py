@@ -9,9 +9,9 @@ from qonnx.core.onnx_exec import execute_onnx
 
 from xnor_graphs import HW_DOMAIN, xnor_inputs, xnor_mvau_graph, xnor_weights
 from xnorflow.cli import main
-from xnorflow.hw.build import BuildOptions
-from xnorflow.hw.cppsim import CppSimError, Toolchain, compile_layers, find_hlslib
-from xnorflow.hw.pipeline import build_stage
+from xnorflow.hw.finn.options import BuildOptions
+from xnorflow.hw.sim.cppsim import CppSimError, Toolchain, compile_layers, find_hlslib
+from xnorflow.stages.build import build_stage
 
 FULL_MATCH_THRESHOLD = 40  # fires on a full match (popcount MW = 64) only in exact arithmetic
 
@@ -40,7 +40,7 @@ def finn_stock_minimization(model):
 
 
 def xnorflow_minimization(model):
-    from xnorflow.hw.steps import step_minimize_bit_width_xnor_safe
+    from xnorflow.hw.finn.steps import step_minimize_bit_width_xnor_safe
 
     return step_minimize_bit_width_xnor_safe(model, None)
 
@@ -67,7 +67,7 @@ def test_stock_accumulator_wraps_in_cpp_and_xnorflows_does_not(toolchain, minimi
     finn-plus' stock sizing gives the XNOR accumulator and thresholds INT7 (-64..63): in the
     generated C++ the full match wraps to -64 and the neuron stays silent, while Python
     execution of the same graph says it fires. xnorflow's sizing (UINT7) makes the C++ agree."""
-    from xnorflow.hw.transforms import MakeHWLayersPythonExecutable
+    from xnorflow.hw.finn.transforms import MakeHWLayersPythonExecutable
 
     weights = xnor_weights()
     thresholds = np.full((weights.shape[1], 1), FULL_MATCH_THRESHOLD, np.float32)
@@ -144,10 +144,10 @@ def test_missing_tools_are_named_before_the_build(digits_tfc_run, tmp_path, caps
     assert main(["build", str(digits_tfc_run), "--target-fps", "1000", "--out", str(out),
                  "--cppsim", "10", "--finn-hlslib", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "finn-hlslib not found" in err and "finn deps update" in err
+    assert "finn-hlslib not found" in err and "`python -m xnorflow.hw.finn.deps`" in err
     assert not out.exists()
     monkeypatch.setenv("FINN_DEPS", str(tmp_path / "nowhere"))
-    with pytest.raises(CppSimError, match=r"nowhere/finn-hlslib \(no bnn-library.h"):
+    with pytest.raises(CppSimError, match=r"nowhere/finn-hlslib or .*\(no bnn-library.h"):
         find_hlslib()
     monkeypatch.setenv("CXX", "no-such-compiler-xnorflow")
     with pytest.raises(CppSimError, match="needs g\\+\\+"):
@@ -160,7 +160,7 @@ def test_lfc_cppsim_on_the_whole_mnist_test_set(mnist_dir, finn_hlslib, tmp_path
     C-simulated design, every layer identical to FINN's Python execution and the output to
     PyTorch (BENCHMARKS.md has the timing)."""
     from xnorflow.train.configs import TrainConfig
-    from xnorflow.train.stage import train_run
+    from xnorflow.stages.train import train_run
 
     train_run(TrainConfig(model="lfc", dataset="mnist", data_dir=str(mnist_dir), epochs=1),
               tmp_path / "run", progress=False)
@@ -173,7 +173,7 @@ def test_lfc_cppsim_on_the_whole_mnist_test_set(mnist_dir, finn_hlslib, tmp_path
 def test_hlslib_probes_cache_only_a_clear_answer(toolchain, tmp_path, monkeypatch):
     """A probe that fails at the probed call is a gap of this finn-hlslib and is remembered; one
     that fails for another reason (a passing problem) is reported but asked again next time."""
-    import xnorflow.hw.cppsim as cppsim
+    import xnorflow.hw.sim.cppsim as cppsim
 
     monkeypatch.setattr(cppsim, "PROBES", {
         "Works_hls": ("Works", "int Works() { return 0; }\nint main() { return Works(); }\n"),

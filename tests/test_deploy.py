@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from xnorflow.cli import main
-from xnorflow.hw.build import BuildOptions
-from xnorflow.hw.deploy import DRIVER_PIN, pack_inputs
-from xnorflow.hw.pipeline import build_stage
+from xnorflow.hw.finn.options import BuildOptions
+from xnorflow.hw.deploy.bundle import DRIVER_PIN, pack_inputs
+from xnorflow.stages.build import build_stage
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,8 @@ def test_more_images_than_the_bundle_holds_is_refused(digits_bundle):
     result = validate(digits_bundle[1], "--simulate", "--images", "1000")
     assert result.returncode == 1
     assert "--images 1000: the bundle holds 360 images" in result.stderr
+    # digits has 360 test images, all in the bundle: no larger deploy to suggest
+    assert "the test set has 360 images, all of them in the bundle" in result.stderr
 
 
 def test_copying_to_an_unreachable_board_fails_cleanly(digits_bundle, tmp_path, capsys):

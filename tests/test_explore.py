@@ -9,7 +9,7 @@ import json
 import pytest
 
 from xnorflow.cli import main
-from xnorflow.hw.pareto import pareto_front
+from xnorflow.explore.pareto import pareto_front
 
 GRID = ["--models", "tfc", "--quantizers", "bnn", "bnn++", "--epochs", "1", "--verify", "20",
         "--no-progress"]
@@ -65,7 +65,7 @@ def test_explore_again_reuses_every_finished_candidate(exploration, capsys):
 
 
 def test_a_killed_exploration_continues_where_it_stopped(tmp_path, monkeypatch, capsys):
-    import xnorflow.hw.pipeline as pipeline
+    import xnorflow.stages.build as pipeline
 
     out = tmp_path / "x"
     real_build = pipeline.build_stage
@@ -95,7 +95,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_network(tmp_path, capsys)
     continue from the checkpoint to the network an uninterrupted run trains."""
     import torch
 
-    from xnorflow.hw.explore import ExploreOptions, grid
+    from xnorflow.explore.candidates import ExploreOptions, grid
     from xnorflow.train.trainer import Trainer
 
     out = tmp_path / "x"

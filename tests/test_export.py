@@ -8,7 +8,7 @@ from torch import nn
 
 from xnorflow.export.qonnx_export import (UnsupportedModelError, check_binary_model,
                                           export_qonnx_model, save_model)
-from xnorflow.export.run_export import export_stage
+from xnorflow.stages.export import export_stage
 from xnorflow.train.brevitas_quant import act_quant_for, weight_quant_for
 from xnorflow.train.models import build_model
 from xnorflow.train.runs import RunRecordError, open_run

@@ -1,4 +1,4 @@
-"""Resource-aware folding (xnorflow.hw.folding): the search on hand-made layers, and in real FINN
+"""Resource-aware folding (xnorflow.hw.finn.folding): the search on hand-made layers, and in real FINN
 builds, where its predicted resources must equal FINN's estimate report."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import torch
 
 from xnorflow.cli import main
 from xnorflow.export.qonnx_export import export_qonnx_model, save_model
-from xnorflow.hw.build import BuildOptions, run_build
+from xnorflow.hw.finn.options import BuildOptions
+from xnorflow.hw.finn.build import run_build
 from xnorflow.hw.devices import device_for_board
-from xnorflow.hw.folding import (RESOURCES, Choice, NoFittingFolding, Unit, balanced, fit,
+from xnorflow.hw.finn.folding import (RESOURCES, Choice, NoFittingFolding, Unit, balanced, fit,
                                  for_target)
-from xnorflow.hw.report import summarize, target_line
+from xnorflow.hw.finn.report import summarize, target_line
 from xnorflow.train.models import build_model
 
 CAPACITY = {"LUT": 1000, "BRAM_18K": 100, "URAM": 0, "DSP": 10}

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from xnorflow.cli import main
-from xnorflow.hw.hls_csim import (CompilerMissing, ap_types_dir, compare_with_python,
-                                  compile_testbench, training_batches)
-from xnorflow.hw.hls_trainer import HlsError, HlsOptions, estimate_memory, generate
+from xnorflow.hw.hls.csim import compare_with_python, compile_testbench, training_batches
+from xnorflow.hw.hls.generator import HlsError, HlsOptions, estimate_memory, generate
+from xnorflow.hw.toolchain import CompilerMissing, ap_types_dir
 from xnorflow.train.data import load_dataset
 from xnorflow.train.local_binary.model import BMLPShape, init_state
 
@@ -119,7 +119,7 @@ def test_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
 def test_csim_uses_our_stream_and_the_packaged_ap_types_only(tmp_path):
     shape = BMLPShape(70, (35,), 10, (35,))
     design = generate(init_state(shape, 0), tmp_path, HlsOptions())
-    deps = subprocess.run(["g++", "-std=c++14", "-M", f"-I{design.directory}",
+    deps = subprocess.run(["g++", "-std=c++17", "-M", f"-I{design.directory}",
                            f"-I{ap_types_dir()}", str(design.directory / "bmlp_top.cpp")],
                           capture_output=True, text=True, check=True).stdout
     assert "ap_int.h" in deps and str(ap_types_dir()) in deps
@@ -165,7 +165,7 @@ def test_cli_checks_everything_before_writing(tmp_path, capsys, digits_tfc_run):
 
 
 def test_ctrl_c_during_the_c_simulation_leaves_complete_files(tmp_path, capsys, monkeypatch):
-    import xnorflow.hw.hls_csim as hls_csim
+    import xnorflow.hw.hls.csim as hls_csim
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -10,9 +10,9 @@ import pytest
 
 from xnorflow.errors import UsageError
 from xnorflow.export.run_export import QONNX_FILE
-from xnorflow.hw.build import (BuildError, BuildOptions, FoldingConfigError, build_steps,
-                               run_build, vendor_steps)
-from xnorflow.hw.pipeline import build_stage
+from xnorflow.hw.finn.options import BuildError, BuildOptions, FoldingConfigError
+from xnorflow.hw.finn.build import build_steps, run_build, vendor_steps
+from xnorflow.stages.build import build_stage
 
 N_IMAGES = 300
 # The slow test's SFC (bnn++, 5 epochs, dropout 0.1) on the first 2,000 MNIST test images,
@@ -68,7 +68,7 @@ def test_xnor_accumulators_hold_the_popcount(sfc_build):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.infer_datatypes import InferDataTypes
 
-    from xnorflow.hw.transforms import xnor_accumulator_problems
+    from xnorflow.hw.finn.analysis import xnor_accumulator_problems
 
     models = sfc_build[0] / "intermediate_models"
     final = ModelWrapper(str(models / "step_hw_codegen.onnx"))
@@ -188,13 +188,13 @@ def test_batched_execution_equals_image_by_image(sfc_build, mnist_dir):
     import numpy as np
 
     from xnorflow.export.verify import execute_graph
-    from xnorflow.hw.chain import STAGES, load_stage
+    from xnorflow.hw.finn.layout import BuildLayout
+    from xnorflow.hw.finn.verify import STAGES, load_stage
     from xnorflow.train.data import load_dataset
 
     images = load_dataset("mnist", mnist_dir).test.images[:37]
-    models = sfc_build[0] / "intermediate_models"
     for _, step in STAGES:
-        graph = load_stage(models, step)
+        graph = load_stage(BuildLayout(sfc_build[0]), step)
         one_by_one = execute_graph(graph, images, progress=False, batch_size=1)
         batched = execute_graph(graph, images, progress=False, batch_size=16)  # 16+16+5 padded
         assert np.array_equal(one_by_one, batched), step
@@ -206,7 +206,7 @@ def test_batch_norm_head_keeps_the_logits_and_the_affine_on_the_host(tmp_path):
     from qonnx.core.modelwrapper import ModelWrapper
 
     from xnorflow.train.configs import TrainConfig
-    from xnorflow.train.stage import train_run
+    from xnorflow.stages.train import train_run
 
     train_run(TrainConfig(model="tfc", epochs=1, head="batch-norm"), tmp_path / "run",
               progress=False)
@@ -221,7 +221,8 @@ def test_batch_norm_head_keeps_the_logits_and_the_affine_on_the_host(tmp_path):
     assert [n.op_type for n in hw.graph.node] == ["MVAU_hls"] * 4
     parent = ModelWrapper(str(models / "dataflow_parent.onnx"))
     assert {"Mul", "Add"} <= {n.op_type for n in parent.graph.node}
-    from xnorflow.hw.deploy import DeployError, deploy_stage
+    from xnorflow.hw.deploy.bundle import DeployError
+    from xnorflow.stages.deploy import deploy_stage
     with pytest.raises(DeployError, match="per-class batch-norm head.*--head tensor-norm"):
         deploy_stage(tmp_path / "build", tmp_path / "bundle", images=10)
     assert not (tmp_path / "bundle").exists()

@@ -16,7 +16,7 @@ from xnorflow.train.local_binary.model import (BMLPError, BMLPShape, BMLPState,
 from xnorflow.train.local_binary.packed import PackedBMLP, pack_inputs
 from xnorflow.train.local_binary.trainer import LocalBinaryTrainer, epoch_order
 from xnorflow.train.runs import RunRecordError
-from xnorflow.train.stage import resume_run
+from xnorflow.stages.train import resume_run
 
 
 def random_bipolar(rng, shape):

@@ -18,7 +18,7 @@ def test_wheel_holds_only_the_xnorflow_package(tmp_path):
     assert top_level == {"xnorflow"}
     for module in ("xnorflow/__init__.py", "xnorflow/cli.py", "xnorflow/train/trainer.py",
                    "xnorflow/export/__init__.py", "xnorflow/hw/__init__.py",
-                   "xnorflow/hw/hls_templates/bmlp_kernels.h"):
+                   "xnorflow/hw/hls/templates/bmlp_kernels.h"):
         assert module in names
     assert not any(n.startswith(("xnorflow/tests", "xnorflow/benchmarks")) for n in names)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from xnorflow.hw.finn_env import SUPPORTED_VIVADO, unsupported_vivado
+from xnorflow.hw.finn.env import SUPPORTED_VIVADO, unsupported_vivado
 
 ROOT = Path(__file__).resolve().parents[1]
-ENTRYPOINT = ROOT / "hw" / "vivado" / "entrypoint.sh"
+ENTRYPOINT = ROOT / "hw" / "finn" / "vivado" / "entrypoint.sh"
 
 
 def _install(root: Path, tool_dir: str, version: str, tools: tuple[str, ...],
@@ -109,7 +109,7 @@ def test_dockerfile_has_the_synthesis_target_on_the_one_install_path():
     assert stages == [("ubuntu:22.04", "synthesis"), ("python:3.11-slim", "xnorflow")]
     synthesis = text.split("AS synthesis")[1].split("AS xnorflow")[0]
     assert "PYTHON=python3.11 VENV=/opt/venv bash install.sh" in synthesis
-    assert 'python -m xnorflow.hw.finn_deps "$FINN_DEPS"' in synthesis
+    assert 'python -m xnorflow.hw.finn.deps "$FINN_DEPS"' in synthesis
     entry = re.search(r'^ENTRYPOINT \["/opt/xnorflow/(\S+)"\]', synthesis, re.M).group(1)
     assert (ROOT / entry) == ENTRYPOINT and os.access(ENTRYPOINT, os.X_OK)
     readme = (ROOT / "README.md").read_text()
@@ -117,19 +117,29 @@ def test_dockerfile_has_the_synthesis_target_on_the_one_install_path():
     assert "-v /tools/Xilinx:/tools/Xilinx:ro" in readme
 
 
-def test_the_image_fetches_finn_hlslib_where_the_c_simulation_looks(tmp_path, monkeypatch,
-                                                                   finn_hlslib):
-    from xnorflow.hw.cppsim import find_hlslib
-    from xnorflow.hw.finn_deps import HLSLIB, main, planned_dependencies
+def test_the_c_simulation_finds_finn_hlslib_where_the_fetch_puts_it(tmp_path, monkeypatch,
+                                                                    finn_hlslib):
+    """The image's fetch (and a user's `python -m xnorflow.hw.finn.deps`) writes finn-plus'
+    pinned finn-hlslib into $FINN_DEPS, else into xnorflow's cache; the C simulation looks in
+    both places. (The fetch itself needs git and the network: not run here.)"""
+    from xnorflow.hw.finn.deps import HLSLIB, default_target, planned_dependencies
+    from xnorflow.hw.sim.cppsim import CppSimError, find_hlslib
 
     planned = planned_dependencies()
     assert planned[HLSLIB]["url"] == "https://github.com/Xilinx/finn-hlslib.git"
     assert re.fullmatch(r"[0-9a-f]{40}", planned[HLSLIB]["commit"])
     (tmp_path / HLSLIB).symlink_to(finn_hlslib)  # what the image build leaves in $FINN_DEPS
     monkeypatch.setenv("FINN_DEPS", str(tmp_path))
-    assert find_hlslib() == finn_hlslib.resolve()  # found through $FINN_DEPS
+    assert find_hlslib() == finn_hlslib.resolve()
     monkeypatch.delenv("FINN_DEPS")
-    assert main([]) == 2
+    monkeypatch.setenv("XNORFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(CppSimError) as missing:
+        find_hlslib()
+    assert "python -m xnorflow.hw.finn.deps" in str(missing.value)  # a fix that works without
+    assert str(tmp_path / "cache" / "finn_deps" / HLSLIB) in str(missing.value)  # Vivado
+    default_target().mkdir(parents=True)
+    (default_target() / HLSLIB).symlink_to(finn_hlslib)
+    assert find_hlslib() == finn_hlslib.resolve()
 
 
 @pytest.mark.parametrize("path, problem", [

@@ -15,7 +15,7 @@ from xnorflow.train.configs import ConfigError, TrainConfig
 from xnorflow.train.data import Dataset, DatasetError, Split, load_dataset
 from xnorflow.train.runs import (CHECKPOINT, RunRecordError, load_record, open_run,
                                  save_record)
-from xnorflow.train.stage import resume_run, train_run
+from xnorflow.stages.train import resume_run, train_run
 from xnorflow.train.trainer import Trainer, TrainingDiverged, evaluate
 
 DIGITS = load_dataset("digits")
@@ -235,7 +235,6 @@ def test_sfc_on_real_mnist_beats_95_percent(mnist_sfc_run):
 def test_runs_recorded_before_the_head_option_open_with_their_batch_norm_head(tmp_path):
     """Runs written before ``--head`` existed had a per-class BatchNorm1d; they still open, as
     batch-norm, while new runs default to TensorNorm."""
-    from dataclasses import asdict
 
     from brevitas_examples.bnn_pynq.models.tensor_norm import TensorNorm
 

@@ -21,12 +21,12 @@ import finn.custom_op.fpgadataflow.rtl  # noqa: F401
 from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
 from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 
-from xnor_graphs import (HW_DOMAIN, MH, MW, NEVER_FIRES, popcount, run_graph,
+from xnor_graphs import (HW_DOMAIN, MH, MW, popcount, run_graph,
                          xnor_inputs, xnor_thresholds, xnor_mvau_graph, xnor_weights)
 from xnorflow.export.qonnx_export import MarkInputType, UnsupportedModelError
-from xnorflow.hw.transforms import (MakeHWLayersPythonExecutable, SelectClassOnChip,
-                                    WidenXnorAccumulators, class_selection_problem,
-                                    popcount_datatype, xnor_accumulator_problems)
+from xnorflow.hw.finn.analysis import class_selection_problem, xnor_accumulator_problems
+from xnorflow.hw.finn.transforms import (MakeHWLayersPythonExecutable, SelectClassOnChip,
+                                         WidenXnorAccumulators, popcount_datatype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -86,12 +86,21 @@ class RunConfig:
 
     def __post_init__(self):
         validate_fields(self)
+        if self.data_dir is not None and self.dataset == "digits":
+            # digits is built in: a folder given with it would be recorded but never read
+            raise ConfigError(f"--data-dir {self.data_dir}: the data set is digits (the "
+                              f"default), which is built in and reads no folder; --data-dir is "
+                              f"for {', '.join(d for d in DATASETS if d != 'digits')}. Give "
+                              f"--dataset with it, or drop --data-dir")
 
     @classmethod
     def recorded_options(cls, saved: dict[str, Any]) -> dict[str, Any]:
         """The options of a run record as this version reads them: options added since get the
         value older runs had (:attr:`RECORDED_BEFORE`)."""
-        return {**cls.RECORDED_BEFORE, **saved}
+        options = {**cls.RECORDED_BEFORE, **saved}
+        if options.get("dataset", "digits") == "digits":
+            options["data_dir"] = None  # recorded, unread, before digits refused a folder
+        return options
 
     def describe(self) -> str:
         """One line naming the trained network, for reports."""

@@ -8,6 +8,7 @@ and the FPGA see is one and the same tensor.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import pickle
 import struct
@@ -88,9 +89,13 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def _find_idx(directory: Path, stem: str) -> Path:
-    for candidate in (directory / stem, directory / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
+    found = [c for c in (directory / stem, directory / f"{stem}.gz") if c.is_file()]
+    if len(found) == 2:  # which one is meant cannot be told; they may hold different data
+        raise DatasetError(f"{directory}: holds both {found[0].name} and {found[1].name}, the "
+                           f"same IDX file raw and gzipped; remove one of them so that it is "
+                           f"clear which data is used.")
+    if found:
+        return found[0]
     raise DatasetError(f"{directory}: neither {stem} nor {stem}.gz found. Pass --data-dir pointing "
                        f"at a folder with the four MNIST-style IDX files.")
 
@@ -140,6 +145,63 @@ def load_idx_dataset(name: str, directory: str | Path) -> Dataset:
 
 
 # ----------------------------------------------------------------------------------- CIFAR-10
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """A global a batch pickle may not call; ``name`` says which."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` as pickles of protocol < 3 call it for every bytes object; only the
+    latin-1 they use is needed, so no other codec can be reached from a data file."""
+    try:
+        latin1 = codecs.lookup(encoding).name == "iso8859-1"
+    except LookupError:
+        latin1 = False
+    if not latin1:
+        raise _ForbiddenGlobal(f"_codecs.encode with the codec {encoding!r}")
+    return codecs.encode(text, "latin-1", errors)
+
+
+def _batch_globals() -> dict[tuple[str, str], object]:
+    """The only callables a CIFAR-10 batch pickle may name: a numpy uint8 array, written by
+    Python 2 cPickle (numpy.core) or by Python 3 with numpy 2 (numpy._core)."""
+    from numpy._core import multiarray, numeric
+
+    allowed: dict[tuple[str, str], object] = {("numpy", "ndarray"): np.ndarray,
+                                              ("numpy", "dtype"): np.dtype,
+                                              ("_codecs", "encode"): _latin1_encode}
+    for core in ("numpy.core", "numpy._core"):
+        allowed[(f"{core}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{core}.multiarray", "scalar")] = multiarray.scalar
+        allowed[(f"{core}.numeric", "_frombuffer")] = numeric._frombuffer  # protocol 5
+    return allowed
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles only what a CIFAR-10 batch holds; a pickle can otherwise call any function
+    (``os.system`` in ``__reduce__``), so anything else is refused before it is imported."""
+
+    def find_class(self, module: str, name: str):
+        found = _batch_globals().get((module, name))
+        if found is None:
+            raise _ForbiddenGlobal(f"{module}.{name}")
+        return found
+
+
+def _load_batch_pickle(path: Path):
+    try:
+        with open(path, "rb") as f:
+            return _BatchUnpickler(f, encoding="bytes").load()
+    except _ForbiddenGlobal as err:
+        raise DatasetError(f"{path}: refused: the pickle calls {err.name}, which no CIFAR-10 "
+                           f"batch holds (only numpy arrays, bytes, lists and ints); loading it "
+                           f"could run code. Nothing in it was run. Replace the file with the "
+                           f"original from https://www.cs.toronto.edu/~kriz/cifar.html.") from None
+
+
 def load_cifar10(directory: str | Path) -> Dataset:
     """CIFAR-10 python layout: data_batch_1..5 and test_batch (pickles of uint8 rows)."""
     directory = Path(directory)
@@ -154,11 +216,13 @@ def load_cifar10(directory: str | Path) -> Dataset:
         if not path.is_file():
             raise DatasetError(f"{path}: file not found (CIFAR-10 python layout expected).")
         try:
-            with open(path, "rb") as f:
-                entry = pickle.load(f, encoding="bytes")
+            entry = _load_batch_pickle(path)
             images = np.asarray(entry[b"data"], dtype=np.uint8)
             labels = np.asarray(entry[b"labels"], dtype=np.int64)
-        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
+        except DatasetError:
+            raise
+        except (pickle.UnpicklingError, EOFError, IndexError, KeyError, TypeError,
+                ValueError) as err:
             raise DatasetError(f"{path}: not a CIFAR-10 batch pickle ({err!r}).") from err
         if images.ndim != 2 or images.shape[1] != 3072 or len(images) != len(labels) \
                 or not len(images):

@@ -19,9 +19,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tqdm import tqdm
 
-from ..outputs import OwnedFolder, atomic_file, claim_folder, write_text
+from .. import interrupts
+from ..progress import note, progress_bar
+from ..outputs import OwnedFolder, atomic_file, claim_folder, holding, write_text
 from .configs import RunConfig
 from .data import Dataset, check_dataset, fingerprint, load_dataset
 from .runs import (CHECKPOINT, CURVES_PNG, FOLDER_KIND, METRICS_CSV, MODEL_FILE, SUMMARY_JSON,
@@ -69,7 +70,7 @@ def flat_row(record: Any) -> dict:
 
 class EpochLoop:
     """Trains ``config`` into the run folder ``out_dir``. Call :meth:`resume` first to continue
-    the run whose checkpoint is there (or use :func:`xnorflow.train.stage.resume_run`)."""
+    the run whose checkpoint is there (or use :func:`xnorflow.stages.train.resume_run`)."""
 
     record_class: ClassVar[type]      # one epoch's metrics (a dataclass with epoch, test_acc)
 
@@ -170,26 +171,38 @@ class EpochLoop:
     def fit(self, stop_after: int | None = None) -> list:
         """Train to ``config.epochs``, or only up to epoch ``stop_after`` (to split a long run
         across jobs; :meth:`resume` continues it exactly)."""
-        folder = claim_folder(self.out_dir, FOLDER_KIND)
+        created = not self.out_dir.exists()
+        with holding():
+            folder = claim_folder(self.out_dir, FOLDER_KIND)
+            try:
+                return self._fit(folder, stop_after)
+            except BaseException:
+                if created and not folder.entries():  # stopped before the first epoch
+                    folder.abandon()
+                raise
+
+    def _fit(self, folder: OwnedFolder, stop_after: int | None) -> list:
         if not self.history and (self.out_dir / CHECKPOINT).exists():
             raise RunRecordError(f"{self.out_dir} already holds a run; pass --resume to continue "
                                  f"it or choose another --out.")
         end = min(self.config.epochs, stop_after or self.config.epochs)
         with cpu_threads(self.config.threads):
             for epoch in range(len(self.history), end):
+                interrupts.check()
                 record = self.train_epoch(epoch)
+                interrupts.check()  # an epoch whose Ctrl-C was swallowed is not saved
                 self.history.append(record)
                 self._save_checkpoint(folder)
                 self._write_logs(folder)
                 if self.verbose:
-                    tqdm.write(self.epoch_line(record))
+                    note(self.epoch_line(record))
             if len(self.history) == self.config.epochs:
                 self._write_final(folder)
         return self.history
 
     def progress_bar(self, steps: int, epoch: int):
-        return tqdm(range(steps), desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
-                    disable=not self.show_progress, mininterval=1.0)
+        return progress_bar(range(steps), desc=f"epoch {epoch + 1}/{self.config.epochs}",
+                            enabled=self.show_progress)
 
     # ---------------------------------------------------------------- outputs
     def _write_logs(self, folder: OwnedFolder) -> None:
@@ -203,7 +216,8 @@ class EpochLoop:
             self.plot(f)
 
     def _write_final(self, folder: OwnedFolder) -> None:
-        save_record(self._record("model", **self.model_state()), folder.target(MODEL_FILE, STAGE))
+        save_record(self._record("model", data_fingerprint=self.data_fingerprint,
+                                 **self.model_state()), folder.target(MODEL_FILE, STAGE))
         last = self.history[-1]
         summary = {"algo": self.config.algo, "config": asdict(self.config),
                    "epochs_trained": len(self.history), "final_test_acc": last.test_acc,

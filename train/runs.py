@@ -42,6 +42,13 @@ class RunRecordError(XnorflowError):
     """A run record is missing, foreign, damaged, or does not belong to the run at hand."""
 
 
+class ResumeRefused(RunRecordError):
+    """Options given with --resume that the run does not have or that would change its
+    result: a usage error (exit code 2, like any other bad option)."""
+
+    exit_code = 2
+
+
 # --------------------------------------------------------------------------- saving, loading
 def new_record(content: str, config: RunConfig, image_shape: tuple[int, ...],
                num_classes: int, **payload: Any) -> dict:
@@ -208,7 +215,7 @@ def resume_changes(saved: RunConfig, requested: dict[str, Any]) -> dict[str, Any
     known = {f.name for f in fields(saved)} | {"algo"}
     foreign = [k for k, v in requested.items() if v is not None and k not in known]
     if foreign:
-        raise RunRecordError(f"{', '.join(map(option_name, foreign))}: not an option of "
+        raise ResumeRefused(f"{', '.join(map(option_name, foreign))}: not an option of "
                              f"{saved.algo} runs; the run to resume was trained with --algo "
                              f"{saved.algo}.")
     changes = {k: v for k, v in requested.items()
@@ -219,7 +226,7 @@ def resume_changes(saved: RunConfig, requested: dict[str, Any]) -> dict[str, Any
         lines = [f"{option_name(k)}: the run has {getattr(saved, k)!r}, now {changes[k]!r}"
                  + (f" ({reasons[k]})" if k in reasons else "") for k in refused]
         allowed = ", ".join(option_name(k) for k in saved.RESUMABLE_CHANGES)
-        raise RunRecordError(
+        raise ResumeRefused(
             "resume continues a run with its own settings; these differ and would change the "
             "result:\n  " + "\n  ".join(lines) + f"\nOn --resume only {allowed} may change. "
             f"Drop the options, or start a new run with another --out.")

@@ -1,0 +1,251 @@
+"""Build report: layer table, bottleneck, FPS/latency, resource totals vs the device, plot.
+
+Reads what FINN's builder wrote (``report/estimate_*.json`` and the final intermediate model)
+and writes ``build_report.md``, ``build_report.html``, ``cycles_per_layer.png`` and
+``build_summary.json`` into the build folder.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...outputs import atomic_file, write_text
+from ..devices import DEVICES
+from .layout import FINAL_STEPS, BuildLayout
+
+
+
+@dataclass
+class LayerRow:
+    name: str
+    op: str
+    shape: str
+    pe: int
+    simd: int
+    accumulator: str
+    cycles: int
+    lut: float
+    bram_18k: float
+    hls_sources: str
+
+
+def _final_model(build_dir: Path):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    path = BuildLayout(build_dir).final_model()
+    if path is None:
+        raise FileNotFoundError(f"{build_dir}: no finished build (none of {FINAL_STEPS})")
+    return ModelWrapper(str(path))
+
+
+def layer_rows(build_dir: Path) -> list[LayerRow]:
+    from qonnx.custom_op.registry import getCustomOp
+
+    layout = BuildLayout(build_dir)
+    cycles = json.loads(layout.estimate("layer_cycles").read_text())
+    resources = json.loads(layout.estimate("layer_resources").read_text())
+    rows = []
+    for node in _final_model(build_dir).graph.node:
+        op = getCustomOp(node)
+        attrs = {a.name for a in node.attribute}
+        get = lambda a, default=None: op.get_nodeattr(a) if a in attrs else default  # noqa: E731
+        sources = get("code_gen_dir_ipgen", "") or ""
+        rows.append(LayerRow(
+            name=node.name, op=node.op_type,
+            shape=(f"{get('Labels')} classes -> top {get('K')}" if "Labels" in attrs
+                   else f"{get('MW', '?')} x {get('MH', '?')}"),
+            pe=int(get("PE", 1)), simd=int(get("SIMD", 1)),
+            accumulator=str(get("accDataType", "")),
+            cycles=int(cycles.get(node.name, 0)),
+            lut=float(resources.get(node.name, {}).get("LUT", 0)),
+            bram_18k=float(resources.get(node.name, {}).get("BRAM_18K", 0)),
+            hls_sources=str(Path(sources).relative_to(build_dir)) if sources.startswith(
+                str(build_dir)) else sources))
+    return rows
+
+
+def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
+              verification: list | None = None, target_fps: float | None = None,
+              board: str | None = None, cppsim: dict | None = None) -> dict:
+    """Everything the report shows, also written as build_summary.json. ``target_met`` is None
+    when the folding came from a JSON rather than from a target."""
+    build_dir = Path(build_dir).resolve()
+    layout = BuildLayout(build_dir)
+    performance = json.loads(layout.estimate("network_performance").read_text())
+    totals = json.loads(layout.estimate("layer_resources").read_text()).get("total", {})
+    rows = layer_rows(build_dir)
+    bottleneck = max(rows, key=lambda r: r.cycles)
+    capacity = DEVICES[fpga_part].capacity() if fpga_part in DEVICES else None
+    utilization = {k: totals.get(k, 0) / v for k, v in capacity.items() if v} if capacity else {}
+    fps = clock_mhz * 1e6 / max(bottleneck.cycles, 1)
+    on_chip = any(r.op.startswith("LabelSelect") for r in rows)
+    search = layout.report_dir / "folding_search.json"
+    folding = json.loads(search.read_text()) if search.is_file() else \
+        {"search": "finn" if target_fps is not None else "json"}
+    return {
+        "board": board, "fpga_part": fpga_part, "clock_mhz": clock_mhz,
+        "layers": [r.__dict__ for r in rows],
+        "bottleneck": bottleneck.name, "bottleneck_cycles": bottleneck.cycles,
+        "target_fps": target_fps,
+        "target_met": None if target_fps is None else fps >= target_fps,
+        "estimated_fps": fps,
+        "output": "class" if on_chip else "popcounts",
+        "estimated_latency_us": performance["critical_path_cycles"] / clock_mhz,
+        "critical_path_cycles": performance["critical_path_cycles"],
+        "resources": totals, "device_capacity": capacity, "utilization": utilization,
+        "fits_device": all(u <= 1.0 for u in utilization.values()) if capacity else None,
+        "folding": {k: v for k, v in folding.items() if k != "layers"},
+        "verification": [v.as_dict() for v in verification or []],
+        "cppsim": cppsim,
+    }
+
+
+def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    layers = [[r["name"], r["op"], r["shape"], str(r["pe"]), str(r["simd"]), r["accumulator"],
+               f"{r['cycles']:,}", f"{r['lut']:,.0f}", f"{r['bram_18k']:g}", r["hls_sources"]]
+              for r in summary["layers"]]
+    tables = [("Layers", ["layer", "op", "shape", "PE", "SIMD", "accumulator", "cycles",
+                          "LUT (est.)", "BRAM_18K (est.)", "HLS sources"], layers)]
+    res = summary["resources"]
+    cap = summary["device_capacity"] or {}
+    tables.append(("Resources (FINN estimates)", ["resource", "design", "device", "use"],
+                   [[k, f"{res.get(k, 0):,.0f}", f"{cap[k]:,}" if k in cap else "?",
+                     f"{summary['utilization'][k]:.1%}" if k in summary["utilization"] else "?"]
+                    for k in ("LUT", "BRAM_18K", "DSP", "URAM")]))
+    if summary["verification"]:
+        tables.append(("Bit-exact chain (vs PyTorch)",
+                       ["stage", "images", "output", "class = PyTorch argmax",
+                        "logits within tol.", "max abs diff", "tied maxima"],
+                       [[v["stage"], str(v["images"]), v["output"], str(v["argmax_matches"]),
+                         "-" if v["logits_match"] is None else str(v["logits_match"]),
+                         "-" if v["max_abs_diff"] is None else f"{v['max_abs_diff']:.1e}",
+                         str(v["ties"])]
+                        for v in summary["verification"]]))
+    if summary.get("cppsim"):
+        sim = summary["cppsim"]
+        tables.append(("C simulation of the generated layers (cppsim) vs FINN's Python execution",
+                       ["layer", "images", "images with a differing output", "compiled"],
+                       [[m["layer"], str(m["images"]), str(m["differing"]),
+                         "reused" if m["layer"] in sim["cached"] else "now"]
+                        for m in sim["layers"]]
+                       + [[layer, "-", "-", f"no: {reason}"]
+                          for layer, reason in sim.get("python", {}).items()]))
+    return tables
+
+
+def target_line(summary: dict) -> str:
+    """The requested target against the reached frame rate (estimates at the clock), and
+    which folding search chose the design."""
+    fps = f"{summary['estimated_fps']:,.0f} FPS"
+    folding = summary.get("folding") or {}
+    if folding.get("search") == "balanced" and folding.get("mode") == "fit":
+        return (f"folding: the fastest design within {folding['budget']:.0%} of every "
+                f"resource (xnorflow's balanced search over FINN's estimates) reaches {fps} at "
+                f"{summary['clock_mhz']:g} MHz")
+    if summary["target_met"] is None:
+        return f"folding from the JSON gives {fps} (no --target-fps requested)"
+    verdict = "reached" if summary["target_met"] else "MISSED"
+    how = {"balanced": "xnorflow's balanced search: the cheapest folding for it",
+           "finn": "FINN's SetFolding"}.get(folding.get("search"), "")
+    return (f"target {summary['target_fps']:,.0f} FPS {verdict}: the design reaches {fps} at "
+            f"{summary['clock_mhz']:g} MHz" + (f" ({how})" if how else ""))
+
+
+def fit_line(summary: dict) -> str:
+    """Whether the estimated resources fit the device, with the use of each resource."""
+    if summary["fits_device"] is None:
+        return f"resources: unknown capacity of {summary['fpga_part']}"
+    use = ", ".join(f"{k} {v:.0%}" for k, v in summary["utilization"].items())
+    verdict = "fit" if summary["fits_device"] else "do NOT fit"
+    device = (f"{summary['board']} ({summary['fpga_part']})" if summary.get("board")
+              else summary["fpga_part"])
+    return f"resources {verdict} {device}: {use} (estimates, not synthesis)"
+
+
+def output_line(summary: dict) -> str:
+    """What the accelerator sends back per image."""
+    if summary.get("output") == "class":
+        return ("output: the class index, selected on chip (LabelSelect; ties go to the lowest "
+                "index, as PyTorch's argmax)")
+    return ("output: the classifier's popcounts; the host applies the per-class affine "
+            "(dataflow_parent.onnx). Train with --head tensor-norm to select the class on chip")
+
+
+def _headline(summary: dict) -> list[str]:
+    return [f"FPGA part {summary['fpga_part']} at {summary['clock_mhz']:g} MHz",
+            output_line(summary), target_line(summary),
+            f"bottleneck {summary['bottleneck']}: {summary['bottleneck_cycles']:,} cycles/frame "
+            f"-> estimated {summary['estimated_fps']:,.0f} FPS",
+            f"latency {summary['estimated_latency_us']:.2f} us "
+            f"({summary['critical_path_cycles']:,} cycles critical path)",
+            fit_line(summary)] + folding_lines(summary) + (
+                [cppsim_line(summary["cppsim"])] if summary.get("cppsim") else [])
+
+
+def folding_lines(summary: dict) -> list[str]:
+    """Why xnorflow's search chose this folding (nothing for FINN's or a JSON's)."""
+    folding = summary.get("folding") or {}
+    if folding.get("search") != "balanced":
+        return []
+    return [f"folding search: {note}" for note in folding["notes"]] + [
+        "folding search: choices in report/folding_search.json, reusable as --folding-config "
+        "report/auto_folding_config.json"]
+
+
+def cppsim_line(sim: dict) -> str:
+    n = sim["comparison"]["images"]
+    compiled = len(sim["compiled"]) + len(sim["cached"])
+    python = sim.get("python", {})
+    how = (f"{compiled} generated layers compiled with g++ and executed"
+           + (f"; {len(python)} without a C++ model here ran in FINN's Python execution, see "
+              f"the report" if python else ""))
+    return (f"cppsim: argmax {sim['comparison']['argmax_matches']}/{n} identical to PyTorch, "
+            f"outputs {sim['equal_to_python']}/{n} equal to FINN's Python execution ({how})")
+
+
+def write_report(build_dir: str | Path, summary: dict, title: str = "xnorflow build report",
+                 ) -> Path:
+    build_dir = Path(build_dir)
+    write_text(BuildLayout(build_dir).summary, json.dumps(summary, indent=2))
+    with atomic_file(build_dir / "cycles_per_layer.png") as f:
+        _plot_cycles(summary, f)
+    md = [f"# {title}", ""] + [f"- {line}" for line in _headline(summary)] + [""]
+    page = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style></head><body>",
+            f"<h1>{html.escape(title)}</h1><ul>"]
+    page += [f"<li>{html.escape(line)}</li>" for line in _headline(summary)] + ["</ul>"]
+    for name, header, rows in _tables(summary):
+        md += [f"## {name}", "", "| " + " | ".join(header) + " |",
+               "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows] + [""]
+        page += [f"<h2>{html.escape(name)}</h2><table><tr>"
+                 + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+        page += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                 for r in rows] + ["</table>"]
+    md += ["![cycles per layer](cycles_per_layer.png)", ""]
+    page += ["<h2>Cycles per layer</h2><img src='cycles_per_layer.png'></body></html>"]
+    write_text(build_dir / "build_report.md", "\n".join(md))
+    write_text(build_dir / "build_report.html", "\n".join(page))
+    return build_dir / "build_report.md"
+
+
+def _plot_cycles(summary: dict, file) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["name"] for r in summary["layers"]]
+    cycles = [r["cycles"] for r in summary["layers"]]
+    colors = ["tab:red" if n == summary["bottleneck"] else "tab:blue" for n in names]
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(names)), 3.5))
+    ax.bar(names, cycles, color=colors)
+    ax.set(ylabel="cycles per frame", title=f"cycles per layer (bottleneck in red), "
+                                            f"{summary['estimated_fps']:,.0f} FPS at "
+                                            f"{summary['clock_mhz']:g} MHz")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(file, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,117 @@
+"""The build stage: trained run -> QONNX -> FINN dataflow design, verified stage by stage, with
+a report that states the requested target, the reached frame rate and whether the design fits.
+
+The build folder is xnorflow's own: new, empty, or an earlier build of xnorflow's that holds
+nothing else (FINN's builder writes names xnorflow cannot list in advance, so anything foreign
+there is refused rather than risked). A rebuild replaces what the earlier build wrote once it is complete: if it fails or is
+interrupted, the earlier build is put back whole (a failed attempt's log is kept beside it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..export.run_export import Reference, export_model, reference_for
+from ..export.verify import StageComparison
+from ..outputs import check_folder, claim_folder, holds_folders, OwnedFolder
+from ..train.runs import open_run
+from ..hw.finn.layout import BuildLayout
+from ..hw.finn.options import BuildOptions, VendorToolsMissing
+from ..hw.finn.build import run_build
+from ..hw.finn.verify import verify_build
+from ..hw.sim.cppsim import CppSimError, CppSimResult, Toolchain, simulate_build
+from ..hw.finn.report import fit_line, output_line, summarize, target_line, write_report
+
+FOLDER_KIND = "build"
+MISFIT_EXIT = 4
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    report: Path
+    summary: dict
+    comparisons: list[StageComparison]
+    stopped: VendorToolsMissing | None   # the vendor-tools notice, if the build stopped there
+    cppsim: CppSimResult | None = None
+
+    @property
+    def identical(self) -> bool:
+        return (all(c.identical for c in self.comparisons)
+                and (self.cppsim is None or self.cppsim.identical))
+
+    @property
+    def misfit(self) -> list[str]:
+        """What the design misses: its --target-fps, the device's resources, or both."""
+        problems = []
+        if self.summary["target_met"] is False:
+            problems.append("target")
+        if self.summary["fits_device"] is False:
+            problems.append("resources")
+        return problems
+
+    def lines(self) -> list[str]:
+        return ([c.summary() for c in self.comparisons]
+                + ([self.cppsim.summary()] if self.cppsim else [])
+                + [output_line(self.summary), target_line(self.summary), fit_line(self.summary),
+                   f"report: {self.report}"])
+
+
+def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
+                reference: Reference | None, verify: int, cppsim: int,
+                toolchain: Toolchain | None, progress: bool) -> BuildResult:
+    out_dir = folder.path.resolve()
+    checked = reference.first(verify) if verify else None
+    layout = BuildLayout(out_dir)
+    qonnx_check = export_model(model, layout.qonnx, checked, progress)
+    stopped = None
+    try:
+        run_build(layout.qonnx, out_dir, options, quiet=not progress)
+    except VendorToolsMissing as notice:
+        stopped = notice
+    comparisons = [qonnx_check] if qonnx_check else []
+    if checked is not None:
+        comparisons += verify_build(out_dir, checked.images, checked.logits, checked.labels,
+                                    progress)
+    simulated, failed = None, None
+    if cppsim:
+        images = reference.first(cppsim)
+        try:
+            simulated = simulate_build(out_dir, images.images, images.logits, images.labels,
+                                       toolchain, progress=progress)
+        except CppSimError as err:  # the build is done: keep it and its report
+            failed = err
+    summary = summarize(out_dir, options.clock_mhz, options.fpga_part, comparisons,
+                        options.target_fps, options.board,
+                        simulated.as_dict() if simulated else None)
+    summary["run"] = str(run.folder.resolve())  # what `xnorflow deploy` takes its images from
+    report = write_report(out_dir, summary,
+                          title=f"xnorflow build: {run.describe()} on {options.board}")
+    if failed:
+        raise CppSimError(f"{failed}\nThe build and its report ({report}) are kept.")
+    return BuildResult(out_dir, report, summary, comparisons, stopped, simulated)
+
+
+@holds_folders
+def build_stage(run_path: str | Path, out: str | Path | None, options: BuildOptions,
+                verify: int = 200, data_dir: str | None = None, progress: bool = True,
+                cppsim: int = 0, finn_hlslib: str | None = None) -> BuildResult:
+    """`xnorflow build`: check options, run, output folder and (with ``cppsim``) the C
+    simulation's tools, then export, build and verify into ``out`` (default
+    ``RUN/build-BOARD``): FINN's Python execution of every stage on the first ``verify`` test
+    images, the C simulation of every generated layer on the first ``cppsim``."""
+    options.validate()
+    run = open_run(run_path)
+    out = Path(out) if out else run.folder / f"build-{options.board}"
+    previous = check_folder(out, FOLDER_KIND, exclusive=True)
+    toolchain = Toolchain.find(finn_hlslib) if cppsim else None
+    model = run.model()
+    images = max(verify, cppsim)
+    reference = reference_for(run, model, images, data_dir) if images else None
+    created = previous is None and not out.exists()
+    folder = claim_folder(out, FOLDER_KIND, exclusive=True)
+    # replaces the earlier build (all xnorflow's) only once the new one is complete
+    with folder.rewriting(FOLDER_KIND, created, failure_logs=(BuildLayout(out).log.name,)):
+        return _build_into(folder, run, model, options, reference, verify, cppsim, toolchain,
+                           progress)

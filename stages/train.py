@@ -1,0 +1,77 @@
+"""The train stage: start a run, or resume one with the configuration its checkpoint records.
+
+``xnorflow train`` is these two functions behind the argument parser; notebooks and scripts call
+them the same way. Everything that can be checked before training starts is checked before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..outputs import check_folder
+from ..train.configs import RunConfig
+from ..train.runs import (CHECKPOINT, FOLDER_KIND, SUMMARY_JSON, RunRecordError, load_record,
+                   resumed_config)
+
+
+@dataclass
+class TrainOutcome:
+    out_dir: Path
+    config: RunConfig
+    history: list             # one record per epoch, the whole run
+    resumed_from: int | None  # epochs already done when this call started (None: a new run)
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.out_dir / SUMMARY_JSON).read_text())
+
+    def lines(self) -> list[str]:
+        """What the command prints when the run is done."""
+        last = self.history[-1]
+        best = max(self.history, key=lambda r: r.test_acc)
+        lines = [f"done: final test accuracy {last.test_acc:.2%} (best {best.test_acc:.2%} at "
+                 f"epoch {best.epoch}); outputs in {self.out_dir}"]
+        for key, value in self.summary.items():
+            if key.startswith("ensemble_"):
+                lines.append(f"VISPA {key.replace('_', ' ')}: {value:.2%} (sampled networks, "
+                             f"averaged logits; the deployed sign(m) network has "
+                             f"{last.test_acc:.2%})")
+        return lines
+
+
+def train_run(config: RunConfig, out_dir: str | Path, progress: bool = True,
+              verbose: bool = True) -> TrainOutcome:
+    """Train ``config`` from scratch into the new (or empty) run folder ``out_dir``
+    (``verbose``: a line per epoch when there is no progress bar)."""
+    out_dir = Path(out_dir)
+    check_folder(out_dir, FOLDER_KIND)
+    if (out_dir / CHECKPOINT).exists():
+        raise RunRecordError(f"{out_dir} already holds a run; pass --resume to continue it or "
+                             f"choose another --out.")
+    trainer = type(config).trainer_class()(config, out_dir, show_progress=progress,
+                                           verbose=verbose)
+    return TrainOutcome(out_dir, trainer.config, trainer.fit(), None)
+
+
+def resume_run(out_dir: str | Path, changes: dict | None = None,
+               progress: bool = True, verbose: bool = True) -> TrainOutcome:
+    """Continue the run in ``out_dir`` with the configuration its checkpoint records.
+
+    ``changes`` (option name -> value, None = not given) may only alter what cannot change the
+    result (``RESUMABLE_CHANGES`` of the run's configuration, e.g. a moved --data-dir); anything
+    else is refused with the list of differences."""
+    out_dir = Path(out_dir)
+    check_folder(out_dir, FOLDER_KIND)
+    if not (out_dir / CHECKPOINT).is_file():
+        raise RunRecordError(f"{out_dir}: no {CHECKPOINT} to resume from. Start without --resume, "
+                             f"or point --out at the folder of the interrupted run.")
+    saved = load_record(out_dir / CHECKPOINT, content="checkpoint")
+    config = resumed_config(saved, changes or {})
+    trainer = type(config).trainer_class()(config, out_dir, show_progress=progress,
+                                           verbose=verbose)
+    trainer.resume(saved)
+    done = len(trainer.history)
+    return TrainOutcome(out_dir, trainer.config, trainer.fit(), done)

@@ -1,0 +1,66 @@
+"""Ctrl-C at any moment of a stage, the first seconds included (while torch and FINN import):
+exit code 130, one message, no traceback, and no half-written output."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+CLI = [sys.executable, "-m", "xnorflow.cli"]
+
+
+def interrupt_after(args: list[str], seconds: float) -> subprocess.CompletedProcess:
+    process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    time.sleep(seconds)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def assert_one_interrupt_message(done: subprocess.CompletedProcess) -> None:
+    if done.returncode == 0 and "interrupted" not in done.stderr:
+        pytest.skip("the stage finished before the signal")  # a fast machine: nothing to check
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("interrupted") == 1, done.stderr
+
+
+def stage_args(stage: str, run, tmp_path) -> list[str]:
+    return {"train": ["train", "--out", str(tmp_path / "new-run"), "--epochs", "50"],
+            "export": ["export", str(run), "--out", str(tmp_path / "m.onnx")],
+            "build": ["build", str(run), "--out", str(tmp_path / "build"), "--verify", "0"],
+            }[stage]
+
+
+def check_nothing_half_written(stage: str, run, tmp_path, before: dict) -> None:
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+    if stage == "export":
+        assert not (tmp_path / "m.onnx").exists()
+    if stage == "build":
+        assert not (tmp_path / "build").exists()
+    if stage == "train" and (tmp_path / "new-run").exists():  # resumable, or not there
+        assert (tmp_path / "new-run" / "checkpoint.pt").is_file()
+
+
+@pytest.mark.parametrize("stage,seconds", [("export", 1.0), ("build", 2.0), ("train", 1.5)])
+def test_ctrl_c_while_the_stage_starts(stage, seconds, digits_tfc_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(digits_tfc_run, run)
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    assert_one_interrupt_message(interrupt_after(stage_args(stage, run, tmp_path), seconds))
+    check_nothing_half_written(stage, run, tmp_path, before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [0.5, 2.5, 3.5, 4.5, 6.0, 10.0])
+@pytest.mark.parametrize("stage", ["export", "build", "train"])
+def test_ctrl_c_at_any_moment(stage, seconds, digits_tfc_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(digits_tfc_run, run)
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    assert_one_interrupt_message(interrupt_after(stage_args(stage, run, tmp_path), seconds))
+    check_nothing_half_written(stage, run, tmp_path, before)
