@@ -24,8 +24,8 @@ from pathlib import Path
 
 from . import interrupts
 from .errors import UsageError, XnorflowError
-from .outputs import release_folders
 from .options import AT_LEAST_0, AT_LEAST_1, POSITIVE, Range, check_value, option_name
+from .outputs import release_folders
 
 EPILOG = """examples:
   xnorflow train --out runs/digits                        # built-in scikit-learn digits, SFC
@@ -178,8 +178,8 @@ def _warn_oversubscribed(threads: int | None) -> None:
 
 
 def _train(args) -> int:
-    from .train.configs import RECIPES, RUN_KINDS
     from .stages.train import resume_run, train_run
+    from .train.configs import RECIPES, RUN_KINDS
 
     owners = _train_option_owners()
     given = _given(args, owners)
@@ -275,8 +275,8 @@ def _add_build_parser(sub) -> None:
                               "bad options; 3 stopped before the Vivado steps (--until bitfile "
                               "needs Vivado and Vitis HLS, the FINN Docker image; everything "
                               "built so far is kept); 4 the design misses --target-fps or does "
-                              "not fit the board (see --allow-misfit), or no folding fits --budget; 130 "
-                              "interrupted.")
+                              "not fit the board (see --allow-misfit), or no folding fits "
+                              "--budget; 130 interrupted.")
     p.add_argument("--out", help="build folder (default: RUN/build-BOARD); new, empty, or an "
                                  "earlier xnorflow build")
     _add_dataclass(p, BuildOptions)
@@ -410,8 +410,8 @@ def _add_hls_parser(sub) -> None:
 
 
 def _hls(args) -> int:
-    from .stages.hls import hls_stage
     from .hw.hls.generator import HlsOptions
+    from .stages.hls import hls_stage
     from .train.configs import LocalBinaryConfig
 
     fresh_given = _given(args, HLS_FRESH_OPTIONS)

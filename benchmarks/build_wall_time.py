@@ -40,8 +40,9 @@ def main(argv=None) -> int:
         print(rows[-1], flush=True)
     section = "\n".join([
         f"Command: `{command_line('build_wall_time.py', argv)}`", "",
-        f"`xnorflow build RUN --target-fps {args.target_fps:,}` (Pynq-Z1, 100 MHz) with RUN = the LFC W1A1 "
-        f"checkpoint `{Path(args.run).name}`, whole process; goal: under 2 minutes to the estimates.", "",
+        f"`xnorflow build RUN --target-fps {args.target_fps:,}` (Pynq-Z1, 100 MHz) with RUN = "
+        f"the LFC W1A1 checkpoint `{Path(args.run).name}`, whole process; goal: under 2 "
+        f"minutes to the estimates.", "",
         "| variant | wall time |", "|---|---|", *rows]) + "\n"
     print(section)
     update_section("build-wall-time", section)

@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 
 from _markdown import ROOT, command_line, update_section
+
 from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.stages.build import build_stage
+from xnorflow.stages.train import train_run
 from xnorflow.train.configs import TrainConfig
 from xnorflow.train.runs import MODEL_FILE, open_run
-from xnorflow.stages.train import train_run
 
 
 def main(argv=None) -> int:

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import torch
-
 from _markdown import ROOT, command_line, update_section
+
 from xnorflow.train.configs import TrainConfig, VispaConfig
 from xnorflow.train.data import Dataset, Split, load_dataset
 from xnorflow.train.trainer import evaluate

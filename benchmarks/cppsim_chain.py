@@ -21,11 +21,12 @@ import tempfile
 import time
 
 from _markdown import ROOT, command_line, update_section
+
 from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.stages.build import build_stage
+from xnorflow.stages.train import train_run
 from xnorflow.train.configs import TrainConfig
 from xnorflow.train.runs import open_run
-from xnorflow.stages.train import train_run
 
 RESULTS = ROOT / "benchmarks" / "results" / "cppsim_chain"
 
@@ -64,7 +65,8 @@ def main(argv=None) -> int:
                 n = sim.comparison.images
                 head = open_run(run).config.head
                 rows.append(
-                    f"| {name.upper()} ({head} head) | {attempt} | {n:,} | {sim.comparison.argmax_matches:,} | "
+                    f"| {name.upper()} ({head} head) | {attempt} | {n:,} | "
+                    f"{sim.comparison.argmax_matches:,} | "
                     f"{sim.equal_to_python:,} | "
                     f"{', '.join(str(m.differing) for m in sim.layers)} | "
                     f"{len(sim.compile.compiled)} / {len(sim.compile.cached)} | "

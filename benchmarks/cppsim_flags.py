@@ -15,15 +15,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _markdown import ROOT, command_line, update_section
+
 from xnorflow.export.run_export import reference_for
 from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.hw.sim.cppsim import CXXFLAGS, OUTPUTS_FILE, Toolchain, simulate_build
 from xnorflow.stages.build import build_stage
+from xnorflow.stages.train import train_run
 from xnorflow.train.configs import TrainConfig
 from xnorflow.train.runs import open_run
-from xnorflow.stages.train import train_run
 
 RUN = ROOT / "benchmarks" / "results" / "cppsim_chain" / "sfc-run"
 RESULTS = ROOT / "benchmarks" / "results" / "cppsim_flags.json"

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from _markdown import ROOT, command_line, update_section
+
 from xnorflow.explore.candidates import ExploreOptions
 from xnorflow.stages.explore import explore
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from _markdown import ROOT, command_line, update_section
+
 from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.stages.build import build_stage
 from xnorflow.train.runs import open_run
@@ -43,7 +44,8 @@ def main(argv=None) -> int:
                                                           indent=2))
     cfg = run.config
     lines = [f"Command: `{command_line('finn_chain.py', argv)}`", "",
-             f"{run.describe()}, trained {cfg.epochs} epochs, first {args.images:,} test images, FINN build for Pynq-Z1 at "
+             f"{run.describe()}, trained {cfg.epochs} epochs, first {args.images:,} test images, "
+             f"FINN build for Pynq-Z1 at "
              f"target {args.target_fps:,} FPS; {seconds / 60:.1f} min for export, build and "
              f"all executions.", "",
              "| stage | images | argmax identical | logits within 1e-5 rel / 1e-4 abs | "
@@ -53,7 +55,8 @@ def main(argv=None) -> int:
                      f"({c.argmax_matches / c.images:.2%}) | {c.logits_match:,} | "
                      f"{c.max_abs_diff:.1e} | {c.accuracy:.2%} |")
     section = "\n".join(lines) + "\n"
-    section += "\nBuild report of this run: [build_report.md](benchmarks/results/finn_chain/build_report.md)\n"
+    section += ("\nBuild report of this run: "
+                "[build_report.md](benchmarks/results/finn_chain/build_report.md)\n")
     print(section)
     update_section("finn-chain", section)
     return 0 if all(c.identical for c in comparisons) else 1

@@ -4,8 +4,9 @@ W1A1 on Pynq-Z1 at 100 MHz.
 For each model: (a) the fastest folding FINN's SetFolding finds that still fits the xc7z020
 (target FPS doubled until the LUT or BRAM estimate exceeds the device), and (b) maximum
 unfolding (every MVAU at PE = MH, SIMD = MW; every window generator, pool and padding unit at
-full channel parallelism, window generators emitting a whole window per cycle). Estimates only (no synthesis): FPS, latency, LUT, BRAM_18K. Writes
-JSON and a Markdown table, and updates BENCHMARKS.md.
+full channel parallelism, window generators emitting a whole window per cycle). Estimates only
+(no synthesis): FPS, latency, LUT, BRAM_18K. Writes JSON and a Markdown table, and updates
+BENCHMARKS.md.
 
     python benchmarks/finn_estimates.py --models sfc lfc
     python benchmarks/finn_estimates.py --models cnv --section cnv-estimates \
@@ -21,11 +22,11 @@ import tempfile
 from pathlib import Path
 
 import torch
-
 from _markdown import ROOT, command_line, update_section
+
 from xnorflow.export.qonnx_export import export_qonnx_model, save_model
-from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.hw.finn.build import run_build
+from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.hw.finn.report import summarize
 from xnorflow.train.models import build_model
 
@@ -146,10 +147,11 @@ def main(argv=None) -> int:
     for name, variants in results.items():
         for variant, r in variants.items():
             if r is None:
-                lines.append(f"| {name.upper()} | {variant} | - | - | - | - | - | no folding fits |")
+                lines.append(f"| {name.upper()} | {variant} | - | - | - | - | - | "
+                             f"no folding fits |")
                 continue
-            folds = ", ".join(f"{l['pe']}/{l['simd']}" for l in r["layers"]
-                              if l["op"].startswith("MVAU"))
+            folds = ", ".join(f"{layer['pe']}/{layer['simd']}" for layer in r["layers"]
+                              if layer["op"].startswith("MVAU"))
             lines.append(f"| {name.upper()} | {variant} | {folds} | {r['estimated_fps']:,.0f} | "
                          f"{r['estimated_latency_us']:.2f} us | {r['resources']['LUT']:,.0f} | "
                          f"{r['resources']['BRAM_18K']:,.0f} | "

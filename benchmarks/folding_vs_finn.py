@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import torch
-
 from _markdown import ROOT, command_line, update_section
 from finn_estimates import SHAPES, estimate, fastest_fitting
+
 from xnorflow.export.qonnx_export import export_qonnx_model, save_model
 from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.train.models import build_model
@@ -42,8 +42,8 @@ def _design(qonnx: Path, work: Path, board: str, clock: float, **options) -> dic
     return {"fps": result["estimated_fps"], "lut": result["resources"].get("LUT", 0),
             "bram": result["resources"].get("BRAM_18K", 0), "fits": result["fits_device"],
             "peak": peak,
-            "folds": [f"{l['pe']}/{l['simd']}" for l in result["layers"]
-                      if l["op"].startswith("MVAU")]}
+            "folds": [f"{layer['pe']}/{layer['simd']}" for layer in result["layers"]
+                      if layer["op"].startswith("MVAU")]}
 
 
 def compare(name: str, board: str, clock: float, work: Path) -> dict:
@@ -69,8 +69,8 @@ def compare(name: str, board: str, clock: float, work: Path) -> dict:
         "finn": None if finn_best is None else {
             "fps": finn_best["estimated_fps"], "lut": finn_best["resources"].get("LUT", 0),
             "bram": finn_best["resources"].get("BRAM_18K", 0), "target": finn_best["target_fps"],
-            "folds": [f"{l['pe']}/{l['simd']}" for l in finn_best["layers"]
-                      if l["op"].startswith("MVAU")]},
+            "folds": [f"{layer['pe']}/{layer['simd']}" for layer in finn_best["layers"]
+                      if layer["op"].startswith("MVAU")]},
         "ours-1.0": _design(qonnx, work / "fit-1.0", board, clock, budget=1.0),
         "ours-0.8": _design(qonnx, work / "fit-0.8", board, clock, budget=0.8)}
     return {"targets": rows, "fastest": fastest}

@@ -14,8 +14,9 @@ import tempfile
 from pathlib import Path
 
 from _markdown import ROOT, command_line, update_section
-from xnorflow.train.configs import TrainConfig, VispaConfig
+
 from xnorflow.stages.train import train_run
+from xnorflow.train.configs import TrainConfig, VispaConfig
 
 RESULTS = ROOT / "benchmarks" / "results" / "head_accuracy.json"
 HEADS = ("tensor-norm", "batch-norm")

@@ -13,8 +13,8 @@ import tempfile
 import time
 
 import numba
-
 from _markdown import ROOT, command_line, update_section
+
 from xnorflow.hw.hls.csim import compare_with_python, training_batches
 from xnorflow.hw.hls.generator import HlsOptions, generate
 from xnorflow.train.data import load_dataset

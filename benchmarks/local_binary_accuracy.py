@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _markdown import ROOT, command_line, update_section
 from _papers import LOCAL_BINARY_FASHION as PAPER_FASHION
 from _papers import LOCAL_BINARY_FASHION_STD as PAPER_FASHION_STD
+
 from xnorflow.train.configs import LocalBinaryConfig
 from xnorflow.train.data import load_dataset
 from xnorflow.train.local_binary.trainer import LocalBinaryTrainer, prepare_data

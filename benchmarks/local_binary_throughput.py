@@ -20,7 +20,6 @@ import sys
 import time
 
 import numpy as np
-
 from _markdown import ROOT, command_line, update_section
 from _memory import reset_peak_rss, status_mib
 
@@ -31,10 +30,15 @@ def measure(method: str, args) -> dict:
     """Runs in the child process."""
     import numba
     import torch
+
     from xnorflow.train.data import load_dataset
     from xnorflow.train.local_binary import reference
-    from xnorflow.train.local_binary.model import BMLPShape, default_group_sizes, init_state, \
-        reinforcement_threshold
+    from xnorflow.train.local_binary.model import (
+        BMLPShape,
+        default_group_sizes,
+        init_state,
+        reinforcement_threshold,
+    )
     from xnorflow.train.local_binary.packed import PackedBMLP, pack_inputs
 
     torch.set_num_threads(args.threads)
@@ -119,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
              f"cores). Each method in its own process with the same imports and data; memory = "
              f"peak resident set size while training, and how much of it training added on "
              f"top of the loaded process (model state, optimizer, temporaries).", "",
-             "| trainer | samples/s | vs float SGD | peak RSS while training, MiB | added by training, MiB |",
+             "| trainer | samples/s | vs float SGD | peak RSS while training, MiB "
+             "| added by training, MiB |",
              "|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {LABELS[r['method']]} | {r['samples_per_s']:,.0f} | "

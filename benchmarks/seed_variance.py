@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-
 from _markdown import ROOT, command_line, update_section
+
 from xnorflow.train.configs import TrainConfig
 from xnorflow.train.data import load_dataset
 from xnorflow.train.trainer import Trainer, evaluate

@@ -22,11 +22,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-
 from _markdown import ROOT, command_line, percent_mean_std, update_section
-from xnorflow.train.pairs import PAIRS
+
 from xnorflow.train.configs import AUGMENTATIONS, TrainConfig
+from xnorflow.train.pairs import PAIRS
 from xnorflow.train.trainer import Trainer
+
 
 def run(args) -> list[dict]:
     """Train every (pair, seed) not yet in the tag's store, keeping the stored ones: a benchmark

@@ -24,9 +24,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-
 from _markdown import ROOT, command_line, update_section
 from _memory import reset_peak_rss, status_mib
+
 from xnorflow.train.configs import VISPA_SETTINGS, TrainConfig, VispaConfig
 from xnorflow.train.trainer import Trainer
 from xnorflow.train.vispa import VispaTrainer
@@ -59,7 +59,8 @@ def train_one(method: str, seed: int, args, out: Path) -> dict:
             "train_seconds": sum(r.seconds for r in history)}
 
 
-DEFAULT_DROPOUT = 0.0  # runs with the authors' lr (per --activations) and no dropout keep short names
+# runs with the authors' lr (per --activations) and no dropout keep short names
+DEFAULT_DROPOUT = 0.0
 
 
 def default_lr(activations: str) -> float:
@@ -94,8 +95,9 @@ def accuracy_table(runs: list[dict], args, command: str) -> str:
              f"± std over seeds (n). VISPA: SGD momentum 0.9, wd "
              f"{VISPA_SETTINGS[args.activations]['weight_decay']:g}, 5 warm-up epochs + cosine, "
              f"S = 100, {'ApproxSign' if w1a1 else 'ReLU (float)'} activations; the "
-             f"deployed network is sign(m) after the last epoch (ours); the ensemble averages the logits "
-             f"of {args.ensemble_samples} sampled networks after the last epoch; 'best epoch' "
+             f"deployed network is sign(m) after the last epoch (ours); the ensemble averages "
+             f"the logits of {args.ensemble_samples} sampled networks after the last epoch; "
+             f"'best epoch' "
              f"is the authors' protocol, the ensemble evaluated every epoch and the best epoch "
              f"reported (chosen on the test set; neither ensemble is a single deployable "
              f"network). PC++ pairs: Adam lr {args.pc_lr} cosine, dropout {args.pc_dropout}.",
@@ -114,7 +116,8 @@ def accuracy_table(runs: list[dict], args, command: str) -> str:
         ens = [100 * r["ensemble_test_acc"] for r in rows if r["ensemble_test_acc"] is not None]
         best = [100 * r["best_epoch_ensemble_test_acc"] for r in rows
                 if r.get("best_epoch_ensemble_test_acc") is not None]
-        lines.append(f"| {method_name(method, args.activations)} | {len(rows)} | {cell(acc)} | {cell(ens)} | "
+        lines.append(f"| {method_name(method, args.activations)} | {len(rows)} | {cell(acc)} | "
+                     f"{cell(ens)} | "
                      f"{cell(best)} | "
                      f"{statistics.mean(r['train_seconds'] for r in rows) / 60:.1f} min |")
     return "\n".join(lines) + "\n"

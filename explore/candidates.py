@@ -26,14 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UsageError, XnorflowError
+from ..hw.devices import BOARDS
+from ..hw.finn.folding import NoFittingFolding
+from ..hw.finn.options import BuildOptions
 from ..options import AT_LEAST_0, AT_LEAST_1, Range, option, validate_fields
 from ..outputs import write_text
 from ..train.configs import CONV_MODELS, MLP_WIDTHS
-from ..train.pairs import PAIRS
 from ..train.data import DATASETS
-from ..hw.finn.options import BuildOptions
-from ..hw.devices import BOARDS
-from ..hw.finn.folding import NoFittingFolding
+from ..train.pairs import PAIRS
 
 FOLDER_KIND = "exploration"
 STAGE = "explore"
@@ -124,10 +124,10 @@ def preflight(candidates: list[Candidate], options: ExploreOptions, folder: Path
     trained: the design's size does not depend on the weights' values, so an architecture that
     cannot fit is known (and skipped) at once. Architecture -> {"fits", "need" or "fps"}."""
     from ..export.qonnx_export import export_qonnx_model, save_model
-    from ..train.configs import TrainConfig
-    from ..train.trainer import model_for
     from ..hw.finn.build import run_build
     from ..hw.finn.report import summarize
+    from ..train.configs import TrainConfig
+    from ..train.trainer import model_for
 
     build = options.build_options()
     verdicts = {}
@@ -159,8 +159,8 @@ def _train(candidate: Candidate, run_dir: Path, data_dir: str | None) -> float:
     """Train (or finish, or reuse) the candidate's run; the seconds spent now. A run is done
     when its summary is written (the last file a run writes); one killed before that resumes
     from its checkpoint, which also rewrites a finished run's model and summary."""
-    from ..train.runs import CHECKPOINT, SUMMARY_JSON
     from ..stages.train import resume_run, train_run
+    from ..train.runs import CHECKPOINT, SUMMARY_JSON
 
     start = time.perf_counter()
     if (run_dir / SUMMARY_JSON).is_file():
@@ -175,8 +175,8 @@ def _train(candidate: Candidate, run_dir: Path, data_dir: str | None) -> float:
 def evaluate_candidate(candidate: Candidate, options: ExploreOptions, folder: Path) -> dict:
     """Train, fold to fit and check one candidate; its result record (also written to
     results/)."""
-    from ..train.runs import SUMMARY_JSON
     from ..stages.build import build_stage
+    from ..train.runs import SUMMARY_JSON
 
     build = options.build_options()
     key = candidate.key()

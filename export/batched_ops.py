@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 from finn.custom_op.fpgadataflow.convolutioninputgenerator import (
-    ConvolutionInputGenerator as _ConvolutionInputGenerator)
+    ConvolutionInputGenerator as _ConvolutionInputGenerator,
+)
 from qonnx.custom_op.general.im2col import Im2Col as _Im2Col
 
 DOMAIN = __name__

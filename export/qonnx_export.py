@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torch import nn
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from brevitas_examples.bnn_pynq.models.tensor_norm import TensorNorm
 from qonnx.transformation.base import Transformation
+from torch import nn
 
 from ..errors import XnorflowError
 from ..outputs import write_bytes

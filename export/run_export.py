@@ -11,8 +11,8 @@ import numpy as np
 from ..errors import UsageError
 from ..outputs import write_text
 from ..train.data import Dataset, DatasetError, fingerprint, load_dataset
-from ..train.runs import CHECKPOINT, Run, RunRecordError, load_record
 from ..train.models import model_inputs
+from ..train.runs import CHECKPOINT, Run, RunRecordError, load_record
 from .qonnx_export import export_qonnx_model, save_model
 from .verify import StageComparison, compare, execute_graph, torch_logits
 

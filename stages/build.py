@@ -3,8 +3,9 @@ a report that states the requested target, the reached frame rate and whether th
 
 The build folder is xnorflow's own: new, empty, or an earlier build of xnorflow's that holds
 nothing else (FINN's builder writes names xnorflow cannot list in advance, so anything foreign
-there is refused rather than risked). A rebuild replaces what the earlier build wrote once it is complete: if it fails or is
-interrupted, the earlier build is put back whole (a failed attempt's log is kept beside it).
+there is refused rather than risked). A rebuild replaces what the earlier build wrote once it
+is complete: if it fails or is interrupted, the earlier build is put back whole (a failed
+attempt's log is kept beside it).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from pathlib import Path
 
 from ..export.run_export import Reference, export_model, reference_for
 from ..export.verify import StageComparison
-from ..outputs import check_folder, claim_folder, holds_folders, OwnedFolder
-from ..train.runs import open_run
+from ..hw.finn.build import run_build
 from ..hw.finn.layout import BuildLayout
 from ..hw.finn.options import BuildOptions, VendorToolsMissing
-from ..hw.finn.build import run_build
+from ..hw.finn.report import fit_line, output_line, summarize, target_line, write_report
 from ..hw.finn.verify import verify_build
 from ..hw.sim.cppsim import CppSimError, CppSimResult, Toolchain, simulate_build
-from ..hw.finn.report import fit_line, output_line, summarize, target_line, write_report
+from ..outputs import OwnedFolder, check_folder, claim_folder, holds_folders
+from ..train.runs import open_run
 
 FOLDER_KIND = "build"
 MISFIT_EXIT = 4

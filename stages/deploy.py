@@ -12,10 +12,28 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hw.deploy.bundle import (ACCELERATOR, BITFILE, BITFILE_DIR, DRIVER_PIN, EXPECTED,
-                                FOLDER_KIND, HWH, INPUTS, LABELS, MANIFEST, PYNQ_VERSIONS,
-                                README, SETTINGS, STAGE, TEMPLATES, VALIDATE, DeployError,
-                                driver_settings, input_description, pack_inputs)
+from ..hw.deploy.bundle import (
+    ACCELERATOR,
+    BITFILE,
+    BITFILE_DIR,
+    DRIVER_PIN,
+    EXPECTED,
+    FOLDER_KIND,
+    HWH,
+    INPUTS,
+    LABELS,
+    MANIFEST,
+    PYNQ_VERSIONS,
+    README,
+    SETTINGS,
+    STAGE,
+    TEMPLATES,
+    VALIDATE,
+    DeployError,
+    driver_settings,
+    input_description,
+    pack_inputs,
+)
 from ..hw.finn.layout import BuildLayout
 from ..outputs import check_folder, claim_folder, holds_folders, write_bytes, write_npy, write_text
 
@@ -61,9 +79,9 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
     """Write the bundle for ``build`` into ``out`` (new, empty or an earlier bundle)."""
     from ..export.run_export import reference_for
     from ..export.verify import graph_inputs
-    from ..train.runs import open_run
     from ..hw.devices import DEVICES
     from ..hw.finn.env import prepare_finn
+    from ..train.runs import open_run
 
     build, out = Path(build), Path(out)
     summary_file = BuildLayout(build).summary

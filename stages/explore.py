@@ -9,10 +9,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..explore.candidates import (FOLDER_KIND, OUTPUTS, STAGE, ExploreOptions, NothingFits,
-                                  _architecture, evaluate_candidate, grid, preflight)
-from ..progress import note, progress_bar
+from ..explore.candidates import (
+    FOLDER_KIND,
+    OUTPUTS,
+    STAGE,
+    ExploreOptions,
+    NothingFits,
+    _architecture,
+    evaluate_candidate,
+    grid,
+    preflight,
+)
 from ..outputs import claim_folder, holds_folders, write_text
+from ..progress import note, progress_bar
 
 
 def point_line(point: dict, on_front: bool = False) -> str:
@@ -36,7 +45,8 @@ class Exploration:
 
         front = pareto_front(self.points)
         return [point_line(p, p["name"] in front)
-                for p in sorted(self.points, key=lambda p: p["name"])] + [f"{len(front)} of {len(self.points)} candidates on the Pareto front; "
+                for p in sorted(self.points, key=lambda p: p["name"])] + [
+                    f"{len(front)} of {len(self.points)} candidates on the Pareto front; "
                         f"{self.seconds:.0f} s; outputs: " + ", ".join(str(o) for o in
                                                                       self.outputs)]
 
@@ -44,8 +54,8 @@ class Exploration:
 @holds_folders
 def explore(options: ExploreOptions, out: str | Path, progress: bool = True) -> Exploration:
     """Run (or continue) the exploration ``options`` in the folder ``out``."""
-    from ..train.data import load_dataset
     from ..explore.pareto import write_html, write_plot, write_table
+    from ..train.data import load_dataset
 
     start = time.perf_counter()
     candidates = grid(options)

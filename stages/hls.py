@@ -8,12 +8,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import UsageError
+from ..hw.hls.csim import CSIM_FILES, CsimComparison, compare_with_python, training_batches
+from ..hw.hls.generator import (
+    GENERATED_FILES,
+    STATIC_FILES,
+    GeneratedDesign,
+    HlsOptions,
+    generate,
+    plan,
+)
 from ..outputs import check_folder, claim_folder, holds_folders
 from ..train.configs import LocalBinaryConfig
 from ..train.runs import RunRecordError, open_run
-from ..hw.hls.csim import CSIM_FILES, CsimComparison, compare_with_python, training_batches
-from ..hw.hls.generator import (GENERATED_FILES, STATIC_FILES, GeneratedDesign, HlsOptions, generate,
-                          plan)
 
 STAGE = FOLDER_KIND = "hls"
 

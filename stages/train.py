@@ -13,8 +13,14 @@ from pathlib import Path
 
 from ..outputs import check_folder
 from ..train.configs import RunConfig
-from ..train.runs import (CHECKPOINT, FOLDER_KIND, SUMMARY_JSON, RunRecordError, load_record,
-                   resumed_config)
+from ..train.runs import (
+    CHECKPOINT,
+    FOLDER_KIND,
+    SUMMARY_JSON,
+    RunRecordError,
+    load_record,
+    resumed_config,
+)
 
 
 @dataclass

@@ -9,8 +9,12 @@ from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
-from xnorflow.train.brevitas_quant import (ProxConnectBinaryQuant, act_quant_for,
-                                           set_schedule_progress, weight_quant_for)
+from xnorflow.train.brevitas_quant import (
+    ProxConnectBinaryQuant,
+    act_quant_for,
+    set_schedule_progress,
+    weight_quant_for,
+)
 from xnorflow.train.models import MLP_WIDTHS, build_model
 from xnorflow.train.pairs import PAIRS
 
@@ -40,7 +44,7 @@ def test_pair_plugs_into_brevitas_layers(name):
 def test_mlp_sizes(model_name):
     model = build_model(model_name, 784, 10, "bnn")
     linears = [m for m in model.modules() if isinstance(m, QuantLinear)]
-    assert [l.out_features for l in linears] == [MLP_WIDTHS[model_name]] * 3 + [10]
+    assert [layer.out_features for layer in linears] == [MLP_WIDTHS[model_name]] * 3 + [10]
 
 
 def test_schedule_progress_reaches_every_quantizer():

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 from brevitas.nn import QuantLinear
+from small_data import write_mnist_subset, write_random_cifar
 from torch import nn
 
-from small_data import write_mnist_subset, write_random_cifar
 from xnorflow.export.qonnx_export import check_binary_model, export_qonnx_model, save_model
 from xnorflow.export.run_export import Reference, export_model
 from xnorflow.export.verify import execute_graph, torch_logits
@@ -21,8 +21,14 @@ from xnorflow.train.augment import random_affine, random_crop_flip, random_shift
 from xnorflow.train.brevitas_quant import act_quant_for, weight_quant_for
 from xnorflow.train.configs import TrainConfig, VispaConfig
 from xnorflow.train.data import load_dataset
-from xnorflow.train.models import (CONV_TOPOLOGIES, BackgroundPaddedConv2d, BinaryCNN,
-                                   ConvTopology, build_model, model_inputs)
+from xnorflow.train.models import (
+    CONV_TOPOLOGIES,
+    BackgroundPaddedConv2d,
+    BinaryCNN,
+    ConvTopology,
+    build_model,
+    model_inputs,
+)
 
 # Two blocks of small convolutions with every layer kind CNV and VGG-Small use: padded and
 # unpadded 3x3 convolutions, max-pooling of a bipolar map, a hidden fully connected layer.
@@ -270,8 +276,8 @@ def test_batched_execution_of_sliding_windows_equals_image_by_image(tmp_path):
 
 # ------------------------------------------------------------------------------ FINN flow
 def _build(tmp_path, model, pixels, count=60, **options):
-    from xnorflow.hw.finn.options import BuildOptions
     from xnorflow.hw.finn.build import run_build
+    from xnorflow.hw.finn.options import BuildOptions
     from xnorflow.hw.finn.verify import verify_build
 
     images = _images(model, count, pixels, seed=1)
@@ -352,8 +358,8 @@ def _act():
 
 
 def _build_only(tmp_path, model):
-    from xnorflow.hw.finn.options import BuildOptions
     from xnorflow.hw.finn.build import run_build
+    from xnorflow.hw.finn.options import BuildOptions
 
     out = tmp_path / "bad"
     out.mkdir()
@@ -437,8 +443,8 @@ def test_folding_stays_within_the_hls_input_fold_limit(tmp_path, search):
 
 # ------------------------------------------------------------------------- training runs
 def _fit(config, out, stop_after=None, resume=False):
-    from xnorflow.train.vispa import VispaTrainer
     from xnorflow.train.trainer import Trainer
+    from xnorflow.train.vispa import VispaTrainer
 
     trainer_class = VispaTrainer if isinstance(config, VispaConfig) else Trainer
     trainer = trainer_class(config, out, show_progress=False, verbose=False)

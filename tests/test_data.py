@@ -6,8 +6,14 @@ import struct
 import numpy as np
 import pytest
 
-from xnorflow.train.data import (DatasetError, binarize, load_cifar10, load_dataset,
-                                 load_idx_dataset, read_idx)
+from xnorflow.train.data import (
+    DatasetError,
+    binarize,
+    load_cifar10,
+    load_dataset,
+    load_idx_dataset,
+    read_idx,
+)
 
 
 def write_idx(path, array, magic=None, gz=False):

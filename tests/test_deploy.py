@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from xnorflow.cli import main
-from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.hw.deploy.bundle import DRIVER_PIN, pack_inputs
+from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.stages.build import build_stage
 
 

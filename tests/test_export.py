@@ -1,13 +1,16 @@
 """QONNX export: 1-bit checks with clear errors, BIPOLAR input, identical outputs on MNIST."""
 
 import pytest
-import torch
 from brevitas.nn import QuantIdentity, QuantLinear
 from brevitas.quant import Int8WeightPerTensorFloat
 from torch import nn
 
-from xnorflow.export.qonnx_export import (UnsupportedModelError, check_binary_model,
-                                          export_qonnx_model, save_model)
+from xnorflow.export.qonnx_export import (
+    UnsupportedModelError,
+    check_binary_model,
+    export_qonnx_model,
+    save_model,
+)
 from xnorflow.stages.export import export_stage
 from xnorflow.train.brevitas_quant import act_quant_for, weight_quant_for
 from xnorflow.train.models import build_model
@@ -17,7 +20,8 @@ W1, A1 = weight_quant_for("bnn"), act_quant_for("bnn")
 
 
 def binary_block(*middle):
-    return nn.Sequential(QuantIdentity(act_quant=A1), QuantLinear(8, 4, bias=False, weight_quant=W1),
+    return nn.Sequential(QuantIdentity(act_quant=A1),
+                         QuantLinear(8, 4, bias=False, weight_quant=W1),
                          nn.BatchNorm1d(4), *middle)
 
 

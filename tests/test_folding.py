@@ -1,5 +1,5 @@
-"""Resource-aware folding (xnorflow.hw.finn.folding): the search on hand-made layers, and in real FINN
-builds, where its predicted resources must equal FINN's estimate report."""
+"""Resource-aware folding (xnorflow.hw.finn.folding): the search on hand-made layers, and in real
+FINN builds, where its predicted resources must equal FINN's estimate report."""
 
 from __future__ import annotations
 
@@ -10,11 +10,18 @@ import torch
 
 from xnorflow.cli import main
 from xnorflow.export.qonnx_export import export_qonnx_model, save_model
-from xnorflow.hw.finn.options import BuildOptions
-from xnorflow.hw.finn.build import run_build
 from xnorflow.hw.devices import device_for_board
-from xnorflow.hw.finn.folding import (RESOURCES, Choice, NoFittingFolding, Unit, balanced, fit,
-                                 for_target)
+from xnorflow.hw.finn.build import run_build
+from xnorflow.hw.finn.folding import (
+    RESOURCES,
+    Choice,
+    NoFittingFolding,
+    Unit,
+    balanced,
+    fit,
+    for_target,
+)
+from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.hw.finn.report import summarize, target_line
 from xnorflow.train.models import build_model
 
@@ -111,7 +118,7 @@ def test_default_build_is_the_fastest_design_within_the_budget(sfc_qonnx, tmp_pa
     assert summary["folding"]["mode"] == "fit" and summary["target_met"] is None
     assert "the fastest design within 80% of every resource" in target_line(summary)
     # the label selection FINN estimates as free is folded just fast enough, not fully
-    label = next(l for l in summary["layers"] if l["op"].startswith("LabelSelect"))
+    label = next(layer for layer in summary["layers"] if layer["op"].startswith("LabelSelect"))
     assert label["pe"] < 10 or label["cycles"] * 10 > summary["bottleneck_cycles"]
     # a tighter budget gives a slower, smaller design
     small = _estimates(sfc_qonnx, tmp_path / "small", budget=0.2)
@@ -123,7 +130,8 @@ def test_the_chosen_folding_is_reusable_as_a_folding_json(sfc_qonnx, tmp_path):
     first = _estimates(sfc_qonnx, tmp_path / "b", budget=0.5)
     again = _estimates(sfc_qonnx, tmp_path / "again", folding_config=str(
         tmp_path / "b" / "report" / "auto_folding_config.json"))
-    assert [l["cycles"] for l in again["layers"]] == [l["cycles"] for l in first["layers"]]
+    assert ([layer["cycles"] for layer in again["layers"]]
+            == [layer["cycles"] for layer in first["layers"]])
     assert again["resources"] == first["resources"]
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from xnorflow.errors import UsageError
 from xnorflow.export.run_export import QONNX_FILE
-from xnorflow.hw.finn.options import BuildError, BuildOptions, FoldingConfigError
 from xnorflow.hw.finn.build import build_steps, run_build, vendor_steps
+from xnorflow.hw.finn.options import BuildError, BuildOptions, FoldingConfigError
 from xnorflow.stages.build import build_stage
 
 N_IMAGES = 300
@@ -61,8 +61,7 @@ def test_streamlined_graph_is_xnor_popcount_with_thresholds(sfc_build):
 
 def test_xnor_accumulators_hold_the_popcount(sfc_build):
     """FINN's stock bit-width minimization picks too narrow types for XNOR layers; ours not."""
-    from finn.transformation.fpgadataflow.minimize_accumulator_width import (
-        MinimizeAccumulatorWidth)
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
     from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
     from qonnx.core.modelwrapper import ModelWrapper
@@ -205,8 +204,8 @@ def test_batch_norm_head_keeps_the_logits_and_the_affine_on_the_host(tmp_path):
     outputs the popcounts, dataflow_parent.onnx applies the affine, the logits are exact."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from xnorflow.train.configs import TrainConfig
     from xnorflow.stages.train import train_run
+    from xnorflow.train.configs import TrainConfig
 
     train_run(TrainConfig(model="tfc", epochs=1, head="batch-norm"), tmp_path / "run",
               progress=False)

@@ -11,14 +11,13 @@ import struct
 
 import numpy as np
 import pytest
+from small_data import write_idx
 
 from xnorflow.cli import main
-from xnorflow.train.runs import load_record, save_record
 from xnorflow.options import ConfigError
 from xnorflow.train.configs import LocalBinaryConfig, TrainConfig
 from xnorflow.train.data import DatasetError, load_cifar10, load_idx_dataset
-
-from small_data import write_idx
+from xnorflow.train.runs import load_record, save_record
 
 
 def write_idx_folder(folder, size=28, n_train=60, n_test=20, seed=0):

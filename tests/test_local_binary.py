@@ -5,18 +5,26 @@ import numpy as np
 import pytest
 import torch
 
+from xnorflow.stages.train import resume_run
 from xnorflow.train.configs import LocalBinaryConfig
 from xnorflow.train.data import load_dataset
 from xnorflow.train.local_binary import reference
 from xnorflow.train.local_binary.brevitas_model import to_brevitas
-from xnorflow.train.local_binary.model import (BMLPError, BMLPShape, BMLPState,
-                                                default_group_sizes, init_state, predict,
-                                                readout, reinforcement_draws,
-                                                reinforcement_threshold, stream_key)
+from xnorflow.train.local_binary.model import (
+    BMLPError,
+    BMLPShape,
+    BMLPState,
+    default_group_sizes,
+    init_state,
+    predict,
+    readout,
+    reinforcement_draws,
+    reinforcement_threshold,
+    stream_key,
+)
 from xnorflow.train.local_binary.packed import PackedBMLP, pack_inputs
 from xnorflow.train.local_binary.trainer import LocalBinaryTrainer, epoch_order
 from xnorflow.train.runs import RunRecordError
-from xnorflow.stages.train import resume_run
 
 
 def random_bipolar(rng, shape):

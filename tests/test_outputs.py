@@ -8,8 +8,18 @@ import textwrap
 import pytest
 
 from xnorflow.errors import OutputConflict
-from xnorflow.outputs import (LOCK, MARKER, PREVIOUS, atomic_file, check_folder, claim_file,
-                              claim_folder, holding, owned_folder, write_text)
+from xnorflow.outputs import (
+    LOCK,
+    MARKER,
+    PREVIOUS,
+    atomic_file,
+    check_folder,
+    claim_file,
+    claim_folder,
+    holding,
+    owned_folder,
+    write_text,
+)
 
 
 def test_atomic_file_leaves_the_old_file_on_ctrl_c(tmp_path):

@@ -21,8 +21,8 @@ def readme_commands():
 
 
 def ci_lines():
-    return [l for l in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    return [line for line in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 def test_readme_first_command_is_the_install_script_then_a_valid_train_command():
@@ -45,7 +45,7 @@ def test_ci_docs_build_fails_on_a_warning_and_passes_on_the_docs(tmp_path):
     """The documentation line of .ci/run, run on a copy of the site: it passes on docs/ as they
     are, and fails once a page links to a missing anchor (a flag such as --quiet would hide
     the warning from --strict and let it pass)."""
-    command = next(l for l in ci_lines() if "mkdocs build" in l)
+    command = next(line for line in ci_lines() if "mkdocs build" in line)
     assert ci_lines().index(command) < len(ci_lines()) - 1  # before the tests
     command = command.replace(".venv/bin/python", shlex.quote(sys.executable))
     shutil.copy(PROJECT_ROOT / "mkdocs.yml", tmp_path)

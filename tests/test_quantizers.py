@@ -1,4 +1,5 @@
-"""Forward values and backward gradients of every ProxConnect++ pair against hand-computed values."""
+"""Forward values and backward gradients of every ProxConnect++ pair against hand-computed
+values."""
 
 import math
 
@@ -6,8 +7,14 @@ import pytest
 import torch
 
 from xnorflow.train.pairs import PAIRS, pair_for
-from xnorflow.train.quantizers import (binary_sign, forward_value, prox_binary, quantize,
-                                       sign_swish, sign_swish_grad)
+from xnorflow.train.quantizers import (
+    binary_sign,
+    forward_value,
+    prox_binary,
+    quantize,
+    sign_swish,
+    sign_swish_grad,
+)
 
 X = [-2.0, -0.5, 0.0, 0.05, 0.3, 1.5]
 # SS_5 and SS'_5 at X, computed by hand (math module, double precision) from the BNN+ formulas
@@ -101,3 +108,10 @@ def test_schedule_values():
 def test_unknown_pair_is_a_clear_error():
     with pytest.raises(ValueError, match=r"unknown quantizer pair 'xnor'; choose one of"):
         pair_for("xnor")
+
+
+def test_every_backward_kind_is_defined_once():
+    from xnorflow.train.pairs import BACKWARD_KINDS
+    from xnorflow.train.quantizers import BACKWARD_QUANTIZERS
+
+    assert sorted(BACKWARD_QUANTIZERS) == sorted(BACKWARD_KINDS)

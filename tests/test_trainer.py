@@ -11,11 +11,10 @@ import pytest
 import torch
 
 from xnorflow.errors import OutputConflict
+from xnorflow.stages.train import resume_run, train_run
 from xnorflow.train.configs import ConfigError, TrainConfig
 from xnorflow.train.data import Dataset, DatasetError, Split, load_dataset
-from xnorflow.train.runs import (CHECKPOINT, RunRecordError, load_record, open_run,
-                                 save_record)
-from xnorflow.stages.train import resume_run, train_run
+from xnorflow.train.runs import CHECKPOINT, RunRecordError, load_record, open_run, save_record
 from xnorflow.train.trainer import Trainer, TrainingDiverged, evaluate
 
 DIGITS = load_dataset("digits")

@@ -4,8 +4,13 @@ transform it, execute it again and compare exactly; then check what the transfor
 
 import warnings
 
+# Importing FINN's HW custom ops takes seconds; do it once at collection, not in the first test.
+import finn.custom_op.fpgadataflow.hls  # noqa: F401
+import finn.custom_op.fpgadataflow.rtl  # noqa: F401
 import numpy as np
 import pytest
+from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -14,20 +19,26 @@ from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import qonnx_make_model
+from xnor_graphs import (
+    HW_DOMAIN,
+    MH,
+    MW,
+    popcount,
+    run_graph,
+    xnor_inputs,
+    xnor_mvau_graph,
+    xnor_thresholds,
+    xnor_weights,
+)
 
-# Importing FINN's HW custom ops takes seconds; do it once at collection, not in the first test.
-import finn.custom_op.fpgadataflow.hls  # noqa: F401
-import finn.custom_op.fpgadataflow.rtl  # noqa: F401
-from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
-from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
-
-from xnor_graphs import (HW_DOMAIN, MH, MW, popcount, run_graph,
-                         xnor_inputs, xnor_thresholds, xnor_mvau_graph, xnor_weights)
 from xnorflow.export.qonnx_export import MarkInputType, UnsupportedModelError
 from xnorflow.hw.finn.analysis import class_selection_problem, xnor_accumulator_problems
-from xnorflow.hw.finn.transforms import (MakeHWLayersPythonExecutable, SelectClassOnChip,
-                                         WidenXnorAccumulators, popcount_datatype)
-
+from xnorflow.hw.finn.transforms import (
+    MakeHWLayersPythonExecutable,
+    SelectClassOnChip,
+    WidenXnorAccumulators,
+    popcount_datatype,
+)
 
 # ---------------------------------------------------------------------------------------------
 # MarkInputType

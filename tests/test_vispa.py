@@ -10,8 +10,8 @@ import torch
 from xnorflow.cli import main
 from xnorflow.export.qonnx_export import UnsupportedModelError, check_binary_model
 from xnorflow.train.brevitas_quant import clip_latent_weights
-from xnorflow.train.models import BinaryMLP
 from xnorflow.train.configs import VispaConfig
+from xnorflow.train.models import BinaryMLP
 from xnorflow.train.runs import open_run
 from xnorflow.train.vispa import VispaTrainer, _SampledWeight, build_vispa_model, vispa_layers
 

@@ -63,7 +63,9 @@ def random_affine(images: torch.Tensor, image_shape: tuple[int, int, int],
     flat = images.dim() == 2
     nchw = (images.reshape(count, channels, rows, cols) if flat
             else images.permute(0, 3, 1, 2))
-    uniform = lambda: 2 * torch.rand(count, generator=generator, dtype=torch.float64) - 1
+    def uniform():
+        return 2 * torch.rand(count, generator=generator, dtype=torch.float64) - 1
+
     angle = torch.deg2rad(degrees * uniform())
     zoom = 1 + scale * uniform()
     shift_x, shift_y = 2 * pixels * uniform() / cols, 2 * pixels * uniform() / rows

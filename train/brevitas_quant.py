@@ -14,12 +14,12 @@ from __future__ import annotations
 from functools import cache
 
 import torch
-from torch import nn
 from brevitas.core.bit_width import BitWidthConst
-from brevitas.core.utils import StatelessBuffer
 from brevitas.core.scaling import ScalingImplType
+from brevitas.core.utils import StatelessBuffer
 from brevitas.quant.binary import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
 from brevitas.quant.scaled_int import Uint8ActPerTensorFloat
+from torch import nn
 
 from .pairs import QuantizerPair, pair_for
 from .quantizers import binary_sign, quantize

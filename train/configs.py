@@ -14,8 +14,16 @@ import importlib
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 
-from ..options import (AT_LEAST_0, AT_LEAST_1, FRACTION, POSITIVE, ConfigError, Range, option,
-                       validate_fields)
+from ..options import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    FRACTION,
+    POSITIVE,
+    ConfigError,
+    Range,
+    option,
+    validate_fields,
+)
 from .data import BINARIZATIONS, DATASETS, SIGN_BINARIZATIONS
 from .local_binary.model import CONVENTIONS as LOCAL_BINARY_CONVENTIONS
 from .pairs import PAIRS
@@ -356,10 +364,3 @@ class LocalBinaryConfig(RunConfig):
         return BMLPShape(in_features, widths, num_classes, groups, self.margin_ratio,
                          self.weight_bits, self.convention)
 
-
-def config_for(algo: str) -> type[RunConfig]:
-    try:
-        return RUN_KINDS[algo]
-    except KeyError:
-        raise ConfigError(f"unknown training algorithm {algo!r}; xnorflow knows "
-                          f"{', '.join(RUN_KINDS)}") from None

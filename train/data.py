@@ -232,7 +232,8 @@ def load_cifar10(directory: str | Path) -> Dataset:
         return Split(images.astype(np.float32) / 255.0, labels)
 
     parts = [batch(f"data_batch_{i}") for i in range(1, 6)]
-    train = Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
+    train = Split(np.concatenate([p.images for p in parts]),
+                  np.concatenate([p.labels for p in parts]))
     return Dataset("cifar10", train, batch("test_batch"), (3, 32, 32), 10)
 
 

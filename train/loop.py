@@ -19,15 +19,25 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-
 from .. import interrupts
-from ..progress import note, progress_bar
 from ..outputs import OwnedFolder, atomic_file, claim_folder, holding, write_text
+from ..progress import note, progress_bar
 from .configs import RunConfig
 from .data import Dataset, check_dataset, fingerprint, load_dataset
-from .runs import (CHECKPOINT, CURVES_PNG, FOLDER_KIND, METRICS_CSV, MODEL_FILE, SUMMARY_JSON,
-                   RunRecordError, config_of, load_record, new_record, resume_changes,
-                   save_record)
+from .runs import (
+    CHECKPOINT,
+    CURVES_PNG,
+    FOLDER_KIND,
+    METRICS_CSV,
+    MODEL_FILE,
+    SUMMARY_JSON,
+    RunRecordError,
+    config_of,
+    load_record,
+    new_record,
+    resume_changes,
+    save_record,
+)
 
 STAGE = "train"
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 from torch.nn import functional
-from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 
 from .brevitas_quant import PixelQuant, act_quant_for, weight_quant_for
 from .configs import CONV_MODELS, HEADS, HIDDEN_LAYERS, MLP_WIDTHS

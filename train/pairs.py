@@ -55,13 +55,15 @@ PAIRS: dict[str, QuantizerPair] = {
         QuantizerPair("bc", BackwardQuantizer("identity"),
                       description="BinaryConnect: sign forward, identity backward"),
         QuantizerPair("pc", BackwardQuantizer("identity"), mu_max=1.25,
-                      description="ProxConnect: proximal forward P_mu (mu annealed), identity backward"),
+                      description="ProxConnect: proximal forward P_mu (mu annealed), "
+                                  "identity backward"),
         QuantizerPair("bnn", BackwardQuantizer("clip"),
                       description="BNN: sign forward, clipped-identity STE backward"),
         QuantizerPair("bnn+", BackwardQuantizer("signswish"),
                       description="BNN+: sign forward, SignSwish backward"),
         QuantizerPair("bnn++", BackwardQuantizer("signswish"), mu_max=1.25,
-                      description="BNN++: P_mu o SignSwish forward (mu annealed), SignSwish backward"),
+                      description="BNN++: P_mu o SignSwish forward (mu annealed), "
+                                  "SignSwish backward"),
         QuantizerPair("approxsign", BackwardQuantizer("approxsign"),
                       description="ApproxSign (Bi-Real Net): sign forward, max(0, 2 - 2|x|) "
                                   "backward; VISPA's W1A1 activations"),
@@ -73,4 +75,5 @@ def pair_for(name: str) -> QuantizerPair:
     try:
         return PAIRS[name]
     except KeyError:
-        raise ValueError(f"unknown quantizer pair {name!r}; choose one of {sorted(PAIRS)}") from None
+        raise ValueError(f"unknown quantizer pair {name!r}; "
+                         f"choose one of {sorted(PAIRS)}") from None

@@ -86,27 +86,30 @@ def sign_swish_grad(x: torch.Tensor, beta: float) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- backward quantizers
+def _approxsign(x: torch.Tensor) -> torch.Tensor:
+    c = x.clamp(-1.0, 1.0)
+    return 2 * c - c * c.abs()
+
+
+# kind -> (B(x), B'(x)), each a function of (x, beta): the one place a backward quantizer is
+# defined (pairs.BACKWARD_KINDS names them without importing torch).
+BACKWARD_QUANTIZERS = {
+    "identity": (lambda x, beta: x, lambda x, beta: torch.ones_like(x)),
+    "clip": (lambda x, beta: x.clamp(-1.0, 1.0), lambda x, beta: x.abs().le(1.0).to(x.dtype)),
+    "approxsign": (lambda x, beta: _approxsign(x),
+                   lambda x, beta: (2 - 2 * x.abs()).clamp(min=0.0)),
+    "signswish": (sign_swish, sign_swish_grad),
+}
+
+
 def backward_value(backward: BackwardQuantizer, x: torch.Tensor) -> torch.Tensor:
     """B(x)."""
-    if backward.kind == "identity":
-        return x
-    if backward.kind == "clip":
-        return x.clamp(-1.0, 1.0)
-    if backward.kind == "approxsign":
-        c = x.clamp(-1.0, 1.0)
-        return 2 * c - c * c.abs()
-    return sign_swish(x, backward.beta)
+    return BACKWARD_QUANTIZERS[backward.kind][0](x, backward.beta)
 
 
 def backward_grad(backward: BackwardQuantizer, x: torch.Tensor) -> torch.Tensor:
     """B'(x), the gradient the backward pass multiplies by."""
-    if backward.kind == "identity":
-        return torch.ones_like(x)
-    if backward.kind == "clip":
-        return x.abs().le_(1.0).to(x.dtype)
-    if backward.kind == "approxsign":
-        return (2 - 2 * x.abs()).clamp(min=0.0)
-    return sign_swish_grad(x, backward.beta)
+    return BACKWARD_QUANTIZERS[backward.kind][1](x, backward.beta)
 
 
 def _forward_quantizer(x: torch.Tensor, backward: BackwardQuantizer, mu: float) -> torch.Tensor:
@@ -119,7 +122,8 @@ def _forward_quantizer(x: torch.Tensor, backward: BackwardQuantizer, mu: float) 
 
 
 class _ProxConnectFunction(torch.autograd.Function):
-    """Forward: F(x) = P_mu(B(x)) computed exactly (no b + (f - b) rounding); backward: g * B'(x)."""
+    """Forward: F(x) = P_mu(B(x)) computed exactly (no b + (f - b) rounding); backward:
+    g * B'(x)."""
 
     @staticmethod
     def forward(ctx, x, backward: BackwardQuantizer, mu: float):

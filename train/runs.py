@@ -16,14 +16,13 @@ rebuilds the model (``model_from_record``). Export, build and hls open runs only
 from __future__ import annotations
 
 import math
-
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import XnorflowError
-from ..outputs import atomic_file
 from ..options import option_name
+from ..outputs import atomic_file
 from .configs import RUN_KINDS, RunConfig
 
 CHECKPOINT = "checkpoint.pt"
@@ -31,7 +30,6 @@ MODEL_FILE = "model.pt"
 METRICS_CSV = "metrics.csv"
 CURVES_PNG = "curves.png"
 SUMMARY_JSON = "summary.json"
-RUN_FILES = (CHECKPOINT, MODEL_FILE, METRICS_CSV, CURVES_PNG, SUMMARY_JSON)
 FOLDER_KIND = "run"          # the marker kind of a run folder (see xnorflow.outputs)
 
 RECORD_FORMAT = "xnorflow-run-record"

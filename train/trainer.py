@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from ..errors import XnorflowError
+from .augment import random_affine, random_crop_flip, random_shift
 from .brevitas_quant import clip_latent_weights, set_schedule_progress
 from .configs import TrainConfig
 from .data import SIGN_BINARIZATIONS
 from .loop import EpochLoop
-from .augment import random_affine, random_crop_flip, random_shift
 from .models import build_model, model_inputs
 from .pairs import pair_for
 from .runs import CHECKPOINT, config_of, image_shape_of

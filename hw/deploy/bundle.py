@@ -79,8 +79,7 @@ def _quiet_logs():
 def driver_settings(accelerator, fpga_part: str, clock_mhz: float, board: str,
                     work_dir: Path) -> dict:
     """FINN's ``settings.json`` for the accelerator (the folded dataflow partition)."""
-    from finn.transformation.fpgadataflow.create_dataflow_partition import (
-        CreateDataflowPartition)
+    from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
     from finn.transformation.fpgadataflow.floorplan import Floorplan
     from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
     from finn.transformation.fpgadataflow.insert_iodma import InsertIODMA
@@ -130,9 +129,9 @@ def _run_accelerator(bundle: Path, inputs: np.ndarray, cppsim: bool,
     from qonnx.core.modelwrapper import ModelWrapper
 
     from ...export.verify import execute_graph
-    from ..sim.cppsim import Toolchain, compile_layers
     from ..finn.env import prepare_finn
     from ..finn.transforms import MakeHWLayersPythonExecutable
+    from ..sim.cppsim import Toolchain, compile_layers
 
     graph = ModelWrapper(str(bundle / ACCELERATOR))
     if not cppsim:

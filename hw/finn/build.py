@@ -94,8 +94,12 @@ class _StepGuard:
 
 
 def make_config(out_dir: Path, options: BuildOptions, until: str, guard: _StepGuard):
-    from finn.builder.build_dataflow_config import (DataflowBuildConfig, DataflowOutputType,
-                                                    LogLevel, ShellFlowType)
+    from finn.builder.build_dataflow_config import (
+        DataflowBuildConfig,
+        DataflowOutputType,
+        LogLevel,
+        ShellFlowType,
+    )
 
     outputs = [DataflowOutputType.ESTIMATE_REPORTS]
     if until == "bitfile":
@@ -122,7 +126,7 @@ def _build_log_errors(log: Path) -> str:
     if not log.exists():
         return "(no build log)"
     lines = log.read_text(errors="replace").splitlines()
-    errors = [l for l in lines if re.search(r"ERROR|Error|assert", l)]
+    errors = [line for line in lines if re.search(r"ERROR|Error|assert", line)]
     return "\n".join((errors or lines)[-12:])
 
 

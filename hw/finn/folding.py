@@ -290,7 +290,7 @@ def _repair(units: list[Unit], design: list[Choice], bound: int, capacity: dict[
     limits = [budget * capacity[r] for r in RESOURCES]
     for _ in range(sum(len(u.choices) for u in units)):
         totals = _totals(design)
-        over = [i for i, (t, l) in enumerate(zip(totals, limits)) if t > l + 1e-9]
+        over = [i for i, (t, limit) in enumerate(zip(totals, limits)) if t > limit + 1e-9]
         if not over:
             return design
         best, best_score = None, 0.0

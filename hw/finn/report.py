@@ -17,7 +17,6 @@ from ..devices import DEVICES
 from .layout import FINAL_STEPS, BuildLayout
 
 
-
 @dataclass
 class LayerRow:
     name: str
@@ -51,7 +50,9 @@ def layer_rows(build_dir: Path) -> list[LayerRow]:
     for node in _final_model(build_dir).graph.node:
         op = getCustomOp(node)
         attrs = {a.name for a in node.attribute}
-        get = lambda a, default=None: op.get_nodeattr(a) if a in attrs else default  # noqa: E731
+        def get(a, default=None, op=op, attrs=attrs):
+            return op.get_nodeattr(a) if a in attrs else default
+
         sources = get("code_gen_dir_ipgen", "") or ""
         rows.append(LayerRow(
             name=node.name, op=node.op_type,

@@ -10,35 +10,48 @@ from pathlib import Path
 import finn.transformation.streamline.absorb as absorb
 from finn.builder.build_dataflow_config import DataflowBuildConfig
 from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
-    InferBinaryMatrixVectorActivation)
+    InferBinaryMatrixVectorActivation,
+)
 from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
 from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
 from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
 from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
-    InferQuantizedMatrixVectorActivation)
+    InferQuantizedMatrixVectorActivation,
+)
 from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
 from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
 from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
-from finn.transformation.qonnx.give_unique_node_names_recursive import (
-    GiveUniqueNodeNamesRecursive)
+from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 from finn.transformation.streamline import Streamline
 from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
 from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.general import RemoveUnusedTensors
 from qonnx.transformation.infer_data_layouts import InferDataLayouts
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
-from qonnx.transformation.general import RemoveUnusedTensors
 
+from ..devices import device_for_part
+from .analysis import unmapped_layers
+from .folding import (
+    MAX_INPUT_FOLD,
+    apply_plan,
+    fit,
+    folding_units,
+    for_target,
+    min_simd,
+    write_plan,
+)
 from .layout import BuildLayout
 from .options import BuildOptions, FoldingConfigError
-from ..devices import device_for_part
-from .folding import (MAX_INPUT_FOLD, apply_plan, fit, folding_units, for_target, min_simd,
-                      write_plan)
-from .transforms import (ConvertBipolarToXnor, LowerConvsWithBackground, SelectClassOnChip,
-                         StreamliningError, WidenXnorAccumulators)
-from .analysis import unmapped_layers
+from .transforms import (
+    ConvertBipolarToXnor,
+    LowerConvsWithBackground,
+    SelectClassOnChip,
+    StreamliningError,
+    WidenXnorAccumulators,
+)
 
 
 def step_select_class_on_chip(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:

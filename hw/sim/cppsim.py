@@ -37,8 +37,13 @@ import numpy as np
 
 from ...errors import XnorflowError
 from ...export import batched_ops
-from ...export.verify import (StageComparison, compare, graph_inputs, unrounded_execution,
-                             with_batch_size)
+from ...export.verify import (
+    StageComparison,
+    compare,
+    graph_inputs,
+    unrounded_execution,
+    with_batch_size,
+)
 from ...outputs import write_npy, write_text
 from ...progress import progress_bar
 from ..finn.layout import FOLDED_STEP, BuildLayout

@@ -45,7 +45,6 @@ from ...errors import XnorflowError
 # Group sizes gamma the authors used for their widths (groups of gamma contiguous neurons; in
 # each group at most one neuron is updated per wrong sample).
 PAPER_GROUP_SIZES = {35: 35, 75: 75, 135: 45, 255: 85, 525: 105, 1035: 115}
-PAPER_FASHION_WIDTHS = (35, 75, 135, 255, 525)
 CONVENTIONS = ("bipolar", "authors")  # see the module docstring
 INIT_STD = 64.0  # the authors' hidden-weight initialization int(N(0, 64^2))
 

@@ -175,7 +175,8 @@ def plot_local_curves(history: list[LocalEpochRecord], file, weight_limit: int,
     for k in range(layers):
         ax_err.plot(epochs, [r.wrong_fraction[k] for r in history], label=f"layer {k + 1}")
         ax_w.plot(epochs, [r.max_abs_weight[k] for r in history], label=f"layer {k + 1}")
-    ax_err.set(xlabel="epoch", ylabel="fraction of samples", title="local errors (wrong or low margin)")
+    ax_err.set(xlabel="epoch", ylabel="fraction of samples",
+               title="local errors (wrong or low margin)")
     ax_w.axhline(weight_limit, color="grey", linestyle="--", label="saturation")
     ax_w.set(xlabel="epoch", ylabel="max |W|", title="hidden weights", yscale="log")
     for ax in (ax_acc, ax_err, ax_w):
