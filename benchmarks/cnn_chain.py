@@ -74,9 +74,9 @@ def main(argv=None) -> int:
               "test_accuracy": history["final_test_acc"], "epochs": args.epochs,
               "train_images_per_second": images_per_second,
               "train_wall_seconds": train_seconds, "build_wall_seconds": build_seconds,
-              "stages": summary["verification"], "cppsim": summary["cppsim"],
-              "estimated_fps": summary["estimated_fps"], "resources": summary["resources"],
-              "utilization": summary["utilization"]}
+              "stages": summary.verification, "cppsim": summary.cppsim,
+              "estimated_fps": summary.estimated_fps, "resources": summary.resources,
+              "utilization": summary.utilization}
     (out / "cnn_chain.json").write_text(json.dumps(record, indent=2))
     for line in result.lines():
         print(line, flush=True)
@@ -86,16 +86,16 @@ def main(argv=None) -> int:
              f"machine (2 cores): test accuracy **{record['test_accuracy']:.2%}**, "
              f"{images_per_second:,.0f} training images/s (epoch wall time, test pass "
              f"included). Built for Pynq-Z1 at "
-             f"--target-fps {args.target_fps} ({summary['estimated_fps']:,.0f} FPS estimated, "
-             f"LUT {summary['utilization'].get('LUT', 0):.0%}, BRAM_18K "
-             f"{summary['utilization'].get('BRAM_18K', 0):.0%}); build and verification "
+             f"--target-fps {args.target_fps} ({summary.estimated_fps:,.0f} FPS estimated, "
+             f"LUT {summary.utilization.get('LUT', 0):.0%}, BRAM_18K "
+             f"{summary.utilization.get('BRAM_18K', 0):.0%}); build and verification "
              f"{build_seconds / 60:.1f} min.", "",
              "| stage | images | identical to PyTorch | accuracy |", "|---|---|---|---|"]
-    for stage in summary["verification"]:
+    for stage in summary.verification:
         lines.append(f"| {stage['stage']} | {stage['images']:,} | "
                      f"{stage['argmax_matches']:,} ({stage['output']}) | "
                      f"{stage['accuracy']:.2%} |")
-    sim = summary["cppsim"]
+    sim = summary.cppsim
     if sim:
         lines.append(f"| cppsim (g++, HLS layers) | {sim['comparison']['images']:,} | "
                      f"{sim['comparison']['argmax_matches']:,}; {sim['equal_to_python']:,} "

@@ -43,8 +43,9 @@ SHAPES = {"cnv": ((3, 32, 32), "uint8")}  # MLPs: 784 bipolar inputs
 def estimate(qonnx: Path, work: Path, options: BuildOptions) -> dict:
     run_build(qonnx, work, options)
     summary = summarize(work, options.clock_mhz, options.fpga_part, board=options.board)
-    return {key: summary[key] for key in ("estimated_fps", "estimated_latency_us", "resources",
-                                          "fits_device", "bottleneck", "layers")}
+    keys = ("estimated_fps", "estimated_latency_us", "resources", "fits_device", "bottleneck",
+            "layers")
+    return {key: value for key, value in summary.as_dict().items() if key in keys}
 
 
 def fastest_fitting(qonnx: Path, work: Path, board: str, clock_mhz: float) -> dict | None:

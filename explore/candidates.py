@@ -146,7 +146,7 @@ def preflight(candidates: list[Candidate], options: ExploreOptions, folder: Path
             try:
                 run_build(Path(tmp) / "model.onnx", Path(tmp) / "build", build, quiet=True)
                 summary = summarize(Path(tmp) / "build", build.clock_mhz, build.fpga_part)
-                verdict = {"fits": True, "estimated_fps": summary["estimated_fps"]}
+                verdict = {"fits": True, "estimated_fps": summary.estimated_fps}
             except NoFittingFolding as err:
                 verdict = {"fits": False, "need": err.need, "peak": err.peak}
         write_text(path, json.dumps(verdict))
@@ -205,11 +205,11 @@ def evaluate_candidate(candidate: Candidate, options: ExploreOptions, folder: Pa
                 "note": f"build failed: {str(err).splitlines()[0]} (see {build_dir})"}
     else:
         s = result.summary
-        checked = s["verification"][-1]["images"] if s["verification"] else 0
+        checked = s.verification[-1]["images"] if s.verification else 0
         record.update(
-            fits=bool(s["fits_device"]), estimated_fps=s["estimated_fps"],
-            latency_us=s["estimated_latency_us"], resources=s["resources"],
-            utilization=s["utilization"], bottleneck=s["bottleneck"],
+            fits=bool(s.fits_device), estimated_fps=s.estimated_fps,
+            latency_us=s.estimated_latency_us, resources=s.resources,
+            utilization=s.utilization, bottleneck=s.bottleneck,
             identical=result.identical,
             check=(f"{'identical' if result.identical else 'DIFFERS'} on {checked} images"
                    if checked else "not checked"),

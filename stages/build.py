@@ -18,7 +18,14 @@ from ..export.verify import StageComparison
 from ..hw.finn.build import run_build
 from ..hw.finn.layout import BuildLayout
 from ..hw.finn.options import BuildOptions, VendorToolsMissing
-from ..hw.finn.report import fit_line, output_line, summarize, target_line, write_report
+from ..hw.finn.report import (
+    BuildSummary,
+    fit_line,
+    output_line,
+    summarize,
+    target_line,
+    write_report,
+)
 from ..hw.finn.verify import verify_build
 from ..hw.sim.cppsim import CppSimError, CppSimResult, Toolchain, simulate_build
 from ..outputs import OwnedFolder, check_folder, claim_folder, holds_folders
@@ -32,7 +39,7 @@ MISFIT_EXIT = 4
 class BuildResult:
     out_dir: Path
     report: Path
-    summary: dict
+    summary: BuildSummary
     comparisons: list[StageComparison]
     stopped: VendorToolsMissing | None   # the vendor-tools notice, if the build stopped there
     cppsim: CppSimResult | None = None
@@ -46,9 +53,9 @@ class BuildResult:
     def misfit(self) -> list[str]:
         """What the design misses: its --target-fps, the device's resources, or both."""
         problems = []
-        if self.summary["target_met"] is False:
+        if self.summary.target_met is False:
             problems.append("target")
-        if self.summary["fits_device"] is False:
+        if self.summary.fits_device is False:
             problems.append("resources")
         return problems
 
@@ -85,8 +92,8 @@ def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
             failed = err
     summary = summarize(out_dir, options.clock_mhz, options.fpga_part, comparisons,
                         options.target_fps, options.board,
-                        simulated.as_dict() if simulated else None)
-    summary["run"] = str(run.folder.resolve())  # what `xnorflow deploy` takes its images from
+                        simulated.as_dict() if simulated else None,
+                        run=str(run.folder.resolve()))  # deploy takes its images from the run
     report = write_report(out_dir, summary,
                           title=f"xnorflow build: {run.describe()} on {options.board}")
     if failed:

@@ -35,6 +35,7 @@ from ..hw.deploy.bundle import (
     pack_inputs,
 )
 from ..hw.finn.layout import BuildLayout
+from ..hw.finn.report import BuildSummary
 from ..outputs import check_folder, claim_folder, holds_folders, write_bytes, write_npy, write_text
 
 
@@ -84,21 +85,20 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
     from ..train.runs import open_run
 
     build, out = Path(build), Path(out)
-    summary_file = BuildLayout(build).summary
-    if not summary_file.is_file():
+    if not BuildLayout(build).summary.is_file():
         raise DeployError(f"{build} is not an xnorflow build folder (no build_summary.json); "
                           f"run `xnorflow build RUN` and deploy its --out folder.")
-    summary = json.loads(summary_file.read_text())
-    if "run" not in summary:
+    summary = BuildSummary.read(build)
+    if summary.run is None:
         raise DeployError(f"{build} was built by an earlier xnorflow that did not record its "
                           f"run; build it again.")
-    run = open_run(summary["run"])
+    run = open_run(summary.run)
     accelerator = _final_accelerator(build)
     check_folder(out, FOLDER_KIND)  # refused before any work
-    part, board = summary["fpga_part"], summary["board"]
+    part, board = summary.fpga_part, summary.board
     with tempfile.TemporaryDirectory() as work:
         prepare_finn(Path(work) / "finn")
-        settings = driver_settings(accelerator, part, summary["clock_mhz"], board, Path(work))
+        settings = driver_settings(accelerator, part, summary.clock_mhz, board, Path(work))
     io_shapes = settings["driver_information"]["io_shape_dict"]
     reference = reference_for(run, run.model(), images, data_dir)
     packed = pack_inputs(graph_inputs(accelerator, reference.images), io_shapes)
@@ -107,10 +107,10 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
     folder = claim_folder(out, FOLDER_KIND)
     manifest = {"board": board, "fpga_part": part,
                 "device": DEVICES[part].family if part in DEVICES else part,
-                "clock_mhz": summary["clock_mhz"], "images": len(reference.images),
+                "clock_mhz": summary.clock_mhz, "images": len(reference.images),
                 "test_set_images": reference.test_set_size,
                 "network": run.describe(), "driver": DRIVER_PIN, "pynq": PYNQ_VERSIONS,
-                "estimated_fps": summary["estimated_fps"], "bitfile": has_bitfile,
+                "estimated_fps": summary.estimated_fps, "bitfile": has_bitfile,
                 "input": input_description(io_shapes)}
     files = {SETTINGS: json.dumps(settings, indent=2), MANIFEST: json.dumps(manifest, indent=2),
              VALIDATE: (TEMPLATES / VALIDATE).read_text(),

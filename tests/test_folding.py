@@ -111,37 +111,37 @@ def test_default_build_is_the_fastest_design_within_the_budget(sfc_qonnx, tmp_pa
     summary = _estimates(sfc_qonnx, tmp_path / "b")
     plan = json.loads((tmp_path / "b" / "report" / "folding_search.json").read_text())
     # the search predicts exactly what FINN's estimate report then states
-    assert plan["resources"] == pytest.approx({k: summary["resources"].get(k, 0)
+    assert plan["resources"] == pytest.approx({k: summary.resources.get(k, 0)
                                                for k in RESOURCES})
-    assert plan["cycles"] == summary["bottleneck_cycles"]
-    assert all(u <= 0.8 for u in summary["utilization"].values())
-    assert summary["folding"]["mode"] == "fit" and summary["target_met"] is None
+    assert plan["cycles"] == summary.bottleneck_cycles
+    assert all(u <= 0.8 for u in summary.utilization.values())
+    assert summary.folding["mode"] == "fit" and summary.target_met is None
     assert "the fastest design within 80% of every resource" in target_line(summary)
     # the label selection FINN estimates as free is folded just fast enough, not fully
-    label = next(layer for layer in summary["layers"] if layer["op"].startswith("LabelSelect"))
-    assert label["pe"] < 10 or label["cycles"] * 10 > summary["bottleneck_cycles"]
+    label = next(layer for layer in summary.layers if layer.op.startswith("LabelSelect"))
+    assert label.pe < 10 or label.cycles * 10 > summary.bottleneck_cycles
     # a tighter budget gives a slower, smaller design
     small = _estimates(sfc_qonnx, tmp_path / "small", budget=0.2)
-    assert small["estimated_fps"] < summary["estimated_fps"]
-    assert all(u <= 0.2 for u in small["utilization"].values())
+    assert small.estimated_fps < summary.estimated_fps
+    assert all(u <= 0.2 for u in small.utilization.values())
 
 
 def test_the_chosen_folding_is_reusable_as_a_folding_json(sfc_qonnx, tmp_path):
     first = _estimates(sfc_qonnx, tmp_path / "b", budget=0.5)
     again = _estimates(sfc_qonnx, tmp_path / "again", folding_config=str(
         tmp_path / "b" / "report" / "auto_folding_config.json"))
-    assert ([layer["cycles"] for layer in again["layers"]]
-            == [layer["cycles"] for layer in first["layers"]])
-    assert again["resources"] == first["resources"]
+    assert ([layer.cycles for layer in again.layers]
+            == [layer.cycles for layer in first.layers])
+    assert again.resources == first.resources
 
 
 def test_balanced_search_at_a_target_uses_less_of_the_device_than_setfolding(sfc_qonnx,
                                                                               tmp_path):
     ours = _estimates(sfc_qonnx, tmp_path / "ours", target_fps=50_000)
     finn = _estimates(sfc_qonnx, tmp_path / "finn", target_fps=50_000, folding_search="finn")
-    assert ours["target_met"] and finn["target_met"]
-    assert ours["folding"]["search"] == "balanced" and finn["folding"]["search"] == "finn"
-    assert max(ours["utilization"].values()) <= max(finn["utilization"].values())
+    assert ours.target_met and finn.target_met
+    assert ours.folding["search"] == "balanced" and finn.folding["search"] == "finn"
+    assert max(ours.utilization.values()) <= max(finn.utilization.values())
     assert "(xnorflow's balanced search: the cheapest folding for it)" in target_line(ours)
 
 
@@ -174,6 +174,6 @@ def test_board_capacity_decides_the_design(sfc_qonnx, tmp_path):
     """A bigger device under the same budget gets a faster (or equal) design."""
     pynq = _estimates(sfc_qonnx, tmp_path / "z1")
     zcu = _estimates(sfc_qonnx, tmp_path / "zcu", board="ZCU104")
-    assert zcu["estimated_fps"] >= pynq["estimated_fps"]
+    assert zcu.estimated_fps >= pynq.estimated_fps
     capacity = device_for_board("ZCU104").capacity()
-    assert all(zcu["resources"].get(k, 0) <= 0.8 * capacity[k] for k in RESOURCES)
+    assert all(zcu.resources.get(k, 0) <= 0.8 * capacity[k] for k in RESOURCES)

@@ -3,16 +3,31 @@ the Python trainer after every step; sizes only in the generated config; clear e
 
 import re
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from xnorflow.cli import main
-from xnorflow.hw.hls.csim import compare_with_python, compile_testbench, training_batches
-from xnorflow.hw.hls.generator import HlsError, HlsOptions, estimate_memory, generate
+from xnorflow.hw.hls.csim import (
+    CSIM_FILES,
+    compare_with_python,
+    compile_testbench,
+    run_csim,
+    training_batches,
+)
+from xnorflow.hw.hls.generator import (
+    HlsError,
+    HlsOptions,
+    TemplateError,
+    estimate_memory,
+    fill_template,
+    generate,
+)
 from xnorflow.hw.toolchain import CompilerMissing, ap_types_dir
 from xnorflow.train.data import load_dataset
-from xnorflow.train.local_binary.model import BMLPShape, init_state
+from xnorflow.train.local_binary.model import BMLPShape, BMLPState, init_state
+from xnorflow.train.local_binary.packed import PackedBMLP, pack_inputs
 
 
 def random_data(rng, samples, features):
@@ -22,7 +37,7 @@ def random_data(rng, samples, features):
 
 @pytest.mark.parametrize("widths, groups, pe, simd, batch, bits", [
     ((35, 21), (7, 21), 7, 1, 50, 12),     # PE-parallel neurons
-    ((35, 21), (10, 4), 7, 7, 120, 8),     # SIMD, batch over two 64-bit words, saturation at 127
+    ((35, 21), (10, 4), 7, 7, 120, 8),     # SIMD, batch over two 64-bit words, 8-bit weights
 ])
 def test_csim_matches_python_every_step_on_random_data(tmp_path, widths, groups, pe, simd,
                                                        batch, bits):
@@ -37,8 +52,43 @@ def test_csim_matches_python_every_step_on_random_data(tmp_path, widths, groups,
     result = compare_with_python(design, state, batches, 4, x[:200])
     assert result.identical, result.summary()
     assert result.steps == 9 and result.infer_samples == 200
-    if bits == 8:
-        assert (np.abs(np.concatenate([w.ravel() for w in state.weights])) >= 127).any()
+
+
+def test_csim_saturates_hidden_weights_exactly_like_python(tmp_path):
+    """4-bit weights (bound 7) that start well inside the bound: training drives them onto it,
+    C++ and Python clip the same weights at every step, and none ever exceeds it."""
+    rng = np.random.default_rng(0)
+    shape = BMLPShape(70, (35, 21), 10, (7, 21), weight_bits=4)
+    bound = shape.weight_limit
+    assert bound == 7
+    classifiers = init_state(shape, 3).classifiers
+    start = [rng.choice(np.array([-3, -1, 1, 3], np.int32), (f, w))
+             for f, w in zip(shape.fan_ins, shape.widths)]
+    state = BMLPState(shape, start, classifiers)
+    assert max(int(np.abs(w).max()) for w in start) < bound  # nothing starts on it
+    x, y = random_data(rng, 120, 70)
+    batches = training_batches(x, y, 6, 20, seed=4, fan_ins=shape.fan_ins)
+    design = generate(state, tmp_path, HlsOptions(pe=7, simd=7, batch_max=20))
+    result = compare_with_python(design, state, batches, 4, x)
+    assert result.identical and result.steps == 6, result.summary()
+
+    csim = run_csim(design.directory / CSIM_FILES[0], design, state, batches, 4, x)
+    python = PackedBMLP(state.copy())
+    # the same network without the bound (16 bits): what the updates would have made of it
+    unbounded = PackedBMLP(BMLPState(replace(shape, weight_bits=16), [w.copy() for w in start],
+                                     classifiers))
+    beyond = 0
+    for b, out in zip(batches, csim.steps):
+        for engine in (python, unbounded):
+            engine.train_step(b.x, pack_inputs(b.x), b.y, b.thresholds, b.step, 4)
+        for layer, (cpp, py) in enumerate(zip(out.weights, python.to_state().weights)):
+            assert np.array_equal(cpp, py), f"step {b.step}, layer {layer}"
+            assert np.abs(py).max() <= bound
+        beyond = max(beyond, *(int(np.abs(w).max()) for w in unbounded.weights_t))
+    for w in python.to_state().weights:  # every layer ends with weights on both bounds
+        assert (w == bound).any() and (w == -bound).any()
+    # without the bound some weight would have left [-7, 7]: the saturation really clipped
+    assert beyond > bound
 
 
 def test_csim_matches_python_on_real_mnist_batches(tmp_path, mnist_dir):
@@ -50,6 +100,20 @@ def test_csim_matches_python_on_real_mnist_batches(tmp_path, mnist_dir):
                                fan_ins=shape.fan_ins)
     result = compare_with_python(design, state, batches, 1, data.test.images[:300])
     assert result.identical, result.summary()
+
+
+def test_templates_and_their_fillers_must_agree(tmp_path, monkeypatch):
+    monkeypatch.setattr("xnorflow.hw.hls.generator.TEMPLATES", tmp_path)
+    (tmp_path / "t.in").write_text("set_part {{part}}\n{{body}}\n# {{part}}\n")
+    assert fill_template("t.in", part="xc7z020", body="a {{part}}") == \
+        "set_part xc7z020\na {{part}}\n# xc7z020\n"  # values are not scanned for slots
+    with pytest.raises(TemplateError, match=r"without a value \['body'\]"):
+        fill_template("t.in", part="xc7z020")
+    with pytest.raises(TemplateError, match=r"without a slot \['clock'\]"):
+        fill_template("t.in", part="p", body="b", clock=5)
+    (tmp_path / "bad.in").write_text("ok {{x}}\n{{ Typo }}\n")
+    with pytest.raises(TemplateError, match="line 2: '{{' is not a slot"):
+        fill_template("bad.in", x=1)
 
 
 def test_sizes_live_only_in_the_generated_config(tmp_path):

@@ -213,7 +213,7 @@ def test_batch_norm_head_keeps_the_logits_and_the_affine_on_the_host(tmp_path):
                          verify=100, progress=False)
     assert [c.output for c in result.comparisons] == ["logits"] * 5
     assert all(c.identical and c.logits_match == 100 for c in result.comparisons)
-    assert result.summary["output"] == "popcounts"
+    assert result.summary.output == "popcounts"
     assert any(line.startswith("output: the classifier's popcounts") for line in result.lines())
     models = tmp_path / "build" / "intermediate_models"
     hw = ModelWrapper(str(models / "step_hw_codegen.onnx"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ...outputs import atomic_file, write_text
@@ -68,11 +68,52 @@ def layer_rows(build_dir: Path) -> list[LayerRow]:
     return rows
 
 
+@dataclass
+class BuildSummary:
+    """What a finished build is, as the report shows it and ``build_summary.json`` keeps it;
+    deploy, explore and the build stage read these fields, never the JSON's keys."""
+
+    board: str | None
+    fpga_part: str
+    clock_mhz: float
+    layers: list[LayerRow]
+    bottleneck: str
+    bottleneck_cycles: int
+    target_fps: float | None
+    target_met: bool | None       # None: the folding came from a JSON, not from a target
+    estimated_fps: float
+    output: str                   # "class" (selected on chip) or "popcounts"
+    estimated_latency_us: float
+    critical_path_cycles: int
+    resources: dict[str, float]
+    device_capacity: dict[str, int] | None
+    utilization: dict[str, float]
+    fits_device: bool | None
+    folding: dict
+    verification: list[dict] = field(default_factory=list)
+    cppsim: dict | None = None
+    run: str | None = None        # the run folder deploy takes its test images from
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BuildSummary:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["layers"] = [LayerRow(**row) for row in values.get("layers", [])]
+        return cls(**values)
+
+    @classmethod
+    def read(cls, build_dir: str | Path) -> BuildSummary:
+        return cls.from_dict(json.loads(BuildLayout(build_dir).summary.read_text()))
+
+
 def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
               verification: list | None = None, target_fps: float | None = None,
-              board: str | None = None, cppsim: dict | None = None) -> dict:
-    """Everything the report shows, also written as build_summary.json. ``target_met`` is None
-    when the folding came from a JSON rather than from a target."""
+              board: str | None = None, cppsim: dict | None = None,
+              run: str | None = None) -> BuildSummary:
+    """Everything the report shows, from what FINN's builder wrote."""
     build_dir = Path(build_dir).resolve()
     layout = BuildLayout(build_dir)
     performance = json.loads(layout.estimate("network_performance").read_text())
@@ -86,37 +127,34 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
     search = layout.report_dir / "folding_search.json"
     folding = json.loads(search.read_text()) if search.is_file() else \
         {"search": "finn" if target_fps is not None else "json"}
-    return {
-        "board": board, "fpga_part": fpga_part, "clock_mhz": clock_mhz,
-        "layers": [r.__dict__ for r in rows],
-        "bottleneck": bottleneck.name, "bottleneck_cycles": bottleneck.cycles,
-        "target_fps": target_fps,
-        "target_met": None if target_fps is None else fps >= target_fps,
-        "estimated_fps": fps,
-        "output": "class" if on_chip else "popcounts",
-        "estimated_latency_us": performance["critical_path_cycles"] / clock_mhz,
-        "critical_path_cycles": performance["critical_path_cycles"],
-        "resources": totals, "device_capacity": capacity, "utilization": utilization,
-        "fits_device": all(u <= 1.0 for u in utilization.values()) if capacity else None,
-        "folding": {k: v for k, v in folding.items() if k != "layers"},
-        "verification": [v.as_dict() for v in verification or []],
-        "cppsim": cppsim,
-    }
+    return BuildSummary(
+        board=board, fpga_part=fpga_part, clock_mhz=clock_mhz, layers=rows,
+        bottleneck=bottleneck.name, bottleneck_cycles=bottleneck.cycles,
+        target_fps=target_fps,
+        target_met=None if target_fps is None else fps >= target_fps,
+        estimated_fps=fps,
+        output="class" if on_chip else "popcounts",
+        estimated_latency_us=performance["critical_path_cycles"] / clock_mhz,
+        critical_path_cycles=performance["critical_path_cycles"],
+        resources=totals, device_capacity=capacity, utilization=utilization,
+        fits_device=all(u <= 1.0 for u in utilization.values()) if capacity else None,
+        folding={k: v for k, v in folding.items() if k != "layers"},
+        verification=[v.as_dict() for v in verification or []],
+        cppsim=cppsim, run=run)
 
 
-def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
-    layers = [[r["name"], r["op"], r["shape"], str(r["pe"]), str(r["simd"]), r["accumulator"],
-               f"{r['cycles']:,}", f"{r['lut']:,.0f}", f"{r['bram_18k']:g}", r["hls_sources"]]
-              for r in summary["layers"]]
+def _tables(summary: BuildSummary) -> list[tuple[str, list[str], list[list[str]]]]:
+    layers = [[r.name, r.op, r.shape, str(r.pe), str(r.simd), r.accumulator, f"{r.cycles:,}",
+               f"{r.lut:,.0f}", f"{r.bram_18k:g}", r.hls_sources] for r in summary.layers]
     tables = [("Layers", ["layer", "op", "shape", "PE", "SIMD", "accumulator", "cycles",
                           "LUT (est.)", "BRAM_18K (est.)", "HLS sources"], layers)]
-    res = summary["resources"]
-    cap = summary["device_capacity"] or {}
+    res = summary.resources
+    cap = summary.device_capacity or {}
     tables.append(("Resources (FINN estimates)", ["resource", "design", "device", "use"],
                    [[k, f"{res.get(k, 0):,.0f}", f"{cap[k]:,}" if k in cap else "?",
-                     f"{summary['utilization'][k]:.1%}" if k in summary["utilization"] else "?"]
+                     f"{summary.utilization[k]:.1%}" if k in summary.utilization else "?"]
                     for k in ("LUT", "BRAM_18K", "DSP", "URAM")]))
-    if summary["verification"]:
+    if summary.verification:
         tables.append(("Bit-exact chain (vs PyTorch)",
                        ["stage", "images", "output", "class = PyTorch argmax",
                         "logits within tol.", "max abs diff", "tied maxima"],
@@ -124,9 +162,9 @@ def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                          "-" if v["logits_match"] is None else str(v["logits_match"]),
                          "-" if v["max_abs_diff"] is None else f"{v['max_abs_diff']:.1e}",
                          str(v["ties"])]
-                        for v in summary["verification"]]))
-    if summary.get("cppsim"):
-        sim = summary["cppsim"]
+                        for v in summary.verification]))
+    if summary.cppsim:
+        sim = summary.cppsim
         tables.append(("C simulation of the generated layers (cppsim) vs FINN's Python execution",
                        ["layer", "images", "images with a differing output", "compiled"],
                        [[m["layer"], str(m["images"]), str(m["differing"]),
@@ -137,58 +175,58 @@ def _tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     return tables
 
 
-def target_line(summary: dict) -> str:
+def target_line(summary: BuildSummary) -> str:
     """The requested target against the reached frame rate (estimates at the clock), and
     which folding search chose the design."""
-    fps = f"{summary['estimated_fps']:,.0f} FPS"
-    folding = summary.get("folding") or {}
+    fps = f"{summary.estimated_fps:,.0f} FPS"
+    folding = summary.folding or {}
     if folding.get("search") == "balanced" and folding.get("mode") == "fit":
         return (f"folding: the fastest design within {folding['budget']:.0%} of every "
                 f"resource (xnorflow's balanced search over FINN's estimates) reaches {fps} at "
-                f"{summary['clock_mhz']:g} MHz")
-    if summary["target_met"] is None:
+                f"{summary.clock_mhz:g} MHz")
+    if summary.target_met is None:
         return f"folding from the JSON gives {fps} (no --target-fps requested)"
-    verdict = "reached" if summary["target_met"] else "MISSED"
+    verdict = "reached" if summary.target_met else "MISSED"
     how = {"balanced": "xnorflow's balanced search: the cheapest folding for it",
            "finn": "FINN's SetFolding"}.get(folding.get("search"), "")
-    return (f"target {summary['target_fps']:,.0f} FPS {verdict}: the design reaches {fps} at "
-            f"{summary['clock_mhz']:g} MHz" + (f" ({how})" if how else ""))
+    return (f"target {summary.target_fps:,.0f} FPS {verdict}: the design reaches {fps} at "
+            f"{summary.clock_mhz:g} MHz" + (f" ({how})" if how else ""))
 
 
-def fit_line(summary: dict) -> str:
+def fit_line(summary: BuildSummary) -> str:
     """Whether the estimated resources fit the device, with the use of each resource."""
-    if summary["fits_device"] is None:
-        return f"resources: unknown capacity of {summary['fpga_part']}"
-    use = ", ".join(f"{k} {v:.0%}" for k, v in summary["utilization"].items())
-    verdict = "fit" if summary["fits_device"] else "do NOT fit"
-    device = (f"{summary['board']} ({summary['fpga_part']})" if summary.get("board")
-              else summary["fpga_part"])
+    if summary.fits_device is None:
+        return f"resources: unknown capacity of {summary.fpga_part}"
+    use = ", ".join(f"{k} {v:.0%}" for k, v in summary.utilization.items())
+    verdict = "fit" if summary.fits_device else "do NOT fit"
+    device = (f"{summary.board} ({summary.fpga_part})" if summary.board
+              else summary.fpga_part)
     return f"resources {verdict} {device}: {use} (estimates, not synthesis)"
 
 
-def output_line(summary: dict) -> str:
+def output_line(summary: BuildSummary) -> str:
     """What the accelerator sends back per image."""
-    if summary.get("output") == "class":
+    if summary.output == "class":
         return ("output: the class index, selected on chip (LabelSelect; ties go to the lowest "
                 "index, as PyTorch's argmax)")
     return ("output: the classifier's popcounts; the host applies the per-class affine "
             "(dataflow_parent.onnx). Train with --head tensor-norm to select the class on chip")
 
 
-def _headline(summary: dict) -> list[str]:
-    return [f"FPGA part {summary['fpga_part']} at {summary['clock_mhz']:g} MHz",
+def _headline(summary: BuildSummary) -> list[str]:
+    return [f"FPGA part {summary.fpga_part} at {summary.clock_mhz:g} MHz",
             output_line(summary), target_line(summary),
-            f"bottleneck {summary['bottleneck']}: {summary['bottleneck_cycles']:,} cycles/frame "
-            f"-> estimated {summary['estimated_fps']:,.0f} FPS",
-            f"latency {summary['estimated_latency_us']:.2f} us "
-            f"({summary['critical_path_cycles']:,} cycles critical path)",
+            f"bottleneck {summary.bottleneck}: {summary.bottleneck_cycles:,} cycles/frame "
+            f"-> estimated {summary.estimated_fps:,.0f} FPS",
+            f"latency {summary.estimated_latency_us:.2f} us "
+            f"({summary.critical_path_cycles:,} cycles critical path)",
             fit_line(summary)] + folding_lines(summary) + (
-                [cppsim_line(summary["cppsim"])] if summary.get("cppsim") else [])
+                [cppsim_line(summary.cppsim)] if summary.cppsim else [])
 
 
-def folding_lines(summary: dict) -> list[str]:
+def folding_lines(summary: BuildSummary) -> list[str]:
     """Why xnorflow's search chose this folding (nothing for FINN's or a JSON's)."""
-    folding = summary.get("folding") or {}
+    folding = summary.folding or {}
     if folding.get("search") != "balanced":
         return []
     return [f"folding search: {note}" for note in folding["notes"]] + [
@@ -207,10 +245,10 @@ def cppsim_line(sim: dict) -> str:
             f"outputs {sim['equal_to_python']}/{n} equal to FINN's Python execution ({how})")
 
 
-def write_report(build_dir: str | Path, summary: dict, title: str = "xnorflow build report",
+def write_report(build_dir: str | Path, summary: BuildSummary, title: str = "xnorflow build report",
                  ) -> Path:
     build_dir = Path(build_dir)
-    write_text(BuildLayout(build_dir).summary, json.dumps(summary, indent=2))
+    write_text(BuildLayout(build_dir).summary, json.dumps(summary.as_dict(), indent=2))
     with atomic_file(build_dir / "cycles_per_layer.png") as f:
         _plot_cycles(summary, f)
     md = [f"# {title}", ""] + [f"- {line}" for line in _headline(summary)] + [""]
@@ -233,20 +271,23 @@ def write_report(build_dir: str | Path, summary: dict, title: str = "xnorflow bu
     return build_dir / "build_report.md"
 
 
-def _plot_cycles(summary: dict, file) -> None:
+def _plot_cycles(summary: BuildSummary, file) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [r["name"] for r in summary["layers"]]
-    cycles = [r["cycles"] for r in summary["layers"]]
-    colors = ["tab:red" if n == summary["bottleneck"] else "tab:blue" for n in names]
+    names = [r.name for r in summary.layers]
+    cycles = [r.cycles for r in summary.layers]
+    colors = ["tab:red" if n == summary.bottleneck else "tab:blue" for n in names]
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(names)), 3.5))
     ax.bar(names, cycles, color=colors)
     ax.set(ylabel="cycles per frame", title=f"cycles per layer (bottleneck in red), "
-                                            f"{summary['estimated_fps']:,.0f} FPS at "
-                                            f"{summary['clock_mhz']:g} MHz")
+                                            f"{summary.estimated_fps:,.0f} FPS at "
+                                            f"{summary.clock_mhz:g} MHz")
     ax.grid(axis="y", alpha=0.3)
+    ax.tick_params(axis="x", labelrotation=30)  # long layer names would overlap
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     fig.tight_layout()
     fig.savefig(file, format="png", dpi=100)
     plt.close(fig)

@@ -2,8 +2,8 @@
 
 The testbench input holds the initial hidden weights and the exact batches, step indices and
 reinforcement thresholds of a Python training run; the C++ writes back, after every step, the
-predictions, the per-layer error counts and all hidden weights. :func:`compare_with_python` replays the same steps with the bit-packed trainer and
-reports the first difference, if any.
+predictions, the per-layer error counts and all hidden weights. :func:`compare_with_python`
+replays the same steps with the bit-packed trainer and reports the first difference, if any.
 """
 
 from __future__ import annotations
