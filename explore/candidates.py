@@ -26,10 +26,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UsageError, XnorflowError
-from ..hw.devices import BOARDS
 from ..hw.finn.folding import NoFittingFolding
-from ..hw.finn.options import BuildOptions
-from ..options import AT_LEAST_0, AT_LEAST_1, Range, option, validate_fields
+from ..hw.finn.options import BuildOptions, board_option, budget_option, clock_option
+from ..options import AT_LEAST_0, AT_LEAST_1, option, validate_fields
 from ..outputs import write_text
 from ..train.configs import CONV_MODELS, MLP_WIDTHS
 from ..train.data import DATASETS
@@ -60,10 +59,9 @@ class ExploreOptions:
     algos: list[str] = option(["proxconnect"], "trainers to try", choices=EXPLORE_ALGOS)
     epochs: int = option(2, "training budget of every candidate", range=AT_LEAST_1)
     seed: int = option(0, "seed of every candidate", range=AT_LEAST_0)
-    board: str = option("Pynq-Z1", "board every candidate is folded for", choices=tuple(BOARDS))
-    budget: float = option(0.8, "share of each device resource a design may use",
-                           range=Range(0, 1, low_open=True))
-    clock_mhz: float = option(100.0, "target clock in MHz", range=Range(0, 1000, low_open=True))
+    board: str = board_option("board every candidate is folded for")
+    budget: float = budget_option("share of each device resource a design may use")
+    clock_mhz: float = clock_option()
     verify: int = option(100, "test images each built design is checked on against PyTorch "
                          "(bit-exact, every stage)", range=AT_LEAST_0)
 

@@ -136,6 +136,14 @@ def unrounded_execution():
             os.environ["SANITIZE_QUANT_TENSORS"] = before
 
 
+def padded_batch(images: np.ndarray, start: int, size: int) -> tuple[np.ndarray, int]:
+    """Images ``start .. start + size`` as one full batch, and how many of its rows are real: a
+    short last batch is padded by repeating its last image, so a graph made for ``size``
+    images (:func:`with_batch_size`, or compiled C++) runs every batch unchanged."""
+    chunk = images[start:start + size]
+    return np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), 0)]), len(chunk)
+
+
 def execute_graph(wrapper, images: np.ndarray, desc: str = "executing", progress: bool = True,
                   batch_size: int = 500, prepare=None) -> np.ndarray:
     """Run ``wrapper`` (a qonnx ModelWrapper) on ``images`` (+-1, see :func:`graph_inputs`)
@@ -157,10 +165,9 @@ def execute_graph(wrapper, images: np.ndarray, desc: str = "executing", progress
         in_shape = (batch_size, *wrapper.get_tensor_shape(in_name)[1:])
         for start in progress_bar(range(0, len(images), batch_size), desc=desc,
                                   enabled=progress):
-            chunk = images[start:start + batch_size]
-            padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk), 0)])
+            padded, real = padded_batch(images, start, batch_size)
             result = execute_onnx(batched, {in_name: padded.reshape(in_shape)})[out_name]
-            outputs.append(np.asarray(result).reshape(batch_size, -1)[:len(chunk)])
+            outputs.append(np.asarray(result).reshape(batch_size, -1)[:real])
     return np.concatenate(outputs)
 
 

@@ -37,11 +37,11 @@ def build_steps(until: str, options: BuildOptions | None = None) -> list:
     """FINN's step list for ``until`` with xnorflow's replacements and insertions."""
     from finn.builder import build_dataflow_config as config
 
-    from .steps import REPLACED_STEPS, STEPS_AFTER, balanced_folding_step
+    from .steps import BALANCED_STEP, REPLACED_STEPS, STEPS_AFTER
 
     replaced = dict(REPLACED_STEPS)
     if options is not None and options.searches_folding:
-        replaced["step_target_fps_parallelization"] = balanced_folding_step(options)
+        replaced.update(BALANCED_STEP)
 
     names = {"estimates": config.estimate_only_dataflow_steps,
              "hw-codegen": config.hw_codegen_dataflow_steps,
@@ -95,18 +95,21 @@ class _StepGuard:
 
 def make_config(out_dir: Path, options: BuildOptions, until: str, guard: _StepGuard):
     from finn.builder.build_dataflow_config import (
-        DataflowBuildConfig,
         DataflowOutputType,
         LogLevel,
         ShellFlowType,
     )
 
+    from .steps import XnorBuildConfig
+
     outputs = [DataflowOutputType.ESTIMATE_REPORTS]
     if until == "bitfile":
         outputs += [DataflowOutputType.STITCHED_IP, DataflowOutputType.BITFILE,
                     DataflowOutputType.PYNQ_DRIVER, DataflowOutputType.DEPLOYMENT_PACKAGE]
-    return DataflowBuildConfig(
+    return XnorBuildConfig(
         output_dir=str(out_dir),
+        folding_budget=options.budget,
+        folding_target_fps=options.target_fps if options.searches_folding else None,
         synth_clk_period_ns=1000.0 / options.clock_mhz,
         target_fps=None if options.searches_folding else options.target_fps,
         folding_config_file=Path(options.folding_config).resolve() if options.folding_config

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import XnorflowError
+from ..divisors import divisors
 
 RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
 # LUT : BRAM exchange rates tried when choosing each layer's cheapest folding.
@@ -44,10 +45,6 @@ class NoFittingFolding(XnorflowError):
     def __init__(self, message: str, need: str = "", peak: float = math.inf):
         super().__init__(message)
         self.need, self.peak = need, peak
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def min_simd(mw: int) -> int:

@@ -31,17 +31,31 @@ class VendorToolsMissing(BuildError):
     exit_code = 3
 
 
+# The board, clock and budget of a design, declared once for every command that folds one
+# (build, explore); each class calls these for a field of its own.
+def board_option(help: str = "PYNQ board of FINN's Zynq flow"):
+    return option("Pynq-Z1", help, choices=tuple(BOARDS))
+
+
+def clock_option():
+    return option(100.0, "target clock in MHz (FPGA fabric clocks: 1 to 1000)",
+                  range=Range(1, 1000))
+
+
+def budget_option(help: str = "share of each device resource (LUT, BRAM, URAM, DSP) the "
+                              "folding search may use"):
+    return option(0.8, help, range=Range(0, 1, low_open=True))
+
+
 @dataclass
 class BuildOptions:
-    board: str = option("Pynq-Z1", "PYNQ board of FINN's Zynq flow", choices=tuple(BOARDS))
-    clock_mhz: float = option(100.0, "target clock in MHz (FPGA fabric clocks: 1 to 1000)",
-                              range=Range(1, 1000))
+    board: str = board_option()
+    clock_mhz: float = clock_option()
     target_fps: int | None = option(None, "frames/s the folding should reach (default: the "
                                     "fastest design within --budget)", range=POSITIVE)
     folding_config: str | None = option(None, "per-layer PE/SIMD JSON (FINN's format) instead "
                                         "of a folding search", metavar="JSON")
-    budget: float = option(0.8, "share of each device resource (LUT, BRAM, URAM, DSP) the "
-                           "folding search may use", range=Range(0, 1, low_open=True))
+    budget: float = budget_option()
     folding_search: str = option("balanced", "balanced: xnorflow's search over FINN's estimates "
                                  "(every layer just fast enough, cheapest in resources); finn: "
                                  "FINN's SetFolding (needs --target-fps)",

@@ -5,10 +5,15 @@ follow FINN's standard ones where a binary (XNOR) network needs it. Import after
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import finn.transformation.streamline.absorb as absorb
 from finn.builder.build_dataflow_config import DataflowBuildConfig
+from finn.builder.build_dataflow_steps import (
+    build_dataflow_step_lookup,
+    register_build_dataflow_step,
+)
 from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
     InferBinaryMatrixVectorActivation,
 )
@@ -33,6 +38,7 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
 from ..devices import device_for_part
+from ..divisors import divisors, listed
 from .analysis import unmapped_layers
 from .folding import (
     MAX_INPUT_FOLD,
@@ -44,7 +50,7 @@ from .folding import (
     write_plan,
 )
 from .layout import BuildLayout
-from .options import BuildOptions, FoldingConfigError
+from .options import FoldingConfigError
 from .transforms import (
     ConvertBipolarToXnor,
     LowerConvsWithBackground,
@@ -143,10 +149,6 @@ def step_minimize_bit_width_xnor_safe(model: ModelWrapper,
     return _minimize_bit_width_xnor_safe(model)
 
 
-def _divisors(n: int, at_least: int = 1) -> str:
-    return ", ".join(str(d) for d in range(max(1, at_least), n + 1) if n % d == 0)
-
-
 def step_within_hls_limits(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
     """After ``step_target_fps_parallelization``: FINN's ``SetFolding`` may leave a wide layer
     (e.g. VGG-Small's 8192-input classifier) at a SIMD below MW / 1024, which its own HLS code
@@ -162,27 +164,24 @@ def step_within_hls_limits(model: ModelWrapper, cfg: DataflowBuildConfig) -> Mod
     return model
 
 
-def balanced_folding_step(options: BuildOptions):
-    """The step that replaces ``step_target_fps_parallelization`` when xnorflow chooses the
-    folding (see :mod:`xnorflow.hw.finn.folding`): the fastest design within ``options.budget`` of
-    the device, or with ``options.target_fps`` the cheapest design that reaches it. Writes
+def step_fold_balanced(model: ModelWrapper, cfg: XnorBuildConfig) -> ModelWrapper:
+    """Replaces ``step_target_fps_parallelization`` when xnorflow chooses the folding (see
+    :mod:`xnorflow.hw.finn.folding`): the fastest design within ``cfg.folding_budget`` of the
+    device, or with ``cfg.folding_target_fps`` the cheapest design that reaches it. Writes
     ``report/folding_search.json`` (what was chosen and why) and
     ``report/auto_folding_config.json`` (reusable with --folding-config)."""
-
-    def step_fold_balanced(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
-        part = cfg._resolve_fpga_part()
-        capacity = device_for_part(part).capacity()
-        units = folding_units(model, part)
-        if options.target_fps is None:
-            plan = fit(units, capacity, options.budget)
-        else:
-            bound = int(options.clock_mhz * 1e6 / options.target_fps)
-            plan = for_target(units, capacity, options.budget, max(bound, 1))
-        apply_plan(model, plan)
-        write_plan(plan, BuildLayout(cfg.output_dir).report_dir, options.clock_mhz)
-        return model
-
-    return step_fold_balanced
+    part = cfg._resolve_fpga_part()
+    capacity = device_for_part(part).capacity()
+    units = folding_units(model, part)
+    clock_mhz = 1000.0 / cfg.synth_clk_period_ns
+    if cfg.folding_target_fps is None:
+        plan = fit(units, capacity, cfg.folding_budget)
+    else:
+        bound = int(clock_mhz * 1e6 / cfg.folding_target_fps)
+        plan = for_target(units, capacity, cfg.folding_budget, max(bound, 1))
+    apply_plan(model, plan)
+    write_plan(plan, BuildLayout(cfg.output_dir).report_dir, clock_mhz)
+    return model
 
 
 def step_check_folding(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWrapper:
@@ -210,16 +209,26 @@ def step_check_folding(model: ModelWrapper, cfg: DataflowBuildConfig) -> ModelWr
             value, total = op.get_nodeattr(attribute), op.get_nodeattr(size)
             if value < 1 or total % value:
                 problems.append(f"{node.name}: {attribute} = {value} does not divide its "
-                                f"{total} {what} ({size}); choose one of {_divisors(total)}")
+                                f"{total} {what} ({size}); choose one of {listed(divisors(total))}")
             elif attribute == "SIMD" and value < min_simd(total):
                 problems.append(f"{node.name}: SIMD = {value} leaves more than "
                                 f"{MAX_INPUT_FOLD} input folds ({total} inputs), which "
                                 f"finn-hlslib's MVAU cannot synthesize; choose one of "
-                                f"{_divisors(total, min_simd(total))}")
+                                f"{listed(divisors(total, min_simd(total)))}")
     if problems:
         raise FoldingConfigError("the folding does not fit the design:\n  "
                                  + "\n  ".join(problems))
     return model
+
+
+@dataclass
+class XnorBuildConfig(DataflowBuildConfig):
+    """FINN's build configuration with what xnorflow's own steps read (a step gets only its
+    config). ``target_fps`` stays None when xnorflow's search folds, so that no FINN step
+    applies its own folding to the target."""
+
+    folding_budget: float = 0.8
+    folding_target_fps: int | None = None
 
 
 REPLACED_STEPS = {
@@ -233,3 +242,9 @@ STEPS_AFTER = {"step_tidy_up": [step_select_class_on_chip],
                "step_convert_to_hw": [step_check_hardware_layers],
                "step_target_fps_parallelization": [step_within_hls_limits],
                "step_apply_folding_config": [step_check_folding]}
+BALANCED_STEP = {"step_target_fps_parallelization": step_fold_balanced}
+
+# Registered by name with FINN's builder, so a step list (and a saved build config) can name them.
+for _step in {*REPLACED_STEPS.values(), *sum(STEPS_AFTER.values(), []), step_fold_balanced}:
+    if _step.__name__ not in build_dataflow_step_lookup:
+        register_build_dataflow_step()(_step)

@@ -8,7 +8,6 @@ replays the same steps with the bit-packed trainer and reports the first differe
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...outputs import atomic_file
+from ...outputs import atomic_file, atomic_output
 from ...train.local_binary.model import BMLPState
 from ...train.local_binary.packed import PackedBMLP, pack_inputs
 from ...train.local_binary.trainer import epoch_order, epoch_thresholds
@@ -33,18 +32,14 @@ CSIM_FILES = ("csim_bmlp", "tb_input.bin", "tb_output.bin")  # what the C simula
 def compile_testbench(design: GeneratedDesign, optimize: str = "-O2") -> Path:
     """Compile the testbench; the executable appears only once it is complete."""
     exe = design.directory / CSIM_FILES[0]
-    partial = exe.with_name(f".{exe.name}.partial")
-    cmd = [find_compiler(), CXX_STANDARD, optimize, f"-I{design.directory}",
-           f"-I{ap_types_dir()}", str(design.directory / "tb_bmlp.cpp"),
-           str(design.directory / "bmlp_top.cpp"), "-o", str(partial)]
-    try:
+    with atomic_output(exe) as partial:
+        cmd = [find_compiler(), CXX_STANDARD, optimize, f"-I{design.directory}",
+               f"-I{ap_types_dir()}", str(design.directory / "tb_bmlp.cpp"),
+               str(design.directory / "bmlp_top.cpp"), "-o", str(partial)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise HlsError(f"g++ failed on the generated design in {design.directory}:\n"
                            f"{done.stderr[-4000:]}")
-        os.replace(partial, exe)
-    finally:
-        partial.unlink(missing_ok=True)
     return exe
 
 
@@ -102,17 +97,13 @@ def run_csim(exe: Path, design: GeneratedDesign, state: BMLPState, batches: list
              seed: int, infer_x: np.ndarray) -> CsimOutput:
     directory = design.directory
     output = directory / "tb_output.bin"
-    partial = output.with_name(f".{output.name}.partial")
     write_input(directory / "tb_input.bin", state, batches, seed, infer_x)
     start = time.perf_counter()
-    try:
+    with atomic_output(output) as partial:  # only a complete output replaces the last one
         done = subprocess.run([str(exe), str(directory / "tb_input.bin"), str(partial)],
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise HlsError(f"C simulation failed ({exe}): {done.stderr[-2000:]}")
-        os.replace(partial, output)  # only a complete output replaces the last one
-    finally:
-        partial.unlink(missing_ok=True)
     wall = time.perf_counter() - start
     timing = dict(zip(done.stdout.split()[::2], done.stdout.split()[1::2]))
     raw = output.read_bytes()

@@ -25,6 +25,7 @@ from ...options import AT_LEAST_1, option, validate_fields
 from ...outputs import write_bytes, write_text
 from ...train.local_binary.model import BMLPShape, BMLPState
 from ..devices import DEVICES, Device, boards_of
+from ..divisors import common_divisors, listed
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC_FILES = ("bmlp_kernels.h", "bmlp_stream.h")
@@ -55,11 +56,6 @@ class HlsOptions:
         validate_fields(self)
 
 
-def _divisors(values, limit: int = 64) -> str:
-    common = math.gcd(*values)
-    return ", ".join(str(d) for d in range(1, min(common, limit) + 1) if common % d == 0)
-
-
 def validate(shape: BMLPShape, options: HlsOptions) -> None:
     if shape.num_classes > MAX_CLASSES:
         raise HlsError(f"{shape.num_classes} classes: the HLS design carries labels as 8 bits "
@@ -67,12 +63,14 @@ def validate(shape: BMLPShape, options: HlsOptions) -> None:
     bad_pe = [w for w in shape.widths if w % options.pe]
     if bad_pe:
         raise HlsError(f"--pe {options.pe} does not divide the layer width(s) {bad_pe}; choose a "
-                       f"common divisor of {list(shape.widths)}: {_divisors(shape.widths)}")
+                       f"common divisor of {list(shape.widths)}: "
+                       f"{listed(common_divisors(shape.widths, 64))}")
     sizes = (shape.in_features, *shape.widths)
     bad_simd = [s for s in sizes if s % options.simd]
     if bad_simd:
         raise HlsError(f"--simd {options.simd} does not divide {bad_simd}; it must divide the "
-                       f"input size and every width {list(sizes)}: {_divisors(sizes)}")
+                       f"input size and every width {list(sizes)}: "
+                       f"{listed(common_divisors(sizes, 64))}")
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,11 @@ from ...export.verify import (
     StageComparison,
     compare,
     graph_inputs,
+    padded_batch,
     unrounded_execution,
     with_batch_size,
 )
-from ...outputs import write_npy, write_text
+from ...outputs import atomic_output, write_npy, write_text
 from ...progress import progress_bar
 from ..finn.layout import FOLDED_STEP, BuildLayout
 from ..toolchain import CXX_STANDARD, ap_types_dir, compiler_version, find_compiler
@@ -239,10 +240,8 @@ def _shared_object(toolchain: Toolchain, cache: Path) -> Path:
     target = cache / f"cnpy-{toolchain.key}.o"
     if not target.is_file():
         source = Path(get_templates_folder()) / "npy2stream" / "cnpy.cpp"
-        with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            partial = Path(tmp) / "cnpy.o"
+        with atomic_output(target) as partial:
             _run(toolchain.command([str(source)], str(partial), compile_only=True), "cnpy.cpp")
-            os.replace(partial, target)
     return target
 
 
@@ -313,13 +312,9 @@ def compile_layers(model, toolchain: Toolchain, workers: int = 2, cache: Path | 
         def build(item: tuple[str, Path]) -> str:
             name, folder = item
             sources = sorted(str(p) for p in folder.glob("*.cpp"))
-            partial = folder / ".node_model.partial"
-            try:
+            with atomic_output(folder / "node_model") as partial:
                 _run(toolchain.command([*sources, str(shared)], str(partial)),
                      f"layer {name} ({folder})")
-                os.replace(partial, folder / "node_model")
-            finally:
-                partial.unlink(missing_ok=True)
             return name
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
@@ -461,16 +456,14 @@ def simulate_build(build_dir: str | Path, images: np.ndarray, reference: np.ndar
 
     def run_batch(index: int) -> tuple[np.ndarray, int, np.ndarray]:
         """Output, images equal to Python, per-layer differing images of one batch."""
-        chunk = inputs[starts[index]:starts[index] + batch]
-        padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), 0)])
+        padded, rows = padded_batch(inputs, starts[index], batch)
         feed = {in_name: padded.reshape(flat.get_tensor_shape(in_name))}
         try:
             cpp = execute_onnx(simulated[index % lanes], feed, return_full_exec_context=True)
         except Exception as err:  # a program that crashed or wrote no output
             raise CppSimError(f"the C simulation of images {starts[index]}.."
-                              f"{starts[index] + len(chunk) - 1} failed: {err}") from None
+                              f"{starts[index] + rows - 1} failed: {err}") from None
         ref = execute_onnx(flat_python, feed, return_full_exec_context=True)
-        rows = len(chunk)
 
         def rows_of(context, tensor):
             return np.asarray(context[tensor]).reshape(batch, -1)[:rows]
