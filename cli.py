@@ -24,7 +24,17 @@ from pathlib import Path
 
 from . import interrupts
 from .errors import UsageError, XnorflowError
-from .options import AT_LEAST_0, AT_LEAST_1, POSITIVE, Range, check_value, option_name
+from .options import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    POSITIVE,
+    add_dataclass,
+    add_field,
+    argument_type,
+    given,
+    option_name,
+    ranged,
+)
 from .outputs import release_folders
 
 EPILOG = """examples:
@@ -37,88 +47,6 @@ EPILOG = """examples:
   xnorflow train --algo local-binary --widths 525,525 --dataset fashion-mnist \\
                  --data-dir ../shared/data/fashion-mnist --holdout 10000 --out runs/bmlp
 """
-
-
-# ------------------------------------------------------------------------------ option types
-def _int_list(text: str) -> list[int]:
-    """``525,525`` -> [525, 525]; an empty item (``35,,35``) is a mistake, not a skip."""
-    items = [v.strip() for v in text.split(",")]
-    if any(not v for v in items[:-1]) or (len(items) > 1 and not items[-1]):
-        raise ValueError(f"empty item in {text!r}")
-    return [int(v) for v in items if v]
-
-
-def _parser_for(annotation: str):
-    if "list[int]" in annotation:
-        return _int_list, "comma-separated integers, e.g. 525,525"
-    if annotation.startswith("int"):
-        return int, "an integer"
-    if annotation.startswith("float"):
-        return float, "a number"
-    return str, "text"
-
-
-def _checked(annotation: str, meta: dict):
-    """argparse ``type`` that parses ``annotation`` and applies the declared range."""
-    parse, expected = _parser_for(annotation)
-
-    def convert(text: str):
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
-        if value == []:
-            raise argparse.ArgumentTypeError(f"{text!r}: give {expected}")
-        why = check_value(value, meta)
-        if why:
-            raise argparse.ArgumentTypeError(why)
-        return value
-
-    return convert
-
-
-def _ranged(annotation: str, range_: Range):
-    return _checked(annotation, {"range": range_})
-
-
-def _shown(value) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value)
-
-
-def _add_field(group, f, defaults: dict[str, object] | None = None) -> None:
-    """Add the declared field ``f`` as ``--name`` (dest = field name, default None = not
-    given). ``defaults``: algo -> default, shown in the help."""
-    meta = f.metadata
-    text = meta["help"]
-    if defaults and "default:" not in text:
-        values = {_shown(v) for v in defaults.values()}
-        if len(values) == 1:
-            text += f" (default: {values.pop()})"
-        else:
-            text += " (default: " + ", ".join(f"{_shown(v)} for {algo}"
-                                              for algo, v in defaults.items()) + ")"
-    kwargs = {"dest": f.name, "default": None, "help": text.replace("%", "%%")}
-    if meta.get("choices"):
-        kwargs["choices"] = meta["choices"]
-    else:
-        kwargs["type"] = _checked(str(f.type), meta)
-        kwargs["metavar"] = meta.get("metavar") or f.name.split("_")[-1].upper()
-    group.add_argument(option_name(f.name), **kwargs)
-
-
-def _add_dataclass(group, cls, names=None) -> None:
-    for f in fields(cls):
-        if f.metadata.get("cli") and (names is None or f.name in names):
-            _add_field(group, f, {"": cls.default_of(f.name)} if hasattr(cls, "default_of")
-                       else {"": f.default})
-
-
-def _given(args, names) -> dict:
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 # ------------------------------------------------------------------------------ train
@@ -165,7 +93,7 @@ def _add_train_parser(sub) -> None:
                      else f"{' and '.join(algos)} options")
             groups[algos] = p.add_argument_group(title)
         f = next(f for f in owners[0].user_options() if f.name == name)
-        _add_field(groups[algos], f, {cls.algo: cls.shown_default(name) for cls in owners})
+        add_field(groups[algos], f, {cls.algo: cls.shown_default(name) for cls in owners})
     p.set_defaults(handler=_train, interrupted=_train_interrupted)
 
 
@@ -178,37 +106,19 @@ def _warn_oversubscribed(threads: int | None) -> None:
 
 
 def _train(args) -> int:
-    from .stages.train import resume_run, train_run
-    from .train.configs import RECIPES, RUN_KINDS
+    from .stages.train import new_run_config, resume_run, train_run
 
-    owners = _train_option_owners()
-    given = _given(args, owners)
-    _warn_oversubscribed(given.get("threads"))
+    options = given(args, _train_option_owners())
+    _warn_oversubscribed(options.get("threads"))
     progress = not args.no_progress
     if args.resume:
         if args.recipe:
             raise UsageError("--recipe sets the options of a new run; a resumed run keeps the "
                              "options its checkpoint records")
-        if args.algo:
-            given["algo"] = args.algo
-        outcome = resume_run(args.out, given, progress)
-        if outcome.resumed_from == outcome.config.epochs:
-            print(f"{args.out} had finished all {outcome.config.epochs} epochs; nothing left to "
-                  f"train")
-        else:
-            print(f"resumed {args.out} at epoch {outcome.resumed_from} of "
-                  f"{outcome.config.epochs}")
+        outcome = resume_run(args.out, {**options, **({"algo": args.algo} if args.algo else {})},
+                             progress)
     else:
-        recipe = dict(RECIPES[args.recipe]) if args.recipe else {}
-        recipe_algo = recipe.pop("algo", "proxconnect")
-        cls = RUN_KINDS[args.algo or recipe_algo]
-        given = {**recipe, **given}
-        foreign = [name for name in given if cls not in owners[name]]
-        if foreign:
-            algos = " or ".join(c.algo for c in owners[foreign[0]])
-            raise UsageError(f"{', '.join(map(option_name, foreign))}: only for --algo {algos}, "
-                             f"not --algo {cls.algo}")
-        outcome = train_run(cls(**given), args.out, progress)
+        outcome = train_run(new_run_config(options, args.algo, args.recipe), args.out, progress)
     for line in outcome.lines():
         print(line)
     return 0
@@ -227,7 +137,7 @@ def _train_interrupted(args) -> str:
 def _add_run_arguments(p, verify_default: int) -> None:
     """Arguments of the stages that start from a trained run."""
     p.add_argument("run", help="run folder of `xnorflow train` (or its model.pt)")
-    p.add_argument("--verify", type=_ranged("int", AT_LEAST_0), default=verify_default,
+    p.add_argument("--verify", type=ranged("int", AT_LEAST_0), default=verify_default,
                    metavar="N", help="compare with PyTorch on the first N test images, 0 to skip "
                                      "(default: %(default)s)")
     p.add_argument("--data-dir", help="where the run's data set lives now, if it moved")
@@ -279,11 +189,11 @@ def _add_build_parser(sub) -> None:
                               "--budget; 130 interrupted.")
     p.add_argument("--out", help="build folder (default: RUN/build-BOARD); new, empty, or an "
                                  "earlier xnorflow build")
-    _add_dataclass(p, BuildOptions)
+    add_dataclass(p, BuildOptions)
     p.add_argument("--allow-misfit", action="store_true",
                    help="exit 0 even if the design misses --target-fps or does not fit the "
                         "board (the warning is still printed)")
-    p.add_argument("--cppsim", type=_ranged("int", AT_LEAST_0), default=0, metavar="N",
+    p.add_argument("--cppsim", type=ranged("int", AT_LEAST_0), default=0, metavar="N",
                    help="compile every generated layer with g++ (FINN's C simulation, no Vitis "
                         "needed) and run the design on the first N test images, compared layer "
                         "by layer with FINN's Python execution and with PyTorch (default: 0, "
@@ -300,26 +210,17 @@ def _add_build_parser(sub) -> None:
 
 def _build(args) -> int:
     from .hw.finn.options import BuildOptions
-    from .stages.build import MISFIT_EXIT, build_stage
+    from .stages.build import build_stage
 
-    options = BuildOptions(**_given(args, [f.name for f in fields(BuildOptions)]))
+    options = BuildOptions(**given(args, [f.name for f in fields(BuildOptions)]))
     result = build_stage(args.run, args.out, options, args.verify, args.data_dir,
                          progress=not args.no_progress, cppsim=args.cppsim,
                          finn_hlslib=args.finn_hlslib)
     for line in result.lines():
         print(line)
-    if result.misfit:
-        what = {"target": "misses its --target-fps", "resources": "does not fit the board"}
-        print(f"warning: the design {' and '.join(what[m] for m in result.misfit)}; lower "
-              f"--target-fps, choose a larger --board, or pass --allow-misfit to accept it",
-              file=sys.stderr)
-    if result.stopped:
-        print(f"stopped: {result.stopped}", file=sys.stderr)
-    if not result.identical:
-        return 1
-    if result.stopped:
-        return result.stopped.exit_code
-    return MISFIT_EXIT if result.misfit and not args.allow_misfit else 0
+    for line in result.warnings():
+        print(line, file=sys.stderr)
+    return result.exit_code(allow_misfit=args.allow_misfit)
 
 
 # ------------------------------------------------------------------------------ deploy
@@ -338,7 +239,7 @@ def _add_deploy_parser(sub) -> None:
     p.add_argument("build", help="build folder of `xnorflow build`")
     p.add_argument("--out", required=True, help="bundle folder: new, empty, or an earlier "
                                                 "bundle")
-    p.add_argument("--images", type=_ranged("int", AT_LEAST_1), default=1000, metavar="N",
+    p.add_argument("--images", type=ranged("int", AT_LEAST_1), default=1000, metavar="N",
                    help="test images to pack into the bundle (default: %(default)s)")
     p.add_argument("--data-dir", help="where the run's data set lives now, if it moved")
     p.add_argument("--host", metavar="USER@BOARD",
@@ -387,21 +288,21 @@ def _add_hls_parser(sub) -> None:
                         help="a run folder (or model.pt) of `xnorflow train --algo local-binary`: "
                              "shape, classifiers and weights come from it")
     widths = next(f for f in fields(LocalBinaryConfig) if f.name == "widths")
-    source.add_argument("--widths", type=_checked(str(widths.type), widths.metadata),
+    source.add_argument("--widths", type=argument_type(str(widths.type), widths.metadata),
                         metavar="WIDTHS", help="hidden widths of a fresh BMLP (initialized with "
                                                "--seed); input size and classes from --dataset")
     fresh = p.add_argument_group("with --widths (a fresh BMLP)")
-    _add_dataclass(fresh, LocalBinaryConfig, HLS_FRESH_OPTIONS)
+    add_dataclass(fresh, LocalBinaryConfig, HLS_FRESH_OPTIONS)
     p.add_argument("--data-dir", help="where the data set lives (or moved to)")
     p.add_argument("--out", required=True, help="folder for the generated design (new, empty, "
                                                  "or an earlier xnorflow hls design)")
-    _add_dataclass(p, HlsOptions)
-    p.add_argument("--clock-ns", type=_ranged("float", POSITIVE), default=10.0,
+    add_dataclass(p, HlsOptions)
+    p.add_argument("--clock-ns", type=ranged("float", POSITIVE), default=10.0,
                    help="clock period for synthesis (default: %(default)s)")
-    p.add_argument("--csim-steps", type=_ranged("int", AT_LEAST_0), default=0, metavar="N",
+    p.add_argument("--csim-steps", type=ranged("int", AT_LEAST_0), default=0, metavar="N",
                    help="compile with g++ and compare N training steps with Python (0: only "
                         "generate)")
-    p.add_argument("--csim-infer", type=_ranged("int", AT_LEAST_1), default=500, metavar="N",
+    p.add_argument("--csim-infer", type=ranged("int", AT_LEAST_1), default=500, metavar="N",
                    help="test images for the inference check of the C simulation "
                         "(default: %(default)s)")
     p.set_defaults(handler=_hls, interrupted=lambda args: (
@@ -414,7 +315,7 @@ def _hls(args) -> int:
     from .stages.hls import hls_stage
     from .train.configs import LocalBinaryConfig
 
-    fresh_given = _given(args, HLS_FRESH_OPTIONS)
+    fresh_given = given(args, HLS_FRESH_OPTIONS)
     fresh = None
     if args.trainer and fresh_given:
         raise UsageError(f"{', '.join(map(option_name, fresh_given))}: only with --widths (a "
@@ -422,7 +323,7 @@ def _hls(args) -> int:
     if args.widths:
         fresh = LocalBinaryConfig(widths=args.widths, data_dir=args.data_dir, **fresh_given)
     # batch_max not given: None, i.e. the run's batch size
-    options = HlsOptions(**{**_given(args, [f.name for f in fields(HlsOptions)]),
+    options = HlsOptions(**{**given(args, [f.name for f in fields(HlsOptions)]),
                             "batch_max": args.batch_max})
     result = hls_stage(args.out, options, run=args.trainer, fresh=fresh, data_dir=args.data_dir,
                        clock_ns=args.clock_ns, csim_steps=args.csim_steps,
@@ -458,7 +359,7 @@ def _add_explore_parser(sub) -> None:
                            help=f"{f.metadata['help']} (default: {' '.join(f.default_factory())})",
                            metavar=f.name.rstrip("s").upper())
         else:
-            _add_field(p, f, {"": f.default})
+            add_field(p, f, {"": f.default})
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_explore, interrupted=lambda args: (
         f"interrupted; finished candidates are kept in {args.out}. Run the same command again "
@@ -469,12 +370,11 @@ def _explore(args) -> int:
     from .explore.candidates import ExploreOptions
     from .stages.explore import explore
 
-    options = ExploreOptions(**_given(args, [f.name for f in fields(ExploreOptions)]))
+    options = ExploreOptions(**given(args, [f.name for f in fields(ExploreOptions)]))
     result = explore(options, args.out, progress=not args.no_progress)
     for line in result.lines():
         print(line)
-    failed = [p for p in result.points if p.get("failed") or p.get("identical") is False]
-    return 1 if failed else 0
+    return result.exit_code
 
 
 # ------------------------------------------------------------------------------ main

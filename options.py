@@ -8,6 +8,7 @@ each rule lives in one place. Free of heavy imports.
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -94,3 +95,87 @@ def validate_fields(obj: Any) -> None:
             problems.append(f"{option_name(f.name)} {why}")
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+# ------------------------------------------------------------ command-line arguments
+# The same declarations as command-line arguments (argparse is in the standard library: the
+# parser stays free of heavy imports).
+def int_list(text: str) -> list[int]:
+    """``525,525`` -> [525, 525]; an empty item (``35,,35``) is a mistake, not a skip."""
+    items = [v.strip() for v in text.split(",")]
+    if any(not v for v in items[:-1]) or (len(items) > 1 and not items[-1]):
+        raise ValueError(f"empty item in {text!r}")
+    return [int(v) for v in items if v]
+
+
+def _parser_for(annotation: str):
+    if "list[int]" in annotation:
+        return int_list, "comma-separated integers, e.g. 525,525"
+    if annotation.startswith("int"):
+        return int, "an integer"
+    if annotation.startswith("float"):
+        return float, "a number"
+    return str, "text"
+
+
+def argument_type(annotation: str, meta: dict):
+    """argparse ``type`` that parses ``annotation`` and applies the declared range."""
+    parse, expected = _parser_for(annotation)
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
+        if value == []:
+            raise argparse.ArgumentTypeError(f"{text!r}: give {expected}")
+        why = check_value(value, meta)
+        if why:
+            raise argparse.ArgumentTypeError(why)
+        return value
+
+    return convert
+
+
+def ranged(annotation: str, range_: Range):
+    return argument_type(annotation, {"range": range_})
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def add_field(group, f, defaults: dict[str, object] | None = None) -> None:
+    """Add the declared field ``f`` as ``--name`` (dest = field name, default None = not
+    given). ``defaults``: algo -> default, shown in the help."""
+    meta = f.metadata
+    text = meta["help"]
+    if defaults and "default:" not in text:
+        values = {_shown(v) for v in defaults.values()}
+        if len(values) == 1:
+            text += f" (default: {values.pop()})"
+        else:
+            text += " (default: " + ", ".join(f"{_shown(v)} for {algo}"
+                                              for algo, v in defaults.items()) + ")"
+    kwargs = {"dest": f.name, "default": None, "help": text.replace("%", "%%")}
+    if meta.get("choices"):
+        kwargs["choices"] = meta["choices"]
+    else:
+        kwargs["type"] = argument_type(str(f.type), meta)
+        kwargs["metavar"] = meta.get("metavar") or f.name.split("_")[-1].upper()
+    group.add_argument(option_name(f.name), **kwargs)
+
+
+def add_dataclass(group, cls, names=None) -> None:
+    for f in fields(cls):
+        if f.metadata.get("cli") and (names is None or f.name in names):
+            add_field(group, f, {"": cls.default_of(f.name)} if hasattr(cls, "default_of")
+                       else {"": f.default})
+
+
+def given(args, names) -> dict:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}

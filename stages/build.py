@@ -59,6 +59,27 @@ class BuildResult:
             problems.append("resources")
         return problems
 
+    def warnings(self) -> list[str]:
+        """What the command says on stderr: a missed target or board, a stop before Vivado."""
+        lines = []
+        if self.misfit:
+            what = {"target": "misses its --target-fps", "resources": "does not fit the board"}
+            lines.append(f"warning: the design {' and '.join(what[m] for m in self.misfit)}; "
+                         f"lower --target-fps, choose a larger --board, or pass --allow-misfit "
+                         f"to accept it")
+        if self.stopped:
+            lines.append(f"stopped: {self.stopped}")
+        return lines
+
+    def exit_code(self, allow_misfit: bool = False) -> int:
+        """1 if a stage differs from PyTorch, 3 if the build stopped before Vivado, 4 if the
+        design misses its target or board (unless allowed), else 0."""
+        if not self.identical:
+            return 1
+        if self.stopped:
+            return self.stopped.exit_code
+        return MISFIT_EXIT if self.misfit and not allow_misfit else 0
+
     def lines(self) -> list[str]:
         return ([c.summary() for c in self.comparisons]
                 + ([self.cppsim.summary()] if self.cppsim else [])

@@ -40,6 +40,12 @@ class Exploration:
     outputs: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def exit_code(self) -> int:
+        """1 if a candidate failed or its design differs from PyTorch, else 0."""
+        failed = [p for p in self.points if p.get("failed") or p.get("identical") is False]
+        return 1 if failed else 0
+
     def lines(self) -> list[str]:
         from ..explore.pareto import pareto_front
 

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError
+from ..options import option_name
 from ..outputs import check_folder
 from ..train.configs import RunConfig
 from ..train.runs import (
@@ -36,6 +38,15 @@ class TrainOutcome:
 
     def lines(self) -> list[str]:
         """What the command prints when the run is done."""
+        lines = []
+        if self.resumed_from is not None:
+            epochs = self.config.epochs
+            lines.append(f"{self.out_dir} had finished all {epochs} epochs; nothing left to "
+                         f"train" if self.resumed_from == epochs else
+                         f"resumed {self.out_dir} at epoch {self.resumed_from} of {epochs}")
+        return lines + self._result_lines()
+
+    def _result_lines(self) -> list[str]:
         last = self.history[-1]
         best = max(self.history, key=lambda r: r.test_acc)
         lines = [f"done: final test accuracy {last.test_acc:.2%} (best {best.test_acc:.2%} at "
@@ -46,6 +57,26 @@ class TrainOutcome:
                              f"averaged logits; the deployed sign(m) network has "
                              f"{last.test_acc:.2%})")
         return lines
+
+
+def new_run_config(options: dict, algo: str | None = None,
+                   recipe: str | None = None) -> RunConfig:
+    """The configuration of a new run from the options given (name -> value): a ``recipe``'s
+    options first, the explicit ones winning; refused if an option belongs to another
+    trainer."""
+    from ..train.configs import RECIPES, RUN_KINDS
+
+    preset = dict(RECIPES[recipe]) if recipe else {}
+    cls = RUN_KINDS[algo or preset.pop("algo", "proxconnect")]
+    preset.pop("algo", None)
+    merged = {**preset, **options}
+    foreign = [name for name in merged if name not in {f.name for f in cls.user_options()}]
+    if foreign:
+        owners = [c.algo for c in RUN_KINDS.values()
+                  if foreign[0] in {f.name for f in c.user_options()}]
+        raise UsageError(f"{', '.join(map(option_name, foreign))}: only for --algo "
+                         f"{' or '.join(owners)}, not --algo {cls.algo}")
+    return cls(**merged)
 
 
 def train_run(config: RunConfig, out_dir: str | Path, progress: bool = True,
