@@ -179,3 +179,12 @@ def test_export_without_verification_drops_the_stale_report(digits_tfc_run, tmp_
     assert json.loads(report.read_text())["images"] == 50
     assert main(["export", str(run), "--verify", "0", "--no-progress"]) == 0
     assert not report.exists() and (run / "model.qonnx.onnx").is_file()
+
+
+def test_a_file_as_data_dir_is_named_as_a_file(tmp_path, capsys):
+    not_a_folder = tmp_path / "mnist.tar.gz"
+    not_a_folder.write_bytes(b"\x1f\x8b")
+    assert main(["train", "--dataset", "mnist", "--data-dir", str(not_a_folder), "--out",
+                 str(tmp_path / "run")]) == 1
+    assert f"{not_a_folder} is a file, not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

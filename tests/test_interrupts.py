@@ -46,21 +46,40 @@ def check_nothing_half_written(stage: str, run, tmp_path, before: dict) -> None:
         assert (tmp_path / "new-run" / "checkpoint.pt").is_file()
 
 
-@pytest.mark.parametrize("stage,seconds", [("export", 1.0), ("build", 2.0), ("train", 1.5)])
-def test_ctrl_c_while_the_stage_starts(stage, seconds, digits_tfc_run, tmp_path):
+def interrupt_stage_of_a_copied_run(stage: str, seconds: float, digits_tfc_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(digits_tfc_run, run)
     before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
     assert_one_interrupt_message(interrupt_after(stage_args(stage, run, tmp_path), seconds))
     check_nothing_half_written(stage, run, tmp_path, before)
+
+
+@pytest.mark.parametrize("stage,seconds", [("export", 1.0), ("build", 2.0), ("train", 1.5)])
+def test_ctrl_c_while_the_stage_starts(stage, seconds, digits_tfc_run, tmp_path):
+    interrupt_stage_of_a_copied_run(stage, seconds, digits_tfc_run, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seconds", [0.5, 2.5, 3.5, 4.5, 6.0, 10.0])
 @pytest.mark.parametrize("stage", ["export", "build", "train"])
 def test_ctrl_c_at_any_moment(stage, seconds, digits_tfc_run, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(digits_tfc_run, run)
-    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
-    assert_one_interrupt_message(interrupt_after(stage_args(stage, run, tmp_path), seconds))
-    check_nothing_half_written(stage, run, tmp_path, before)
+    interrupt_stage_of_a_copied_run(stage, seconds, digits_tfc_run, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def digits_build(digits_tfc_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("interrupts") / "build"
+    done = subprocess.run([*CLI, "build", str(digits_tfc_run), "--out", str(out), "--verify",
+                           "0", "--no-progress"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [1.0, 2.5, 4.0])
+def test_ctrl_c_during_deploy(seconds, digits_build, tmp_path):
+    bundle = tmp_path / "bundle"
+    assert_one_interrupt_message(interrupt_after(["deploy", str(digits_build), "--out",
+                                                  str(bundle)], seconds))
+    if bundle.exists():  # every file whole: no temporary files left behind
+        assert not [p.name for p in bundle.rglob("*.tmp")]

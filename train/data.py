@@ -129,12 +129,20 @@ def _check_labels(labels: np.ndarray, num_classes: int, source: Path | str) -> N
                            f"another data set.")
 
 
+def _data_folder(directory: Path, holding: str) -> None:
+    """Refuse a ``--data-dir`` that is not a folder, saying which it is."""
+    if directory.is_file():
+        raise DatasetError(f"{directory} is a file, not a folder: pass --data-dir with the "
+                           f"folder that holds {holding}.")
+    if not directory.is_dir():
+        raise DatasetError(f"{directory}: data directory not found. Pass --data-dir with the "
+                           f"folder that holds {holding}.")
+
+
 def load_idx_dataset(name: str, directory: str | Path) -> Dataset:
     """MNIST-layout folder: train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz], 10 classes."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise DatasetError(f"{directory}: data directory not found. Pass --data-dir with the "
-                           f"folder that holds the {name} IDX files.")
+    _data_folder(directory, f"the {name} IDX files")
     (train, train_size), (test, test_size) = (_idx_split(directory, "train", 10),
                                               _idx_split(directory, "t10k", 10))
     if train_size != test_size:
@@ -207,9 +215,7 @@ def load_cifar10(directory: str | Path) -> Dataset:
     directory = Path(directory)
     if (directory / "cifar-10-batches-py").is_dir():
         directory = directory / "cifar-10-batches-py"
-    if not directory.is_dir():
-        raise DatasetError(f"{directory}: data directory not found. Pass --data-dir with the "
-                           f"cifar-10-batches-py folder.")
+    _data_folder(directory, "the CIFAR-10 batches (cifar-10-batches-py)")
 
     def batch(file_name: str) -> Split:
         path = directory / file_name
