@@ -425,13 +425,19 @@ def main(argv: list[str] | None = None) -> int:
     # Brevitas warns at import about an optional CUDA kernel package xnorflow does not use.
     warnings.filterwarnings("ignore", message="fast_hadamard_transform package not found")
     try:
-        return _run_stage(args)
+        code = _run_stage(args)
     finally:
         release_folders()
         for sig, handler in previous.items():
-            # after an interrupt, a late second signal must not turn the message into a trace
-            signal.signal(sig, signal.SIG_IGN if interrupts.pending() and argv is None
-                          else handler)
+            signal.signal(sig, handler)
+    if argv is None and interrupts.pending():
+        # The command line after Ctrl-C: its message is out and every output is whole. Leave
+        # now, so that nothing in the interpreter's shutdown (a library's exit hook meeting
+        # the interrupt) can turn exit 130 into a death by SIGINT or a second message.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return code
 
 
 def _interrupted(args) -> int:
