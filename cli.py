@@ -414,6 +414,14 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _unraisable(unraisable) -> None:
+    """A Ctrl-C that landed in a callback Python cannot raise from (garbage collection, a
+    weakref): noted, so the stage stops at its next step; not printed as a trace."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and interrupts.pending():
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def main(argv: list[str] | None = None) -> int:
     global _MAIN_PID
     args = build_parser().parse_args(argv)
@@ -422,14 +430,18 @@ def main(argv: list[str] | None = None) -> int:
         _MAIN_PID = os.getpid()
         interrupts.clear()
         previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    unraisable_hook, sys.unraisablehook = sys.unraisablehook, _unraisable
     # Brevitas warns at import about an optional CUDA kernel package xnorflow does not use.
     warnings.filterwarnings("ignore", message="fast_hadamard_transform package not found")
     try:
         code = _run_stage(args)
     finally:
-        release_folders()
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            # the command line: the work is done or undone now, and a Ctrl-C in the
+            # interpreter's shutdown must not turn that into a death by SIGINT
+            signal.signal(sig, signal.SIG_IGN if argv is None else handler)
+        release_folders()
+        sys.unraisablehook = unraisable_hook
     if argv is None and interrupts.pending():
         # The command line after Ctrl-C: its message is out and every output is whole. Leave
         # now, so that nothing in the interpreter's shutdown (a library's exit hook meeting

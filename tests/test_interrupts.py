@@ -83,3 +83,30 @@ def test_ctrl_c_during_deploy(seconds, digits_build, tmp_path):
                                                   str(bundle)], seconds))
     if bundle.exists():  # every file whole: no temporary files left behind
         assert not [p.name for p in bundle.rglob("*.tmp")]
+
+
+def test_a_ctrl_c_inside_a_callback_is_noted_not_printed(capsys, monkeypatch):
+    """Python cannot raise from a garbage-collection or weakref callback; it prints what such a
+    callback raised. Ctrl-C landing there is noted (the stage stops at its next step) and not
+    printed as a trace; any other error there still is."""
+    from xnorflow import interrupts
+    from xnorflow.cli import _unraisable
+
+    class RaisesWhenCollected:
+        def __init__(self, error):
+            self.error = error
+
+        def __del__(self):
+            raise self.error
+
+    monkeypatch.setattr(sys, "unraisablehook", _unraisable)
+    interrupts.note()
+    try:
+        RaisesWhenCollected(KeyboardInterrupt())  # collected at once: __del__ raises
+        assert capsys.readouterr().err == ""
+        RaisesWhenCollected(ValueError("a real bug"))
+        assert "a real bug" in capsys.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()  # the next step of the stage raises it again
+    finally:
+        interrupts.clear()
