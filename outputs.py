@@ -102,6 +102,15 @@ def write_bytes(path: str | Path, data: bytes) -> None:
         f.write(data)
 
 
+def cache_root() -> Path:
+    """Where xnorflow keeps what it can make again (compiled layers, fetched dependencies):
+    $XNORFLOW_CACHE_DIR, else $XDG_CACHE_HOME/xnorflow, else ~/.cache/xnorflow."""
+    if os.environ.get("XNORFLOW_CACHE_DIR"):
+        return Path(os.environ["XNORFLOW_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "xnorflow"
+
+
 # --------------------------------------------------------------------------- owned folders
 def _visible_entries(path: Path) -> list[str]:
     return sorted(p.name for p in path.iterdir() if p.name not in HIDDEN)
@@ -160,7 +169,13 @@ def check_not_in_use(path: str | Path) -> None:
 def release_folders(keep: set[Path] = frozenset()) -> None:
     """Let other commands write the folders this process holds (but ``keep``)."""
     for path in [p for p in _HELD if p not in keep]:
-        os.close(_HELD.pop(path))
+        _release(path)
+
+
+def _release(path: Path) -> None:
+    fd = _HELD.pop(path, None)
+    if fd is not None:
+        os.close(fd)
 
 
 def holds_folders(stage):
@@ -315,9 +330,7 @@ class OwnedFolder:
         for name in HIDDEN:
             victim = self.path / name
             shutil.rmtree(victim) if victim.is_dir() else victim.unlink(missing_ok=True)
-        fd = _HELD.pop(self.path.resolve(), None)
-        if fd is not None:
-            os.close(fd)
+        _release(self.path.resolve())
         self.path.rmdir()
 
 

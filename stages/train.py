@@ -67,8 +67,8 @@ def new_run_config(options: dict, algo: str | None = None,
     from ..train.configs import RECIPES, RUN_KINDS
 
     preset = dict(RECIPES[recipe]) if recipe else {}
-    cls = RUN_KINDS[algo or preset.pop("algo", "proxconnect")]
-    preset.pop("algo", None)
+    recipe_algo = preset.pop("algo", "proxconnect")
+    cls = RUN_KINDS[algo or recipe_algo]
     merged = {**preset, **options}
     foreign = [name for name in merged if name not in {f.name for f in cls.user_options()}]
     if foreign:

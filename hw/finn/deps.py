@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ...errors import XnorflowError
+from ...outputs import cache_root
 
 HLSLIB = "finn-hlslib"
 
@@ -54,10 +55,7 @@ def fetch(target: str | Path) -> Path:
 
 def default_target() -> Path:
     """Where the fetch goes without a folder or $FINN_DEPS, and where the C simulation looks."""
-    if os.environ.get("XNORFLOW_CACHE_DIR"):
-        return Path(os.environ["XNORFLOW_CACHE_DIR"]) / "finn_deps"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "xnorflow" / "finn_deps"
+    return cache_root() / "finn_deps"
 
 
 def main(argv: list[str] | None = None) -> int:

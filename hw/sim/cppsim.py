@@ -45,7 +45,7 @@ from ...export.verify import (
     unrounded_execution,
     with_batch_size,
 )
-from ...outputs import atomic_output, write_npy, write_text
+from ...outputs import atomic_output, cache_root, write_npy, write_text
 from ...progress import progress_bar
 from ..finn.layout import FOLDED_STEP, BuildLayout
 from ..toolchain import CXX_STANDARD, ap_types_dir, compiler_version, find_compiler
@@ -131,15 +131,6 @@ def _repeat_per_image(node) -> None:
                           f"one-image call xnorflow expects; this finn-plus version is not "
                           f"supported by the C simulation of {node.op_type}")
     write_text(source, text)
-
-
-def cache_root() -> Path:
-    """Where compiled layers are kept between builds: $XNORFLOW_CACHE_DIR, else
-    $XDG_CACHE_HOME/xnorflow, else ~/.cache/xnorflow (a folder xnorflow makes for itself)."""
-    if os.environ.get("XNORFLOW_CACHE_DIR"):
-        return Path(os.environ["XNORFLOW_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "xnorflow"
 
 
 def find_hlslib(explicit: str | Path | None = None) -> Path:
