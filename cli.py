@@ -79,6 +79,18 @@ def _add_train_parser(sub) -> None:
                         "(bit-identical to an uninterrupted run); only options that cannot "
                         "change the result may be given")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dist = p.add_argument_group(
+        "several processes (proxconnect and vispa; DDP over gloo on CPUs, NCCL on GPUs)")
+    dist.add_argument("--nproc", type=ranged("int", AT_LEAST_1), default=None,
+                      help="processes on this machine that train the run together, each on "
+                           "its share of every --batch-size batch (the same as `torchrun "
+                           "--nproc-per-node N -m xnorflow.cli train ...`)")
+    dist.add_argument("--nnodes", type=ranged("int", AT_LEAST_1), default=1,
+                      help="machines of the run, each started with the same command and "
+                           "--rdzv (default: 1)")
+    dist.add_argument("--rdzv", metavar="HOST:PORT", default=None,
+                      help="where the machines of a --nnodes run meet: a free port on the "
+                           "first machine; --out must be a folder they share")
     p.add_argument("--recipe", choices=tuple(RECIPES),
                    help="a measured set of options (options given explicitly win): "
                         + "; ".join(f"{name}: " + " ".join(
@@ -105,10 +117,31 @@ def _warn_oversubscribed(threads: int | None) -> None:
               file=sys.stderr)
 
 
+def _launch_processes(args) -> bool:
+    """Whether this command starts the processes of a distributed run (rather than being
+    one of them, started by torchrun or by such a command)."""
+    if "WORLD_SIZE" in os.environ:
+        return False
+    if args.nnodes > 1 and not args.rdzv:
+        raise UsageError(f"--nnodes {args.nnodes}: give --rdzv HOST:PORT, a free port on the "
+                         f"first machine, to every machine of the run")
+    if args.rdzv and args.nnodes == 1:
+        raise UsageError("--rdzv is where several machines meet; give --nnodes with it")
+    return (args.nproc or 1) * args.nnodes > 1
+
+
 def _train(args) -> int:
     from .stages.train import new_run_config, resume_run, train_run
 
     options = given(args, _train_option_owners())
+    if _launch_processes(args):
+        if options.get("algo", args.algo) == "local-binary":
+            raise UsageError("--nproc: --algo local-binary trains in one process (its engine "
+                             "is a bit-packed CPU loop); drop --nproc")
+        from .train.launch import launch
+
+        return launch(args.argv, args.nproc or 1, args.nnodes, args.rdzv,
+                      threads_given="threads" in options, run_folder=args.out)
     _warn_oversubscribed(options.get("threads"))
     progress = not args.no_progress
     if args.resume:
@@ -119,8 +152,9 @@ def _train(args) -> int:
                              progress)
     else:
         outcome = train_run(new_run_config(options, args.algo, args.recipe), args.out, progress)
-    for line in outcome.lines():
-        print(line)
+    if outcome.main_process:
+        for line in outcome.lines():
+            print(line)
     return 0
 
 
@@ -128,8 +162,10 @@ def _train_interrupted(args) -> str:
     from .train.runs import CHECKPOINT
 
     if (Path(args.out) / CHECKPOINT).is_file():
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        processes = f" --nproc {world}" if world > 1 else ""
         return (f"interrupted; the last finished epoch is in {Path(args.out) / CHECKPOINT}. "
-                f"Continue with: xnorflow train --resume --out {args.out}")
+                f"Continue with: xnorflow train --resume --out {args.out}{processes}")
     return "interrupted before the first epoch finished; nothing to resume, start the run again"
 
 
@@ -411,7 +447,8 @@ def _interrupt(signum, frame):
             return
         raise KeyboardInterrupt
     interrupts.note()
-    raise KeyboardInterrupt
+    if not interrupts.deferred():
+        raise KeyboardInterrupt
 
 
 def _unraisable(unraisable) -> None:
@@ -425,6 +462,11 @@ def _unraisable(unraisable) -> None:
 def main(argv: list[str] | None = None) -> int:
     global _MAIN_PID
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        # a process of a distributed run: stop where all processes agree; rank 0 speaks
+        interrupts.defer()
+        args.quiet = os.environ.get("RANK", "0") != "0"
     previous = {}
     if threading.current_thread() is threading.main_thread():
         _MAIN_PID = os.getpid()
@@ -442,14 +484,25 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, signal.SIG_IGN if argv is None else handler)
         release_folders()
         sys.unraisablehook = unraisable_hook
-    if argv is None and interrupts.pending():
+    if argv is None and (interrupts.pending() or "WORLD_SIZE" in os.environ):
+        # (a process of a distributed run: see xnorflow.train.distributed, "Leaving")
         # The command line after Ctrl-C: its message is out and every output is whole. Leave
         # now, so that nothing in the interpreter's shutdown (a library's exit hook meeting
         # the interrupt) can turn exit 130 into a death by SIGINT or a second message.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(code)
     return code
+
+
+def _expected(err: BaseException) -> bool:
+    """An error that rank 0 of a distributed run reports for all processes: a message of
+    xnorflow's, Ctrl-C, or a collective that another process broke by stopping."""
+    if isinstance(err, (XnorflowError, KeyboardInterrupt)):
+        return True
+    from .train.distributed import broke
+
+    return broke(err)
 
 
 def _interrupted(args) -> int:
@@ -461,7 +514,10 @@ def _run_stage(args) -> int:
     try:
         code = args.handler(args)
     except BaseException as err:
-        if interrupts.pending() or isinstance(err, KeyboardInterrupt):
+        if getattr(args, "quiet", False) and _expected(err):
+            return 130 if interrupts.pending() else getattr(err, "exit_code", 1)
+        if (interrupts.pending() or isinstance(err, KeyboardInterrupt)) and \
+                not getattr(err, "overrides_interrupt", False):
             return _interrupted(args)
         if isinstance(err, XnorflowError):
             print(f"error: {err}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 _NOTED = threading.Event()
+_DEFERRED = threading.Event()
 
 
 def note() -> None:
@@ -20,11 +21,22 @@ def clear() -> None:
     _NOTED.clear()
 
 
+def defer() -> None:
+    """From now on the signal handler only notes and :func:`check` does not raise: a process
+    of a distributed run stops where all its processes agree to (see
+    :mod:`xnorflow.train.distributed`), not in the middle of a collective."""
+    _DEFERRED.set()
+
+
+def deferred() -> bool:
+    return _DEFERRED.is_set()
+
+
 def pending() -> bool:
     return _NOTED.is_set()
 
 
 def check() -> None:
     """Raise KeyboardInterrupt if the user interrupted the command."""
-    if _NOTED.is_set():
+    if _NOTED.is_set() and not _DEFERRED.is_set():
         raise KeyboardInterrupt

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -61,10 +62,13 @@ FRACTION = Range(0, 1)
 
 
 def option(default: Any, help: str, *, range: Range | None = None,
-           choices: tuple | None = None, cli: bool = True, metavar: str | None = None):
-    """A field a user may set (``cli=False``: fixed by the method, not a command-line option)."""
+           choices: tuple | None = None, cli: bool = True, metavar: str | None = None,
+           pattern: str | None = None, pattern_help: str | None = None):
+    """A field a user may set (``cli=False``: fixed by the method, not a command-line option).
+    ``pattern``: a regular expression a string value must match in full, ``pattern_help`` its
+    description in messages."""
     metadata = {"help": help, "range": range, "choices": choices, "cli": cli,
-                "metavar": metavar}
+                "metavar": metavar, "pattern": pattern, "pattern_help": pattern_help}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -83,6 +87,8 @@ def check_value(value: Any, meta: dict) -> str | None:
             return f"{v!r} is not one of {', '.join(map(str, meta['choices']))}"
         if meta.get("range") and not meta["range"].allows(v):
             return f"{_number(v)} must be {meta['range'].text()}"
+        if meta.get("pattern") and not re.fullmatch(meta["pattern"], str(v)):
+            return f"{v!r} is not {meta.get('pattern_help') or meta['pattern']}"
     return None
 
 

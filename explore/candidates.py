@@ -90,8 +90,13 @@ def _digest(value) -> str:
 def grid(options: ExploreOptions) -> list[Candidate]:
     """Every candidate of the grid: each proxconnect model with each quantizer pair, each VISPA
     model once (VISPA's weights are its own; it has no pair to choose). Refuses a grid whose
-    candidates cannot be trained, naming the option."""
+    candidates cannot be trained, naming the option, or that names a network FINN cannot
+    build (before anything is written)."""
+    from ..export.run_export import check_buildable
     from ..train.configs import TrainConfig, VispaConfig
+
+    for model in dict.fromkeys(options.models):
+        check_buildable(model, f"the exploration's --models {' '.join(options.models)}")
 
     common = dict(dataset=options.dataset, data_dir=options.data_dir, epochs=options.epochs,
                   seed=options.seed)

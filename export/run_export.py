@@ -10,10 +10,11 @@ import numpy as np
 
 from ..errors import UsageError
 from ..outputs import write_text
+from ..train.configs import NOT_BUILDABLE
 from ..train.data import Dataset, DatasetError, fingerprint, load_dataset
 from ..train.models import model_inputs
 from ..train.runs import CHECKPOINT, Run, RunRecordError, load_record
-from .qonnx_export import export_qonnx_model, save_model
+from .qonnx_export import UnsupportedModelError, export_qonnx_model, save_model
 from .verify import StageComparison, compare, execute_graph, torch_logits
 
 STAGE = "export"
@@ -33,6 +34,22 @@ class Reference:
     def first(self, count: int) -> Reference:
         return Reference(self.images[:count], self.labels[:count], self.logits[:count],
                          self.test_set_size)
+
+
+def check_buildable(model: str | None, subject: str) -> None:
+    """Refuse a network FINN cannot build (:data:`~xnorflow.train.configs.NOT_BUILDABLE`),
+    naming ``subject`` (the run, the exploration), the model and the reason. Export, build,
+    deploy and explore call this before they write anything or run any FINN code."""
+    reason = NOT_BUILDABLE.get(model or "")
+    if reason:
+        raise UnsupportedModelError(f"{subject}: --model {model} cannot be exported or built "
+                                    f"with FINN: {reason}. Nothing was written.")
+
+
+def check_run_buildable(run: Run) -> None:
+    """:func:`check_buildable` for a trained run (``xnorflow export/build/deploy``)."""
+    check_buildable(getattr(run.config, "model", None),
+                    f"the run {run.folder} ({run.describe()})")
 
 
 def _recorded_fingerprint(run: Run) -> str | None:

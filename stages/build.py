@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..export.run_export import Reference, export_model, reference_for
+from ..export.run_export import Reference, check_run_buildable, export_model, reference_for
 from ..export.verify import StageComparison
 from ..hw.finn.build import run_build
 from ..hw.finn.layout import BuildLayout
@@ -132,6 +132,7 @@ def build_stage(run_path: str | Path, out: str | Path | None, options: BuildOpti
     images, the C simulation of every generated layer on the first ``cppsim``."""
     options.validate()
     run = open_run(run_path)
+    check_run_buildable(run)  # a network FINN cannot build: refused before any folder is made
     out = Path(out) if out else run.folder / f"build-{options.board}"
     previous = check_folder(out, FOLDER_KIND, exclusive=True)
     toolchain = Toolchain.find(finn_hlslib) if cppsim else None

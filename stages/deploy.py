@@ -78,7 +78,7 @@ def _final_accelerator(build: Path):
 def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
                  data_dir: str | None = None) -> DeployResult:
     """Write the bundle for ``build`` into ``out`` (new, empty or an earlier bundle)."""
-    from ..export.run_export import reference_for
+    from ..export.run_export import check_run_buildable, reference_for
     from ..export.verify import graph_inputs
     from ..hw.devices import DEVICES
     from ..hw.finn.env import prepare_finn
@@ -93,6 +93,7 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
         raise DeployError(f"{build} was built by an earlier xnorflow that did not record its "
                           f"run; build it again.")
     run = open_run(summary.run)
+    check_run_buildable(run)  # no build of it can exist; refused before FINN runs
     accelerator = _final_accelerator(build)
     check_folder(out, FOLDER_KIND)  # refused before any work
     part, board = summary.fpga_part, summary.board

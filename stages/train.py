@@ -31,6 +31,7 @@ class TrainOutcome:
     config: RunConfig
     history: list             # one record per epoch, the whole run
     resumed_from: int | None  # epochs already done when this call started (None: a new run)
+    main_process: bool = True     # rank 0 of a distributed run (or the only process)
 
     @property
     def summary(self) -> dict:
@@ -90,7 +91,13 @@ def train_run(config: RunConfig, out_dir: str | Path, progress: bool = True,
                              f"choose another --out.")
     trainer = type(config).trainer_class()(config, out_dir, show_progress=progress,
                                            verbose=verbose)
-    return TrainOutcome(out_dir, trainer.config, trainer.fit(), None)
+    return _outcome(trainer, None)
+
+
+def _outcome(trainer, resumed_from: int | None) -> TrainOutcome:
+    history = trainer.fit()
+    return TrainOutcome(trainer.out_dir, trainer.config, history, resumed_from,
+                        trainer.ranks.is_main)
 
 
 def resume_run(out_dir: str | Path, changes: dict | None = None,
@@ -110,5 +117,4 @@ def resume_run(out_dir: str | Path, changes: dict | None = None,
     trainer = type(config).trainer_class()(config, out_dir, show_progress=progress,
                                            verbose=verbose)
     trainer.resume(saved)
-    done = len(trainer.history)
-    return TrainOutcome(out_dir, trainer.config, trainer.fit(), done)
+    return _outcome(trainer, len(trainer.history))

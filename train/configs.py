@@ -29,11 +29,22 @@ from .local_binary.model import CONVENTIONS as LOCAL_BINARY_CONVENTIONS
 from .pairs import PAIRS
 
 MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
-CONV_MODELS = ("cnv", "vgg-small")  # topologies in xnorflow.train.models.CONV_TOPOLOGIES
+# cnv and vgg-small: xnorflow.train.models.CONV_TOPOLOGIES; resnet18: models.BinaryResNet18
+CONV_MODELS = ("cnv", "vgg-small", "resnet18")
+# Models that train but that FINN cannot build, and why: export, build, deploy and explore
+# refuse them with this reason before writing anything (xnorflow.export.run_export)
+NOT_BUILDABLE = {
+    "resnet18": "its real-valued shortcut additions and its real-valued first and last layers "
+                "(a float 3x3 stem convolution and a float classifier) have no FINN "
+                "counterpart: FINN's XNOR-popcount flow builds 1-bit convolutions and fully "
+                "connected layers, thresholds and max-pooling, with no real-valued addition "
+                "or float convolution. For an accelerator, train --model cnv or --model "
+                "vgg-small"}
 AUGMENTATIONS = ("standard", "shift", "affine", "none")
 HIDDEN_LAYERS = 3
 HEADS = ("tensor-norm", "batch-norm")  # output normalizations a user may choose
 ENGINES = ("packed", "reference")
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"   # --device values (xnorflow.train.devices)
 SEED_LIMIT = 2 ** 31 - 1
 # Activation pair used when --act-quantizer is not given and the weight pair's backward is the
 # identity: through sign activations it passes gradients of saturated units unchanged and LFC
@@ -145,7 +156,11 @@ class TrainConfig(RunConfig):
     trainer: ClassVar[str] = "xnorflow.train.trainer:Trainer"
     summary: ClassVar[str] = ("a FINN-family Brevitas network (MLP or CNN) with a ProxConnect++ "
                               "forward/backward quantizer pair (Lu et al. 2024)")
-    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"head": "batch-norm", "augment": "standard"}
+    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"head": "batch-norm", "augment": "standard",
+                                                 "device": "cpu"}
+    # A resumed run may move to another device: model.pt and checkpoint.pt load anywhere, and
+    # the run's outputs say so (its float sums differ between devices in the last bits).
+    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("data_dir", "device")
     RESUME_REFUSALS: ClassVar[dict[str, str]] = {
         "epochs": "the learning-rate and mu schedules are functions of the total epoch count: "
                   "a run lengthened on resume would differ from an uninterrupted run of that "
@@ -154,12 +169,15 @@ class TrainConfig(RunConfig):
     model: str = option("sfc", "TFC/SFC/LFC: MLPs with 3 hidden layers of 64/256/1024 "
                         "neurons; CNV: FINN's 6-convolution CNN (64-64/128-128/256-256, then "
                         "512-512 fully connected); VGG-Small: 128-128/256-256/512-512 padded "
-                        "convolutions", choices=tuple(MLP_WIDTHS) + CONV_MODELS)
+                        "convolutions; ResNet-18: the VISPA / ProxConnect++ CIFAR benchmark, "
+                        "binary 3x3 convolutions with real-valued shortcuts, first and last "
+                        "layers (no --head normalization; trains and evaluates, but FINN "
+                        "cannot build it)", choices=tuple(MLP_WIDTHS) + CONV_MODELS)
     binarization: str | None = option(
         None, "first-layer input: threshold (pixel >= 0.5 -> +1, else -1), centered-sign "
         "(pixel >= its training mean), median (pixel > the training-pixel median), uint8 "
-        "(the pixels 0..255 into an 8-bit first layer; CNV and VGG-Small only) or none (the "
-        "[0, 1] pixels, for VISPA's float-activation MLPs) (default: "
+        "(the pixels 0..255 into an 8-bit first layer; the convolutional models only) or "
+        "none (the [0, 1] pixels, for VISPA's float-activation MLPs) (default: "
         "uint8 for CIFAR-10 with a convolutional model, as FINN's CNV; none for VISPA "
         "--activations float; threshold otherwise; median for local-binary)",
         choices=BINARIZATIONS)
@@ -186,6 +204,14 @@ class TrainConfig(RunConfig):
     weight_decay: float = option(0.0, "weight decay", range=AT_LEAST_0)
     dropout: float = option(0.0, "dropout after each hidden activation",
                             range=Range(0, 1, high_open=True))
+    device: str = option("auto", "where the network trains: auto (a GPU if there is one, else "
+                         "the CPU), cpu, cuda (the first GPU; under torchrun each process's "
+                         "own) or cuda:N. A run may resume on another device; it is then "
+                         "bit-identical to the uninterrupted run only up to the float sums "
+                         "the devices compute differently. proxconnect and vispa only: "
+                         "local-binary always runs its bit-packed integer engine on the CPU, "
+                         "where a GPU would change nothing", pattern=DEVICE_PATTERN,
+                         pattern_help="auto, cpu, cuda or cuda:N")
     head: str = option("tensor-norm", "output normalization: tensor-norm (one scalar affine, "
                        "as Brevitas' bnn_pynq; the accelerator selects the class on chip) or "
                        "batch-norm (one affine per class; the accelerator outputs the "

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import interrupts
+from ..errors import UsageError
 from ..outputs import OwnedFolder, atomic_file, claim_folder, holding, write_text
 from ..progress import note, progress_bar
+from . import distributed
 from .configs import RunConfig
 from .data import Dataset, check_dataset, fingerprint, load_dataset
 from .runs import (
@@ -83,9 +85,15 @@ class EpochLoop:
     the run whose checkpoint is there (or use :func:`xnorflow.stages.train.resume_run`)."""
 
     record_class: ClassVar[type]      # one epoch's metrics (a dataclass with epoch, test_acc)
+    distributed_training: ClassVar[bool] = True   # may run as several processes (torchrun)
 
     def __init__(self, config: RunConfig, out_dir: str | Path, dataset: Dataset | None = None,
                  show_progress: bool = True, verbose: bool = True):
+        self.ranks = distributed.current()
+        if self.ranks.distributed and not self.distributed_training:
+            raise UsageError(f"--algo {config.algo} trains in one process (its engine is a "
+                             f"bit-packed CPU loop); start it without torchrun or --nproc.")
+        self.device = None          # the torch.device a trainer's setup chooses (None: CPU)
         self.threads_given = bool(config.threads)  # 0: adopt a resumed run's recorded count
         if not config.threads:
             import torch
@@ -143,7 +151,12 @@ class EpochLoop:
     # ---------------------------------------------------------------- records
     def _record(self, content: str, **payload) -> dict:
         return new_record(content, self.config, self.dataset.image_shape,
-                          self.dataset.num_classes, **payload)
+                          self.dataset.num_classes, device=self.device_name,
+                          processes=self.ranks.world, **payload)
+
+    @property
+    def device_name(self) -> str:
+        return str(self.device or "cpu")
 
     def resume(self, saved: dict | None = None) -> None:
         """Continue the run in ``out_dir`` (``saved``: its checkpoint record, if already
@@ -169,6 +182,25 @@ class EpochLoop:
         with cpu_threads(self.config.threads):
             self.restore_training_state(saved)
         self.history = [self.record_class(**r) for r in saved["history"]]
+        self._note_resume_changes(saved)
+
+    def _note_resume_changes(self, saved: dict) -> None:
+        """What continues differently from the run so far: another device or process count
+        (allowed; the rest of the run then matches the uninterrupted one only up to float
+        rounding). Every process must have read the same checkpoint."""
+        epochs = self.ranks.sum([len(self.history)], self.device or "cpu").item()
+        if epochs != len(self.history) * self.ranks.world:
+            raise distributed.DistributedError(
+                f"the processes of the run read different checkpoints from {self.out_dir}; "
+                f"the run folder must be one folder every process (and machine) sees.")
+        before = {"device": saved.get("device", "cpu"), "processes": saved.get("processes", 1)}
+        now = {"device": self.device_name, "processes": self.ranks.world}
+        changed = [f"{key} {before[key]} -> {now[key]}" for key in now if before[key] != now[key]]
+        if changed and len(self.history) < self.config.epochs and self.ranks.is_main:
+            # said before the rest of the run starts: it may run for days
+            note(f"note: the run continues with {', '.join(changed)} from epoch "
+                 f"{len(self.history)}; float sums differ between devices and process counts, "
+                 f"so the rest of the run is not bit-identical to an uninterrupted one")
 
     def _save_checkpoint(self, folder: OwnedFolder) -> None:
         save_record(self._record("checkpoint", epoch=len(self.history),
@@ -181,38 +213,60 @@ class EpochLoop:
     def fit(self, stop_after: int | None = None) -> list:
         """Train to ``config.epochs``, or only up to epoch ``stop_after`` (to split a long run
         across jobs; :meth:`resume` continues it exactly)."""
-        created = not self.out_dir.exists()
-        with holding():
-            folder = claim_folder(self.out_dir, FOLDER_KIND)
-            try:
-                return self._fit(folder, stop_after)
-            except BaseException:
-                if created and not folder.entries():  # stopped before the first epoch
-                    folder.abandon()
+        try:
+            if not self.ranks.is_main:  # rank 0 writes the run folder for every process
+                return self._fit(None, stop_after)
+            created = not self.out_dir.exists()
+            with holding():
+                folder = claim_folder(self.out_dir, FOLDER_KIND)
+                try:
+                    return self._fit(folder, stop_after)
+                except BaseException:
+                    if created and not folder.entries():  # stopped before the first epoch
+                        folder.abandon()
+                    raise
+        except Exception as err:
+            if not distributed.broke(err):
                 raise
+            saved = (f"the last finished epoch is in {self.out_dir / CHECKPOINT}; continue "
+                     f"with `xnorflow train --resume --out {self.out_dir} --nproc "
+                     f"{self.ranks.world}`" if (self.out_dir / CHECKPOINT).is_file() else
+                     "no epoch had finished")
+            raise distributed.DistributedError(
+                f"another process of the run stopped or became unreachable "
+                f"({distributed.short_reason(err)}); {saved}.") from None
 
-    def _fit(self, folder: OwnedFolder, stop_after: int | None) -> list:
-        if not self.history and (self.out_dir / CHECKPOINT).exists():
+    def _fit(self, folder: OwnedFolder | None, stop_after: int | None) -> list:
+        if folder and not self.history and (self.out_dir / CHECKPOINT).exists():
             raise RunRecordError(f"{self.out_dir} already holds a run; pass --resume to continue "
                                  f"it or choose another --out.")
         end = min(self.config.epochs, stop_after or self.config.epochs)
         with cpu_threads(self.config.threads):
             for epoch in range(len(self.history), end):
-                interrupts.check()
+                self._check_interrupt()
                 record = self.train_epoch(epoch)
-                interrupts.check()  # an epoch whose Ctrl-C was swallowed is not saved
+                self._check_interrupt()  # an epoch whose Ctrl-C was swallowed is not saved
                 self.history.append(record)
-                self._save_checkpoint(folder)
-                self._write_logs(folder)
-                if self.verbose:
-                    note(self.epoch_line(record))
+                if folder:
+                    self._save_checkpoint(folder)
+                    self._write_logs(folder)
+                    if self.verbose:
+                        note(self.epoch_line(record))
             if len(self.history) == self.config.epochs:
-                self._write_final(folder)
+                final = self.final_summary()   # every process: it may evaluate in shares
+                if folder:
+                    self._write_final(folder, final)
         return self.history
+
+    def _check_interrupt(self) -> None:
+        """Raise KeyboardInterrupt after Ctrl-C; the processes of a distributed run agree
+        first, so that all stop at the same point."""
+        if self.ranks.any(interrupts.pending(), self.device or "cpu"):
+            raise KeyboardInterrupt
 
     def progress_bar(self, steps: int, epoch: int):
         return progress_bar(range(steps), desc=f"epoch {epoch + 1}/{self.config.epochs}",
-                            enabled=self.show_progress)
+                            enabled=self.show_progress and self.ranks.is_main)
 
     # ---------------------------------------------------------------- outputs
     def _write_logs(self, folder: OwnedFolder) -> None:
@@ -225,7 +279,7 @@ class EpochLoop:
         with atomic_file(folder.target(CURVES_PNG, STAGE)) as f:
             self.plot(f)
 
-    def _write_final(self, folder: OwnedFolder) -> None:
+    def _write_final(self, folder: OwnedFolder, final: dict) -> None:
         save_record(self._record("model", data_fingerprint=self.data_fingerprint,
                                  **self.model_state()), folder.target(MODEL_FILE, STAGE))
         last = self.history[-1]
@@ -233,5 +287,5 @@ class EpochLoop:
                    "epochs_trained": len(self.history), "final_test_acc": last.test_acc,
                    "best_test_acc": max(r.test_acc for r in self.history),
                    "total_seconds": sum(r.seconds for r in self.history),
-                   **self.final_summary()}
+                   "device": self.device_name, "processes": self.ranks.world, **final}
         write_text(folder.target(SUMMARY_JSON, STAGE), json.dumps(summary, indent=2))

@@ -1,5 +1,6 @@
 """FINN-family 1-bit networks built from ordinary Brevitas layers: the MLPs TFC / SFC / LFC and
-the convolutional CNV and VGG-Small.
+the convolutional CNV and VGG-Small; and the binary ResNet-18 of the VISPA / ProxConnect++
+CIFAR benchmarks (:class:`BinaryResNet18`), which trains here but FINN cannot build.
 
 The topology follows Brevitas' ``bnn_pynq`` FC models and the FINN paper: a bipolar input
 quantizer, three hidden ``QuantLinear -> BatchNorm1d -> bipolar QuantIdentity`` blocks and a
@@ -32,7 +33,7 @@ from torch import nn
 from torch.nn import functional
 
 from .brevitas_quant import PixelQuant, act_quant_for, weight_quant_for
-from .configs import CONV_MODELS, HEADS, HIDDEN_LAYERS, MLP_WIDTHS
+from .configs import CONV_MODELS, HEADS, HIDDEN_LAYERS, MLP_WIDTHS, NOT_BUILDABLE
 
 
 def head_layer(head: str, num_classes: int) -> list[nn.Module]:
@@ -128,7 +129,10 @@ CONV_TOPOLOGIES = {
     # pooled, classifier straight after the last block.
     "vgg-small": ConvTopology(((128, 128), (256, 256), (512, 512)), (True, True, True), 1, ()),
 }
-assert set(CONV_TOPOLOGIES) == set(CONV_MODELS)
+RESNET_MODELS = ("resnet18",)  # convolutional models that are not a ConvTopology
+assert set(CONV_TOPOLOGIES) | set(RESNET_MODELS) == set(CONV_MODELS)
+assert not set(CONV_TOPOLOGIES) & set(RESNET_MODELS)
+assert set(NOT_BUILDABLE) <= set(CONV_MODELS) | set(MLP_WIDTHS)
 
 
 class BackgroundPaddedConv2d(QuantConv2d):
@@ -232,6 +236,105 @@ class BinaryCNN(nn.Module):
         return self.classifier(x.flatten(1))
 
 
+class BinaryBasicBlock(nn.Module):
+    """ResNet basic block of two binary 3x3 convolutions, each with its own real-valued shortcut
+    (the Bi-Real / IR-Net / ReCU block that VISPA's and ProxConnect++'s CIFAR code use)::
+
+        y   = hardtanh(BN(conv1(sign(x))) + shortcut(x))
+        out = hardtanh(BN(conv2(sign(y))) + y)
+
+    ``conv1``/``conv2`` are 1-bit ``QuantConv2d`` (padding 1, no bias) fed by bipolar
+    ``QuantIdentity`` quantizers; the sums and everything on the shortcuts stay real-valued.
+    ``shortcut`` is the identity, or where the stride or the width changes, ``AvgPool2d(2)``
+    (only for stride 2; ``ceil_mode``, so odd maps give the convolution's output size) then a
+    real 1x1 ``nn.Conv2d`` and ``BatchNorm2d``. ``hardtanh`` after each addition, as IR-Net:
+    it keeps the real-valued path in [-1, 1], the range of the sign it feeds, and its gradient
+    is the clipped straight-through estimator of that sign."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, weight_quant: type,
+                 act_quant: type):
+        super().__init__()
+        self.act1 = QuantIdentity(act_quant=act_quant, return_quant_tensor=False)
+        self.conv1 = QuantConv2d(in_channels, out_channels, 3, stride=stride, padding=1,
+                                 bias=False, weight_quant=weight_quant)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.clip1 = nn.Hardtanh()
+        if stride == 1 and in_channels == out_channels:
+            self.shortcut: nn.Module = nn.Identity()
+        else:
+            pool = [nn.AvgPool2d(2, ceil_mode=True)] if stride != 1 else []
+            self.shortcut = nn.Sequential(*pool,
+                                          nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+        self.act2 = QuantIdentity(act_quant=act_quant, return_quant_tensor=False)
+        self.conv2 = QuantConv2d(out_channels, out_channels, 3, padding=1, bias=False,
+                                 weight_quant=weight_quant)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.clip2 = nn.Hardtanh()
+
+    def forward(self, x):
+        y = self.clip1(self.bn1(self.conv1(self.act1(x))) + self.shortcut(x))
+        return self.clip2(self.bn2(self.conv2(self.act2(y))) + y)
+
+
+class BinaryResNet18(nn.Module):
+    """Binary ResNet-18 for CIFAR, the VISPA / ProxConnect++ benchmark network (IR-Net / ReCU
+    style): a real-valued stem ``Conv2d(channels, 64, 3, padding=1)`` + ``BatchNorm2d``; four
+    stages of two :class:`BinaryBasicBlock` (64, 128, 256, 512 channels; strides 1, 2, 2, 2);
+    global average pooling and a real-valued ``nn.Linear`` classifier, with no head
+    normalization (``head`` does not apply). First and last layers are real-valued as in the
+    papers, and they and the shortcuts are plain ``nn.Conv2d``/``nn.Linear``, so VISPA (which
+    parametrizes Brevitas ``QuantConv2d``/``QuantLinear`` only) and latent-weight clipping leave
+    them alone.
+
+    Input: like :class:`BinaryCNN`, one image is rows x cols x channels (NHWC), permuted here.
+    ``pixels="uint8"`` takes the integer pixels 0..255 and maps them to [-1, 1]
+    (``2 * p / 255 - 1``, the range of the binary path) before the stem; ``pixels="bipolar"``
+    takes +-1 images as they are. Any image of at least 8 x 8 pixels works (28x28 MNIST too:
+    28 -> 14 -> 7 -> 4). FINN cannot build it (see ``NOT_BUILDABLE`` in
+    :mod:`xnorflow.train.configs`): it trains and evaluates in PyTorch only.
+    """
+
+    STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))  # (channels, stride of the first block)
+    BLOCKS_PER_STAGE = 2
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int,
+                 quantizer: str = "bnn", act_quantizer: str | None = None,
+                 pixels: str = "uint8"):
+        super().__init__()
+        channels, rows, cols = image_shape
+        if min(rows, cols) < 1 or channels < 1:
+            raise ValueError(f"image shape {image_shape} has no pixels")
+        if pixels not in ("uint8", "bipolar"):
+            raise ValueError(f"unknown input layer {pixels!r}; choose bipolar or uint8")
+        self.image_shape = tuple(image_shape)
+        self.input_shape = (rows, cols, channels)
+        self.pixels = pixels
+        weight_quant = weight_quant_for(quantizer)
+        act_quant = act_quant_for(act_quantizer or quantizer)
+        self.stem = nn.Sequential(nn.Conv2d(channels, 64, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(64))
+        blocks: list[nn.Module] = []
+        width = 64
+        for out, stride in self.STAGES:
+            for i in range(self.BLOCKS_PER_STAGE):
+                blocks.append(BinaryBasicBlock(width, out, stride if i == 0 else 1,
+                                               weight_quant, act_quant))
+                width = out
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        if self.pixels == "uint8":
+            x = x * (2.0 / 255.0) - 1.0
+        x = self.stem(x.permute(0, 3, 1, 2))   # NHWC -> NCHW for PyTorch's convolutions
+        return self.fc(self.pool(self.layers(x)).flatten(1))
+
+    def extra_repr(self) -> str:
+        return f"pixels={self.pixels}"
+
+
 def model_inputs(model: nn.Module, images: np.ndarray) -> np.ndarray:
     """A data set's flat (N, channels*rows*cols) images in the layout ``model`` takes."""
     channels_first = (len(images), *model.image_shape)
@@ -243,18 +346,21 @@ def model_inputs(model: nn.Module, images: np.ndarray) -> np.ndarray:
 def build_model(name: str, image_shape: tuple[int, ...], num_classes: int,
                 quantizer: str = "bnn", dropout: float = 0.0, act_quantizer: str | None = None,
                 head: str = "tensor-norm", pixels: str = "bipolar") -> nn.Module:
-    """``tfc``/``sfc``/``lfc`` (64/256/1024 neurons x 3 hidden layers), ``cnv``, ``vgg-small``.
-    ``quantizer`` is the PC++ pair of the weights, ``act_quantizer`` that of the activations
-    (default: the same). ``image_shape`` is (channels, rows, cols), or (features,) for an
-    MLP. ``pixels`` selects a CNN's input layer (see :class:`BinaryCNN`)."""
-    if name in CONV_TOPOLOGIES:
+    """``tfc``/``sfc``/``lfc`` (64/256/1024 neurons x 3 hidden layers), ``cnv``, ``vgg-small``,
+    ``resnet18``. ``quantizer`` is the PC++ pair of the weights, ``act_quantizer`` that of the
+    activations (default: the same). ``image_shape`` is (channels, rows, cols), or (features,)
+    for an MLP. ``pixels`` selects a CNN's input layer (see :class:`BinaryCNN`). ResNet-18 has
+    no head normalization and no dropout: ``head`` and ``dropout`` do not apply to it."""
+    if name in CONV_MODELS:
         if len(image_shape) != 3:
             raise ValueError(f"{name} needs images of shape (channels, rows, cols), not "
                              f"{image_shape}")
+        if name in RESNET_MODELS:
+            return BinaryResNet18(image_shape, num_classes, quantizer, act_quantizer, pixels)
         return BinaryCNN(CONV_TOPOLOGIES[name], image_shape, num_classes, quantizer,
                          act_quantizer, pixels, head)
     if name not in MLP_WIDTHS:
         raise ValueError(f"unknown model {name!r}; choose one of "
-                         f"{sorted(MLP_WIDTHS) + sorted(CONV_TOPOLOGIES)}")
+                         f"{sorted(MLP_WIDTHS) + sorted(CONV_MODELS)}")
     return BinaryMLP(int(np.prod(image_shape)), num_classes, [MLP_WIDTHS[name]] * HIDDEN_LAYERS,
                      quantizer, dropout, act_quantizer, head=head)

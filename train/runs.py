@@ -64,12 +64,26 @@ def image_shape_of(record: dict) -> tuple[int, ...]:
     return tuple(record.get("image_shape") or (record["in_features"],))
 
 
+def on_cpu(value: Any) -> Any:
+    """``value`` with every tensor (in dicts, lists, tuples) on the CPU."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(v) for v in value)
+    return value
+
+
 def save_record(record: dict, path: str | Path) -> None:
-    """Atomically (temporary file, fsync, rename): a crash leaves the old record or the new."""
+    """Atomically (temporary file, fsync, rename): a crash leaves the old record or the new.
+    Tensors are saved from the CPU, so a record of a GPU run loads on any machine."""
     import torch
 
     with atomic_file(path) as f:
-        torch.save(record, f)
+        torch.save(on_cpu(record), f)
 
 
 def _describe_foreign(obj: Any) -> str:

@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .. import interrupts
 from ..errors import XnorflowError
-from .augment import random_affine, random_crop_flip, random_shift
+from . import distributed
+from .augment import Affine, Augmentation, CropFlip, Shift, rows_of
+from .batches import TrainingImages
 from .brevitas_quant import clip_latent_weights, set_schedule_progress
 from .configs import TrainConfig
 from .data import SIGN_BINARIZATIONS
+from .devices import resolve_device
 from .loop import EpochLoop
 from .models import build_model, model_inputs
 from .pairs import pair_for
@@ -46,17 +50,29 @@ def _seed_for(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
+# Steps between the points where a GPU run reads its loss back (progress, the finite check, the
+# processes' agreement to stop): each read waits for the device to finish its queue.
+GPU_SYNC_STEPS = 25
+
+
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 1000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of the deployed (eval-mode, sign-binarized) network."""
+             batch_size: int = 1000,
+             ranks: distributed.Ranks | None = None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of the deployed (eval-mode, sign-binarized) network;
+    each process of a distributed run evaluates its share of the images."""
+    ranks = ranks or distributed.Ranks()
     model.eval()
-    total_loss, correct = 0.0, 0
+    share = ranks.share(len(labels))
+    images, labels_here = images[share], labels[share]
+    total_loss = torch.zeros((), dtype=torch.float64, device=images.device)
+    correct = torch.zeros((), dtype=torch.int64, device=images.device)
     with torch.no_grad():
-        for start in range(0, len(labels), batch_size):
+        for start in range(0, len(labels_here), batch_size):
             logits = model(images[start:start + batch_size])
-            target = labels[start:start + batch_size]
-            total_loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
-            correct += (logits.argmax(1) == target).sum().item()
+            target = labels_here[start:start + batch_size]
+            total_loss += nn.functional.cross_entropy(logits, target, reduction="sum").double()
+            correct += (logits.argmax(1) == target).sum()
+    total_loss, correct = ranks.sum([total_loss.item(), correct.item()], images.device).tolist()
     return total_loss / len(labels), correct / len(labels)
 
 
@@ -76,19 +92,26 @@ class Trainer(EpochLoop):
     config: TrainConfig
     record_class = EpochRecord
 
+    placement = "auto"   # of the training images (xnorflow.train.batches)
+
     def setup(self) -> None:
+        self.device = resolve_device(self.config.device)
+        distributed.start(self.ranks, self.device)
         torch.manual_seed(self.config.seed)
         self.pair = pair_for(self.config.quantizer)
-        self.model = self._build_model()
+        self.model = self._build_model().to(self.device)
+        self.network = distributed.wrap(self.model, self.ranks, self.device)
         self.optimizer = self._build_optimizer()
         self.progress = 0.0
-        self.x_train = torch.from_numpy(model_inputs(self.model, self.dataset.train.images))
-        self.y_train = torch.from_numpy(self.dataset.train.labels)
-        self.x_test = torch.from_numpy(model_inputs(self.model, self.dataset.test.images))
-        # background of the input images, for augmentation: black, i.e. -1 once binarized
-        self.fill = -1.0 if self.config.binarization in SIGN_BINARIZATIONS else 0.0
-        self.y_test = torch.from_numpy(self.dataset.test.labels)
-        self.steps_per_epoch = math.ceil(len(self.y_train) / self.config.batch_size)
+        self.train_images = TrainingImages(model_inputs(self.model, self.dataset.train.images),
+                                           self.dataset.train.labels, self.device,
+                                           self.placement)
+        self.x_test = torch.from_numpy(
+            model_inputs(self.model, self.dataset.test.images)).to(self.device)
+        self.y_test = torch.from_numpy(self.dataset.test.labels).to(self.device)
+        self.augmentation = self._augmentation()
+        self.steps_per_epoch = math.ceil(len(self.train_images) / self.config.batch_size)
+        self.sync_steps = GPU_SYNC_STEPS if self.device.type == "cuda" else 1
 
     # ------------------------------------------------------------------ what a subclass varies
     def _build_model(self) -> nn.Module:
@@ -109,15 +132,17 @@ class Trainer(EpochLoop):
         act = "" if cfg.act_quantizer == cfg.quantizer else "/" + cfg.act_quantizer
         return f"{cfg.model.upper()} W1A1, {cfg.quantizer}{act}, {self.dataset.name}"
 
-    def _augmented(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        kind = self.config.augmentation
+    def _augmentation(self) -> Augmentation | None:
+        # background of the input images: black, i.e. -1 once binarized
+        fill = -1.0 if self.config.binarization in SIGN_BINARIZATIONS else 0.0
+        kind, shape = self.config.augmentation, tuple(self.dataset.image_shape)
         if kind == "crop-flip":
-            return random_crop_flip(images, generator, fill=self.fill)
+            return CropFlip(fill=fill)
         if kind == "shift":
-            return random_shift(images, self.dataset.image_shape, generator, fill=self.fill)
+            return Shift(shape, fill=fill)
         if kind == "affine":
-            return random_affine(images, self.dataset.image_shape, generator)
-        return images
+            return Affine(shape)
+        return None
 
     # ------------------------------------------------------------------ records
     def training_state(self) -> dict:
@@ -138,43 +163,71 @@ class Trainer(EpochLoop):
 
     # ------------------------------------------------------------------ training
     def train_epoch(self, epoch: int) -> EpochRecord:
-        cfg = self.config
+        cfg, ranks = self.config, self.ranks
         start = time.perf_counter()
         total_steps = cfg.epochs * self.steps_per_epoch
-        torch.manual_seed(_seed_for(cfg.seed, epoch))  # dropout masks of this epoch
-        order = torch.randperm(len(self.y_train),
+        # dropout masks and VISPA's draws of this epoch: noise of this process's own
+        torch.manual_seed(_seed_for(cfg.seed, epoch) + 7919 * ranks.rank)
+        order = torch.randperm(len(self.train_images),
                                generator=torch.Generator().manual_seed(_seed_for(cfg.seed, epoch)))
         # a stream of its own: seed + 1 would be the next epoch's shuffle seed
         crops = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch) ^ 0x5DEECE66D)
-        self.model.train()
-        loss_sum, correct, seen, lr = 0.0, 0, 0, cfg.lr
+        batches = [order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+                   for i in range(self.steps_per_epoch)]
+        shares = [ranks.share(len(b)) for b in batches]
+        self.network.train()
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)  # loss x images, correct
+        seen, lr, shown = 0, cfg.lr, (0.0, 0.0)
         bar = self.progress_bar(self.steps_per_epoch, epoch)
-        for i in bar:
+        data = self.train_images.batches([b[s] for b, s in zip(batches, shares)])
+        for i, (images, labels) in zip(bar, data):
             step = epoch * self.steps_per_epoch + i
             lr = self._lr(step, total_steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.progress = step / max(total_steps - 1, 1)
             set_schedule_progress(self.model, self.progress)
-            idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            logits = self.model(self._augmented(self.x_train[idx], crops))
-            loss = nn.functional.cross_entropy(logits, self.y_train[idx])
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss is {loss.item()} at epoch {epoch + 1}, step {i + 1}; stopped. The last "
-                    f"good checkpoint ({self.out_dir / CHECKPOINT}, epoch {len(self.history)}) is "
-                    f"kept. Lower --lr or check the input data for NaN/inf values.")
+            if self.augmentation is not None:
+                drawn = self.augmentation.draw(len(batches[i]), crops)
+                images = self.augmentation.apply(images, rows_of(drawn, shares[i]))
+            logits = self.network(images)
+            loss = nn.functional.cross_entropy(logits, labels)
+            # DDP averages the processes' gradients: weigh each share by its size so that
+            # the result is the gradient of the global batch's mean loss
+            weight = len(labels) * ranks.world / len(batches[i])
+            if weight != 1:
+                loss = loss * weight
+            sums += torch.stack([loss.detach().double() * (len(labels) / weight),
+                                 (logits.argmax(1) == labels).sum().double()])
+            seen += len(batches[i])
+            if (i + 1) % self.sync_steps == 0 or i + 1 == self.steps_per_epoch:
+                shown = self._agree(loss, epoch, i, sums, seen)
+                bar.set_postfix(loss=f"{shown[0]:.4f}", acc=f"{shown[1]:.4f}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             self._after_step()
-            loss_sum += loss.item() * len(idx)
-            correct += (logits.argmax(1) == self.y_train[idx]).sum().item()
-            seen += len(idx)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
-        test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test)
-        return EpochRecord(epoch + 1, loss_sum / seen, correct / seen, test_loss, test_acc, lr,
+        test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test, ranks=ranks)
+        return EpochRecord(epoch + 1, shown[0], shown[1], test_loss, test_acc, lr,
                            time.perf_counter() - start, self.pair.schedule_values(self.progress))
+
+    def _agree(self, loss: torch.Tensor, epoch: int, step: int, sums: torch.Tensor,
+               seen: int) -> tuple[float, float]:
+        """The point where the processes (and the host) read the device back: all stop
+        together on a Ctrl-C or a non-finite loss; returns the epoch's mean loss and accuracy
+        so far over every process."""
+        finite = bool(torch.isfinite(loss))
+        flags = [float(interrupts.pending()), float(not finite)]
+        totals = self.ranks.sum([*flags, *sums.tolist()], self.device).tolist()
+        if totals[0]:
+            raise KeyboardInterrupt
+        if totals[1]:
+            raise TrainingDiverged(
+                f"loss is {loss.item() if not finite else 'not finite'} at epoch {epoch + 1}, "
+                f"step {step + 1}; stopped. The last good checkpoint ({self.out_dir / CHECKPOINT},"
+                f" epoch {len(self.history)}) is kept. Lower --lr or check the input data for "
+                f"NaN/inf values.")
+        return totals[2] / seen, totals[3] / seen
 
     # ------------------------------------------------------------------ outputs
     def epoch_line(self, r: EpochRecord) -> str:

@@ -87,7 +87,8 @@ class VispaWeight(nn.Module):
     def forward(self, m: torch.Tensor) -> torch.Tensor:
         if self.rank == 0 or not (self.training or self.sampling):
             return m
-        r = torch.randn(self.rank, dtype=m.dtype) / math.sqrt(self.scale)
+        # drawn on the CPU: the same draws whatever the device (a copy of K numbers)
+        r = (torch.randn(self.rank, dtype=m.dtype) / math.sqrt(self.scale)).to(m.device)
         return _SampledWeight.apply(m, self.z, r, self.scale, self.z_grad_scale)
 
     def normalized(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -214,9 +215,11 @@ class VispaTrainer(Trainer):
     def _ensemble_accuracy(self) -> float:
         # seeded by the run's seed alone: every epoch's ensemble draws the same r, and the
         # next epoch reseeds torch, so a resumed run is unaffected
-        logits = ensemble_logits(self.model, self.x_test, self.config.ensemble_samples,
+        share = self.ranks.share(len(self.y_test))  # each process: its share of the images
+        logits = ensemble_logits(self.model, self.x_test[share], self.config.ensemble_samples,
                                  self.config.seed)
-        return (logits.argmax(1) == self.y_test).float().mean().item()
+        correct = (logits.argmax(1) == self.y_test[share]).sum().item()
+        return self.ranks.sum([correct], self.device).item() / len(self.y_test)
 
     def epoch_line(self, r: VispaEpochRecord) -> str:
         line = super().epoch_line(r)

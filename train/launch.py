@@ -1,0 +1,74 @@
+"""``xnorflow train --nproc N``: start the processes of a distributed run with PyTorch's own
+elastic agent (what ``torchrun`` runs), and answer for them.
+
+Each process is ``python -m xnorflow.cli train`` with the same arguments; the agent gives it
+``RANK``/``WORLD_SIZE``/``LOCAL_RANK``, and :mod:`xnorflow.train.distributed` does the rest.
+Rank 0 prints the run's lines and errors; this launcher adds only what no process can say (a
+process killed from outside) and returns rank 0's exit code. ``--nnodes M --rdzv HOST:PORT``
+on each of M machines joins them into one run (c10d rendezvous at HOST:PORT, the first
+machine); the run folder must then be on a file system the machines share.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import uuid
+
+from ..errors import XnorflowError
+
+ELASTIC_LOGGERS = ("torch.distributed.elastic", "torch.distributed.launcher")
+
+
+def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv: str | None = None,
+           threads_given: bool = False, run_folder: str = "the run folder") -> int:
+    """Run ``xnorflow <argv>`` as ``nproc`` processes here (times ``nnodes`` machines)."""
+    # the agent's own lines would bury rank 0's messages: its loggers take their level from
+    # LOGLEVEL when created, and some exist before this function runs
+    os.environ.setdefault("LOGLEVEL", "CRITICAL")
+    from torch.distributed.elastic.multiprocessing import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(ELASTIC_LOGGERS):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    if not threads_given and "OMP_NUM_THREADS" not in os.environ:
+        # as torchrun: the cores shared among this machine's processes, not each taking all
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    config = LaunchConfig(
+        min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc,
+        run_id=f"xnorflow-{uuid.uuid4().hex[:8]}" if rdzv is None else "xnorflow",
+        rdzv_backend="c10d", rdzv_endpoint=rdzv or "localhost:0",
+        rdzv_configs={"timeout": 600}, max_restarts=0, monitor_interval=0.5)
+    try:
+        elastic_launch(config, entrypoint=sys.executable)("-m", "xnorflow.cli", *argv)
+    except ChildFailedError as err:
+        return _failed(err.failures, nproc * nnodes, run_folder)
+    except SignalException as err:
+        # the agent stopped the processes; rank 0 said what was saved
+        return 130 if err.sigval in (signal.SIGINT, signal.SIGTERM) else 1
+    except Exception as err:  # rendezvous problems: unreachable endpoint, timeout
+        raise XnorflowError(f"the processes of the run could not meet at "
+                            f"{rdzv or 'localhost'} ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). "
+                            f"Check --rdzv HOST:PORT on every machine and that the port is "
+                            f"open.") from None
+    return 0
+
+
+def _failed(failures: dict, world: int, run_folder: str) -> int:
+    """Rank 0's exit code; a line for each process that a signal from outside ended."""
+    for rank, failure in sorted(failures.items()):
+        if failure.exitcode < 0:
+            name = signal.Signals(-failure.exitcode).name
+            print(f"error: process {rank} of {world} was ended by {name}; the other processes "
+                  f"were stopped. Continue from the last finished epoch with: xnorflow train "
+                  f"--resume --out {run_folder} --nproc {world}", file=sys.stderr)
+    main = failures.get(0)
+    if main is not None and main.exitcode > 0:
+        return main.exitcode
+    codes = [f.exitcode for f in failures.values() if f.exitcode > 0]
+    return 130 if 130 in codes else 1
