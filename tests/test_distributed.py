@@ -263,10 +263,45 @@ def test_process_options_that_cannot_work_are_refused(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def test_a_two_process_model_exports_bit_exactly(two_process_run, tmp_path):
+def test_a_two_process_model_exports_and_builds_bit_exactly(two_process_run, tmp_path):
+    from xnorflow.stages.build import BuildOptions, build_stage
+
     done = run_cli(["export", str(two_process_run), "--out", str(tmp_path / "m.onnx"),
                     "--verify", "200"])
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "m.onnx").is_file()
-    assert np.isfinite(json.loads((two_process_run / "summary.json").read_text())
-                       ["final_test_acc"])
+    assert "200/200 identical" in done.stdout, done.stdout
+    result = build_stage(two_process_run, tmp_path / "build", BuildOptions(target_fps=100_000),
+                         verify=200, progress=False)
+    assert result.comparisons and all(c.identical for c in result.comparisons), \
+        [c.summary() for c in result.comparisons]
+
+
+@pytest.mark.slow
+def test_two_process_sfc_on_mnist_resumes_bit_identically_and_builds_bit_exactly(mnist_dir,
+                                                                                   tmp_path):
+    """The issue's acceptance run: SFC on real MNIST, 2 gloo processes, Ctrl-C after the first
+    epoch, resumed: the same model.pt as the uninterrupted 2-process run, and every FINN stage
+    identical to PyTorch on 1,000 test images."""
+    from xnorflow.stages.build import BuildOptions, build_stage
+
+    args = ["train", "--model", "sfc", "--dataset", "mnist", "--data-dir", str(mnist_dir),
+            "--epochs", "2", "--no-progress", "--nproc", "2"]
+    whole = tmp_path / "whole"
+    done = run_cli([*args, "--out", str(whole)], timeout=1800)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "run"
+    process = start_cli([*args, "--out", str(run)])
+    wait_for(run / "checkpoint.pt", process, seconds=900)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    assert not (run / "model.pt").exists()
+    resumed = run_cli(["train", "--resume", "--nproc", "2", "--out", str(run), "--no-progress"],
+                      timeout=1800)
+    assert resumed.returncode == 0, resumed.stderr
+    assert identical(model_tensors(run), model_tensors(whole))
+    result = build_stage(run, tmp_path / "build", BuildOptions(target_fps=100_000), verify=1000,
+                         progress=False)
+    assert result.comparisons and all(c.identical for c in result.comparisons), \
+        [c.summary() for c in result.comparisons]
+    assert result.comparisons[-1].accuracy > 0.9

@@ -193,21 +193,31 @@ def _all_reduce_sum() -> type:
     return AllReduceSum
 
 
-def _global_moments(x, dims: list[int]):
+def _global_moments(x, dims: list[int], shift):
     """Mean and biased variance per channel of ``x`` over ``dims`` and all processes, and the
-    element count; differentiable (the sums are all-reduced with autograd)."""
-    local = 1
-    for d in dims:
-        local *= x.shape[d]
-    count = all_reduce(x.new_tensor([float(local)]).detach())
-    mean = all_reduce(x.sum(dims)) / count
+    element count, with one collective (and one in the backward pass): the sums of ``x - shift``
+    and of its squares and the count are all-reduced together. ``shift`` (the layer's running
+    mean, the same in every process) keeps the difference of the two moments free of
+    cancellation; the moments are combined in float64."""
+    import torch
+
     shape = [1] * x.dim()
     for d in range(x.dim()):
         if d not in dims:
             shape[d] = x.shape[d]
-    centered = x - mean.reshape(shape)
-    variance = all_reduce((centered * centered).sum(dims)) / count
-    return centered, mean, variance, count, shape
+    local = 1
+    for d in dims:
+        local *= x.shape[d]
+    shifted = x - shift.reshape(shape)
+    channels = shifted.sum(dims).numel()
+    sums = all_reduce(torch.cat([shifted.sum(dims).reshape(-1),
+                                 (shifted * shifted).sum(dims).reshape(-1),
+                                 x.new_tensor([float(local)])])).double()
+    count = sums[-1].detach()
+    first, second = sums[:channels] / count, sums[channels:2 * channels] / count
+    variance = (second - first * first).clamp(min=0).to(x.dtype)
+    mean = (shift.double().reshape(-1) + first).to(x.dtype)
+    return mean, variance, count, shape
 
 
 def _global_batch_norm(self, x):
@@ -217,17 +227,19 @@ def _global_batch_norm(self, x):
     if not self.training:
         return super(type(self), self).forward(x)
     dims = [0] + list(range(2, x.dim()))
-    centered, mean, variance, count, shape = _global_moments(x, dims)
+    shift = (self.running_mean if self.running_mean is not None
+             else x.new_zeros(x.shape[1])).detach()
+    mean, variance, count, shape = _global_moments(x, dims, shift)
     momentum = self.momentum
     if self.track_running_stats:
         self.num_batches_tracked.add_(1)
         if momentum is None:
             momentum = 1.0 / float(self.num_batches_tracked)
         with torch.no_grad():
-            unbiased = variance * (count / (count - 1).clamp(min=1))
+            unbiased = variance * float(count / (count - 1).clamp(min=1))
             self.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
             self.running_var.mul_(1 - momentum).add_(momentum * unbiased.detach())
-    y = centered / (variance.reshape(shape) + self.eps).sqrt()
+    y = (x - mean.reshape(shape)) / (variance.reshape(shape) + self.eps).sqrt()
     if self.affine:
         y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
     return y
@@ -240,16 +252,13 @@ def _global_tensor_norm(self, x):
 
     if not self.training:
         return super(type(self), self).forward(x)
-    count = all_reduce(x.new_tensor([float(x.numel())]).detach())
-    mean = all_reduce(x.sum().reshape(1)) / count
-    centered = x - mean
-    squares = all_reduce((centered * centered).sum().reshape(1))
-    biased = squares / count
+    flat = x.reshape(1, -1)   # one "channel": every element
+    mean, biased, count, _ = _global_moments(flat, [1], self.running_mean.detach().reshape(1))
     with torch.no_grad():
-        unbiased = squares / (count - 1).clamp(min=1)
+        unbiased = biased * float(count / (count - 1).clamp(min=1))
         self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
         self.running_var = (1 - self.momentum) * self.running_var + self.momentum * unbiased
-    return centered / (biased + self.eps).sqrt() * self.weight + self.bias
+    return (x - mean) / (biased + self.eps).sqrt() * self.weight + self.bias
 
 
 def _globalized(cls: type, forward) -> type:
