@@ -325,10 +325,22 @@ def main(argv: list[str] | None = None) -> int:
                    help="keep the run folders here (default: a temporary folder)")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
+        if torch.version.cuda is None and list(Path("/dev").glob("nvidia[0-9]*")):
+            # a GPU is there but this PyTorch cannot use it: nothing checked is a failure
+            print(f"gpu_check: this machine has an NVIDIA GPU (/dev/nvidia*) but PyTorch "
+                  f"{torch.__version__} is a CPU-only build; install a CUDA build of torch "
+                  f"to run the check. FAILED")
+            return 1
         print(no_gpu_line())
         return 0
-    if not args.device.startswith("cuda"):
-        p.error("--device: this script checks a GPU: cuda or cuda:N")
+    try:
+        from xnorflow.train.devices import resolve_device
+
+        if not args.device.startswith("cuda"):
+            raise ValueError("this script checks a GPU: cuda or cuda:N")
+        resolve_device(args.device)
+    except ValueError as err:   # DeviceUnavailable is a UsageError, a ValueError
+        p.error(f"--device {args.device}: {err}")
     data = (f"the first training images of CIFAR-10 ({args.data_dir}), its first "
             f"{args.images:,} test images" if args.data_dir else
             f"random pixels 0..255 and random labels (3x32x32, 10 classes, seed {args.seed}): "

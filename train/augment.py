@@ -64,11 +64,12 @@ class CropFlip(Augmentation):
         count, rows, cols, _ = images.shape
         device, p = images.device, self.padding
         padded = torch.nn.functional.pad(images, (0, 0, p, p, p, p), value=self.fill)
-        row_index = drawn["top"].to(device)[:, None] + torch.arange(rows, device=device)
-        col_index = drawn["left"].to(device)[:, None] + torch.arange(cols, device=device)
+        # the draws are small CPU tensors: copied without waiting for the GPU's queue
+        on = {key: value.to(device, non_blocking=True) for key, value in drawn.items()}
+        row_index = on["top"][:, None] + torch.arange(rows, device=device)
+        col_index = on["left"][:, None] + torch.arange(cols, device=device)
         if self.flip:
-            col_index = torch.where(drawn["mirrored"].to(device)[:, None], col_index.flip(1),
-                                    col_index)
+            col_index = torch.where(on["mirrored"][:, None], col_index.flip(1), col_index)
         return padded[torch.arange(count, device=device)[:, None, None], row_index[:, :, None],
                       col_index[:, None, :]]
 
@@ -141,7 +142,7 @@ class Affine(Augmentation):
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta = torch.stack([torch.stack([cos, -sin, -shift_x], 1),
                              torch.stack([sin, cos, -shift_y], 1)], 1)
-        theta = theta.to(images.dtype).to(images.device)
+        theta = theta.to(images.dtype).to(images.device, non_blocking=True)
         grid = torch.nn.functional.affine_grid(theta, [count, channels, rows, cols],
                                                align_corners=False)
         # interpolate the 0/1 image so that the zero padding is the black background

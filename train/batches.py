@@ -6,7 +6,7 @@ on the device. Two placements:
 
 - ``device``: the whole set on the training device (the CPU, or a GPU with room for it); a
   batch is an index into it, with no copy from the host.
-- ``host``: the set stays in host memory (pinned when there is a GPU); a ``DataLoader`` with
+- ``host``: the set stays in host memory; a ``DataLoader`` with
   worker processes gathers each batch ahead of the device, which copies it asynchronously. For
   data sets too large for the GPU's memory.
 
@@ -44,6 +44,14 @@ def choose_placement(placement: str, nbytes: int, device: torch.device) -> str:
     return "device" if nbytes <= DEVICE_SHARE * free else "host"
 
 
+def _ignore_interrupts(_worker: int) -> None:
+    """A loader worker ignores Ctrl-C: the training process decides when to stop (at once, or
+    with the other processes of a distributed run) and ends its loader."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _Rows(torch.utils.data.Dataset):
     """Item ``i`` of a DataLoader over batches: the rows of batch ``i`` (gathered in a
     worker process)."""
@@ -72,11 +80,9 @@ class TrainingImages:
         if self.placement == "device":
             self.images = stored.to(device)
             self.labels = torch.from_numpy(labels).to(device)
-        else:
-            pin = device.type == "cuda"
-            self.images = stored.pin_memory() if pin else stored
+        else:   # the loader pins each batch; the whole set stays pageable
+            self.images = stored
             self.labels = torch.from_numpy(labels)
-            self.labels = self.labels.pin_memory() if pin else self.labels
 
     def __len__(self) -> int:
         return self.count
@@ -86,13 +92,14 @@ class TrainingImages:
         ``rows`` in order."""
         if self.placement == "device":
             for index in rows:
-                index = index.to(self.device)
+                # non_blocking: a small copy through a staging buffer, no wait for the GPU
+                index = index.to(self.device, non_blocking=True)
                 yield self.images[index].float(), self.labels[index]
             return
         loader = torch.utils.data.DataLoader(
             _Rows(self.images, self.labels, rows), batch_size=None, shuffle=False,
             num_workers=LOADER_WORKERS, pin_memory=self.device.type == "cuda",
-            prefetch_factor=4, persistent_workers=False)
+            prefetch_factor=4, persistent_workers=False, worker_init_fn=_ignore_interrupts)
         for images, labels in loader:
             yield (images.to(self.device, non_blocking=True).float(),
                    labels.to(self.device, non_blocking=True))

@@ -21,6 +21,27 @@ def _local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def _local_processes() -> int:
+    """Processes of the run on this machine (torchrun's LOCAL_WORLD_SIZE; 1 alone)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+
+
+def _check_one_gpu_each(spec: str, count: int) -> None:
+    """Several processes on GPUs need one GPU each (NCCL refuses two on one GPU); checked the
+    same way in every process, so that rank 0 says it."""
+    local = _local_processes()
+    if local <= 1:
+        return
+    if ":" in spec:
+        raise DeviceUnavailable(f"--device {spec} names one GPU, but the {local} processes on "
+                                f"this machine need one each; use --device cuda (process i "
+                                f"takes GPU i).")
+    if count < local:
+        raise DeviceUnavailable(f"--device {spec}: {local} processes on this machine but "
+                                f"{count} GPU{'s' if count != 1 else ''}; use --nproc {count} "
+                                f"(one process per GPU) or --device cpu.")
+
+
 def resolve_device(spec: str):
     """The ``torch.device`` of ``spec`` (auto, cpu, cuda, cuda:N) on this machine."""
     import torch
@@ -31,13 +52,15 @@ def resolve_device(spec: str):
     if spec == "auto":
         if count == 0:
             return torch.device("cpu")
-        return torch.device("cuda", _local_rank() % count)
+        _check_one_gpu_each(spec, count)
+        return torch.device("cuda", _local_rank())
     if count == 0:
         build = ("this PyTorch is a CPU-only build (" + torch.__version__ + ")"
                  if torch.version.cuda is None else
                  f"PyTorch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU")
         raise DeviceUnavailable(f"--device {spec}: this machine has no usable GPU; {build}. "
                                 f"Use --device cpu (or auto).")
+    _check_one_gpu_each(spec, count)
     index = _local_rank() if spec == "cuda" else int(spec.split(":")[1])
     if index >= count:
         raise DeviceUnavailable(f"--device {spec}: this machine has {count} GPU"

@@ -86,6 +86,35 @@ class Ranks:
         return bool(self.sum([float(flag)], device).item() > 0)
 
 
+def resume_command(run_folder, nproc: int | None = None, nnodes: int | None = None) -> str:
+    """The command that continues the run in ``run_folder`` with the same processes (read from
+    torchrun's environment unless given)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    nproc = nproc or int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    nnodes = nnodes or max(1, world // max(nproc, 1))
+    command = f"xnorflow train --resume --out {run_folder}"
+    if nproc > 1:
+        command += f" --nproc {nproc}"
+    if nnodes > 1:
+        command += f" --nnodes {nnodes} --rdzv HOST:PORT (on every machine, as before)"
+    return command
+
+
+def share_loss(logits, labels, batch: int, ranks: Ranks):
+    """The cross-entropy a process backpropagates for its share of a global batch of ``batch``
+    images, and the share's summed loss (float64, detached). DDP averages the processes'
+    gradients, so a process's summed loss times world / batch gives the gradient of the global
+    batch's mean loss, also where its share of a short last batch is empty. One process: the
+    plain mean."""
+    from torch import nn
+
+    if not ranks.distributed:
+        loss = nn.functional.cross_entropy(logits, labels)
+        return loss, loss.detach().double() * len(labels)
+    summed = nn.functional.cross_entropy(logits, labels, reduction="sum")
+    return summed * (ranks.world / batch), summed.detach().double()
+
+
 def current() -> Ranks:
     """The ranks torchrun gave this process (one process when it was not started by it)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -212,7 +241,8 @@ def _global_moments(x, dims: list[int], shift):
     channels = shifted.sum(dims).numel()
     sums = all_reduce(torch.cat([shifted.sum(dims).reshape(-1),
                                  (shifted * shifted).sum(dims).reshape(-1),
-                                 x.new_tensor([float(local)])])).double()
+                                 torch.full((1,), float(local), dtype=x.dtype,
+                                            device=x.device)])).double()
     count = sums[-1].detach()
     first, second = sums[:channels] / count, sums[channels:2 * channels] / count
     variance = (second - first * first).clamp(min=0).to(x.dtype)
@@ -236,7 +266,7 @@ def _global_batch_norm(self, x):
         if momentum is None:
             momentum = 1.0 / float(self.num_batches_tracked)
         with torch.no_grad():
-            unbiased = variance * float(count / (count - 1).clamp(min=1))
+            unbiased = variance * (count / (count - 1).clamp(min=1)).to(variance.dtype)
             self.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
             self.running_var.mul_(1 - momentum).add_(momentum * unbiased.detach())
     y = (x - mean.reshape(shape)) / (variance.reshape(shape) + self.eps).sqrt()
@@ -255,7 +285,7 @@ def _global_tensor_norm(self, x):
     flat = x.reshape(1, -1)   # one "channel": every element
     mean, biased, count, _ = _global_moments(flat, [1], self.running_mean.detach().reshape(1))
     with torch.no_grad():
-        unbiased = biased * float(count / (count - 1).clamp(min=1))
+        unbiased = biased * (count / (count - 1).clamp(min=1)).to(biased.dtype)
         self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
         self.running_var = (1 - self.momentum) * self.running_var + self.momentum * unbiased
     return (x - mean) / (biased + self.eps).sqrt() * self.weight + self.bias

@@ -18,8 +18,10 @@ import sys
 import uuid
 
 from ..errors import XnorflowError
+from .distributed import resume_command
 
 ELASTIC_LOGGERS = ("torch.distributed.elastic", "torch.distributed.launcher")
+SHUTDOWN_SECONDS = 300
 
 
 def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv: str | None = None,
@@ -42,11 +44,14 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv: str | None = None
         min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc,
         run_id=f"xnorflow-{uuid.uuid4().hex[:8]}" if rdzv is None else "xnorflow",
         rdzv_backend="c10d", rdzv_endpoint=rdzv or "localhost:0",
-        rdzv_configs={"timeout": 600}, max_restarts=0, monitor_interval=0.5)
+        rdzv_configs={"timeout": 600}, max_restarts=0, monitor_interval=0.5,
+        # after Ctrl-C the processes stop at their next step: give a slow step (a large CNN on
+        # CPUs) time to end and rank 0 time to say what was saved, before SIGKILL
+        shutdown_timeout=SHUTDOWN_SECONDS)
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "xnorflow.cli", *argv)
     except ChildFailedError as err:
-        return _failed(err.failures, nproc * nnodes, run_folder)
+        return _failed(err.failures, nproc, nnodes, run_folder)
     except SignalException as err:
         # the agent stopped the processes; rank 0 said what was saved
         return 130 if err.sigval in (signal.SIGINT, signal.SIGTERM) else 1
@@ -59,14 +64,15 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv: str | None = None
     return 0
 
 
-def _failed(failures: dict, world: int, run_folder: str) -> int:
+def _failed(failures: dict, nproc: int, nnodes: int, run_folder: str) -> int:
     """Rank 0's exit code; a line for each process that a signal from outside ended."""
+    world = nproc * nnodes
     for rank, failure in sorted(failures.items()):
         if failure.exitcode < 0:
             name = signal.Signals(-failure.exitcode).name
             print(f"error: process {rank} of {world} was ended by {name}; the other processes "
-                  f"were stopped. Continue from the last finished epoch with: xnorflow train "
-                  f"--resume --out {run_folder} --nproc {world}", file=sys.stderr)
+                  f"were stopped. Continue from the last finished epoch with: "
+                  f"{resume_command(run_folder, nproc, nnodes)}", file=sys.stderr)
     main = failures.get(0)
     if main is not None and main.exitcode > 0:
         return main.exitcode

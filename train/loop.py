@@ -229,9 +229,8 @@ class EpochLoop:
             if not distributed.broke(err):
                 raise
             saved = (f"the last finished epoch is in {self.out_dir / CHECKPOINT}; continue "
-                     f"with `xnorflow train --resume --out {self.out_dir} --nproc "
-                     f"{self.ranks.world}`" if (self.out_dir / CHECKPOINT).is_file() else
-                     "no epoch had finished")
+                     f"with `{distributed.resume_command(self.out_dir)}`"
+                     if (self.out_dir / CHECKPOINT).is_file() else "no epoch had finished")
             raise distributed.DistributedError(
                 f"another process of the run stopped or became unreachable "
                 f"({distributed.short_reason(err)}); {saved}.") from None
