@@ -30,6 +30,7 @@ from .options import (
     POSITIVE,
     add_dataclass,
     add_field,
+    add_list_field,
     argument_type,
     given,
     option_name,
@@ -159,13 +160,12 @@ def _train(args) -> int:
 
 
 def _train_interrupted(args) -> str:
+    from .train.distributed import resume_command
     from .train.runs import CHECKPOINT
 
     if (Path(args.out) / CHECKPOINT).is_file():
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        processes = f" --nproc {world}" if world > 1 else ""
         return (f"interrupted; the last finished epoch is in {Path(args.out) / CHECKPOINT}. "
-                f"Continue with: xnorflow train --resume --out {args.out}{processes}")
+                f"Continue with: {resume_command(args.out)}")
     return "interrupted before the first epoch finished; nothing to resume, start the run again"
 
 
@@ -370,44 +370,93 @@ def _hls(args) -> int:
 
 
 # ------------------------------------------------------------------------------ explore
-def _add_explore_parser(sub) -> None:
-    from .explore.candidates import ExploreOptions
+EXPLORE_EPILOG = """examples:
+  xnorflow explore --out explore/digits --algos proxconnect vispa local-binary --trials 12
+  xnorflow explore --out explore/digits --worker --trials 6      # a second worker joins
+  xnorflow explore --out explore/grid --sampler grid --models tfc sfc --quantizers bnn bnn++
+  xnorflow explore --out explore/m1 --storage postgresql://user:pw@db-host/xnorflow \\
+                   --study mnist --dataset mnist --data-dir /data/mnist --holdout 10000
+  xnorflow explore --out explore/m2 --storage postgresql://user:pw@db-host/xnorflow \\
+                   --study mnist --worker --data-dir /data/mnist   # on another machine
 
-    p = sub.add_parser("explore", help="train a grid of candidate networks, fold each to fit a "
-                                       "board, and plot accuracy against FPS (Pareto front)",
-                       description="For every candidate of the grid (--algos x --models x "
-                                   "--quantizers): train it, build it with FINN folded to fit "
-                                   "--board within --budget (checking every stage against "
-                                   "PyTorch on --verify test images), and collect test "
-                                   "accuracy, estimated FPS, latency and resources. Writes "
-                                   "pareto.md/.csv, an interactive pareto.html and pareto.png "
-                                   "into --out. Architectures that cannot fit the board are "
-                                   "found before any training and skipped. Run the same "
-                                   "command again to continue a killed exploration.",
-                       epilog="exit codes: 0 done; 1 error or a design differs from PyTorch; 2 "
-                              "bad options; 4 no candidate fits the board; 130 interrupted.")
-    p.add_argument("--out", required=True, help="exploration folder: new, empty, or an earlier "
-                                                "exploration to continue or extend")
+exit codes: 0 done; 1 error, a failed trial or a design that differs from PyTorch; 2 bad
+options or a study of other settings; 130 interrupted (the trial is queued again).
+"""
+
+
+def _add_explore_parser(sub) -> None:
+    from .explore.settings import ExploreOptions
+    from .explore.space import SearchSpace
+
+    p = sub.add_parser("explore", help="search networks, trainers and foldings for the Pareto "
+                                       "front of accuracy, FPS and resources (Optuna study)",
+                       description="Each trial of an Optuna study draws a trainer and its "
+                                   "network (free MLP depths and widths, named networks, CNN "
+                                   "channel scales, ProxConnect++ pairs, VISPA ranks, local "
+                                   "binary group sizes) and a folding budget, trains it, "
+                                   "builds it with FINN folded to fit --board (checking every "
+                                   "stage against PyTorch on --verify test images), and "
+                                   "reports accuracy, estimated FPS and peak resource use "
+                                   "to the study. A network that cannot fit is found before "
+                                   "training and recorded as infeasible. The study lives in "
+                                   "--storage (an SQLite file in --out by default, or any "
+                                   "SQL database for workers on many machines); run the "
+                                   "command again to continue it, or --worker elsewhere to "
+                                   "join it. Writes pareto.md/.csv, an interactive "
+                                   "pareto.html and pareto.png into --out.",
+                       epilog=EXPLORE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="this worker's exploration folder (trial runs "
+                                                "and builds, outputs, the default study file): "
+                                                "new, empty, or an earlier one")
+    study = p.add_argument_group("the study")
+    study.add_argument("--storage", metavar="URL", help="SQLAlchemy URL of the study database, "
+                       "e.g. postgresql://user:password@host/db (default: sqlite in --out)")
+    study.add_argument("--study", default=None, metavar="NAME",
+                       help="study name (default: xnorflow)")
+    study.add_argument("--worker", action="store_true",
+                       help="join the existing study with its own settings (no search or "
+                            "training options): one of many workers, on any machine")
+    study.add_argument("--trials", type=ranged("int", AT_LEAST_0), default=None,
+                       help="trials this command runs (default: the rest of the grid, or 10)")
+    study.add_argument("--heartbeat", type=ranged("int", AT_LEAST_1), default=None,
+                       metavar="SECONDS", help="how often a worker signals it is alive; a trial "
+                                               "silent for twice that is run again (default: "
+                                               "60)")
+    search = p.add_argument_group("what the study searches (stored in it)")
+    for f in fields(SearchSpace):
+        add_list_field(search, f)
+    trials = p.add_argument_group("every trial (stored in the study)")
     for f in fields(ExploreOptions):
-        if str(f.type).startswith("list"):
-            p.add_argument(option_name(f.name), dest=f.name, nargs="+", default=None,
-                           choices=f.metadata["choices"],
-                           help=f"{f.metadata['help']} (default: {' '.join(f.default_factory())})",
-                           metavar=f.name.rstrip("s").upper())
-        else:
-            add_field(p, f, {"": f.default})
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        add_field(trials, f, {"": f.default})
+    p.add_argument("--no-progress", action="store_true", help="no line per trial")
     p.set_defaults(handler=_explore, interrupted=lambda args: (
-        f"interrupted; finished candidates are kept in {args.out}. Run the same command again "
-        f"to continue where it stopped."))
+        "interrupted; the trial under way was marked failed and queued again, the study is "
+        "intact. Run the same command (or a --worker) to continue."))
 
 
 def _explore(args) -> int:
-    from .explore.candidates import ExploreOptions
-    from .stages.explore import explore
+    from .explore.settings import ExploreOptions
+    from .explore.space import SearchSpace
+    from .stages.explore import HEARTBEAT_SECONDS, explore
 
-    options = ExploreOptions(**given(args, [f.name for f in fields(ExploreOptions)]))
-    result = explore(options, args.out, progress=not args.no_progress)
+    names = [f.name for f in fields(ExploreOptions) if f.name != "data_dir"] + \
+        [f.name for f in fields(SearchSpace)]
+    if args.worker:
+        given_settings = given(args, names)
+        if given_settings:
+            raise UsageError(f"{', '.join(map(option_name, given_settings))}: a --worker takes "
+                             f"the study's own settings; give only --storage, --study, "
+                             f"--data-dir, --trials and --heartbeat")
+        options = space = None
+    else:
+        space = SearchSpace(**given(args, [f.name for f in fields(SearchSpace)]))
+        options = ExploreOptions(**given(args, [f.name for f in fields(ExploreOptions)]))
+    from .explore.study import DEFAULT_STUDY
+
+    result = explore(options, space, args.out, storage=args.storage,
+                     study_name=args.study or DEFAULT_STUDY, worker=args.worker,
+                     trials=args.trials, heartbeat=args.heartbeat or HEARTBEAT_SECONDS,
+                     data_dir=args.data_dir, progress=not args.no_progress)
     for line in result.lines():
         print(line)
     return result.exit_code

@@ -176,6 +176,22 @@ def add_field(group, f, defaults: dict[str, object] | None = None) -> None:
     group.add_argument(option_name(f.name), **kwargs)
 
 
+def add_list_field(group, f) -> None:
+    """Add the declared list field ``f`` as ``--name A B C`` (dest = field name, default None =
+    not given); each item is checked against the declaration."""
+    meta = f.metadata
+    element = str(f.type).removeprefix("list[").split("]")[0]
+    kwargs = {"dest": f.name, "default": None, "nargs": "+",
+              "help": f"{meta['help']} (default: {' '.join(map(str, f.default_factory()))})"
+                      .replace("%", "%%"),
+              "metavar": meta.get("metavar") or f.name.rstrip("s").split("_")[-1].upper()}
+    if meta.get("choices"):
+        kwargs["choices"] = meta["choices"]
+    else:
+        kwargs["type"] = argument_type(element, meta)
+    group.add_argument(option_name(f.name), **kwargs)
+
+
 def add_dataclass(group, cls, names=None) -> None:
     for f in fields(cls):
         if f.metadata.get("cli") and (names is None or f.name in names):

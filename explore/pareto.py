@@ -13,59 +13,116 @@ from pathlib import Path
 
 from ..outputs import atomic_file, write_text
 
-COLUMNS = ("candidate", "test accuracy", "est. FPS", "latency (us)", "LUT", "BRAM_18K",
-           "LUT use", "BRAM use", "Pareto", "bit-exact check", "note")
+COLUMNS = ("trial", "test accuracy", "est. FPS", "latency (us)", "LUT", "BRAM_18K",
+           "LUT use", "BRAM use", "peak use", "budget", "Pareto", "bit-exact check", "note")
+VALIDATION_COLUMN = "val. accuracy"   # after "trial", when the study holds images out
+
+
+def feasible(point: dict) -> bool:
+    """A trial that fits its budget and whose every stage equals PyTorch."""
+    return bool(point.get("fits")) and point.get("identical") is not False
+
+
+def objectives(point: dict) -> tuple[float, float, float]:
+    """(accuracy the study optimizes, FPS, peak resource share) of a finished trial."""
+    peak = point.get("peak_share", max(point.get("utilization", {}).values(), default=0.0))
+    return point.get("accuracy", point["test_accuracy"]), point["estimated_fps"], peak
 
 
 def pareto_front(points: list[dict]) -> set[str]:
-    """Names of the points no other point beats in both accuracy and FPS (and matches in the
-    other); only points that fit the board compete."""
-    fitting = [p for p in points if p.get("fits")]
+    """Names of the feasible points that no other feasible point beats: at least as accurate,
+    as fast and as small, and better in one of them."""
+    fitting = [(p["name"], objectives(p)) for p in points if feasible(p)]
     front = set()
-    for p in fitting:
-        dominated = any(q["test_accuracy"] >= p["test_accuracy"]
-                        and q["estimated_fps"] >= p["estimated_fps"]
-                        and (q["test_accuracy"] > p["test_accuracy"]
-                             or q["estimated_fps"] > p["estimated_fps"])
-                        for q in fitting)
+    for name, (acc, fps, peak) in fitting:
+        dominated = any(a >= acc and f >= fps and k <= peak and (a, f, k) != (acc, fps, peak)
+                        for _, (a, f, k) in fitting)
         if not dominated:
-            front.add(p["name"])
+            front.add(name)
     return front
 
 
-def _row(point: dict, front: set[str]) -> list[str]:
-    if not point.get("fits"):
-        return [point["name"], f"{point['test_accuracy']:.2%}" if "test_accuracy" in point
-                else "-", "-", "-", "-", "-", "-", "-", "-", "-", point.get("note", "")]
+def point_line(point: dict, on_front: bool = False) -> str:
+    """One trial as the command prints it."""
+    if not feasible(point):
+        return f"{point['name']}: {point.get('note') or 'differs from PyTorch'}"
     use = point["utilization"]
-    return [point["name"], f"{point['test_accuracy']:.2%}", f"{point['estimated_fps']:,.0f}",
-            f"{point['latency_us']:.2f}", f"{point['resources'].get('LUT', 0):,.0f}",
+    val = (f" (validation {point['val_accuracy']:.2%})"
+           if point.get("val_accuracy") is not None else "")
+    return (f"{point['name']}: {point['test_accuracy']:.2%}{val}, "
+            f"{point['estimated_fps']:,.0f} FPS, LUT {use.get('LUT', 0):.0%}, BRAM "
+            f"{use.get('BRAM_18K', 0):.0%}{' (Pareto front)' if on_front else ''}; "
+            f"{point['check']}")
+
+
+def _row(point: dict, front: set[str], validation: bool) -> list[str]:
+    val = ([f"{point['val_accuracy']:.2%}" if point.get("val_accuracy") is not None else "-"]
+           if validation else [])
+    if not point.get("fits"):
+        acc = f"{point['test_accuracy']:.2%}" if "test_accuracy" in point else "-"
+        return [point["name"], *val, acc, "-", "-", "-", "-", "-", "-", "-",
+                f"{point['budget']:.0%}" if "budget" in point else "-", "-", "-",
+                point.get("note", "")]
+    use = point["utilization"]
+    status = ("yes" if point["name"] in front else
+              "dominated" if feasible(point) else "no (differs)")
+    return [point["name"], *val, f"{point['test_accuracy']:.2%}",
+            f"{point['estimated_fps']:,.0f}", f"{point['latency_us']:.2f}",
+            f"{point['resources'].get('LUT', 0):,.0f}",
             f"{point['resources'].get('BRAM_18K', 0):,.0f}", f"{use.get('LUT', 0):.0%}",
-            f"{use.get('BRAM_18K', 0):.0%}", "yes" if point["name"] in front else "dominated",
+            f"{use.get('BRAM_18K', 0):.0%}", f"{objectives(point)[2]:.0%}",
+            f"{point['budget']:.0%}" if "budget" in point else "-", status,
             point.get("check", "-"), point.get("note", "")]
 
 
+def _columns(validation: bool) -> tuple[str, ...]:
+    return (COLUMNS[0], VALIDATION_COLUMN, *COLUMNS[1:]) if validation else COLUMNS
+
+
 def _sorted(points: list[dict], front: set[str]) -> list[dict]:
-    return sorted(points, key=lambda p: (p["name"] not in front, not p.get("fits"),
-                                         -p.get("test_accuracy", 0)))
+    return sorted(points, key=lambda p: (p["name"] not in front, not feasible(p),
+                                         -p.get("accuracy", p.get("test_accuracy", 0))))
 
 
-def write_table(points: list[dict], folder: Path, title: str) -> tuple[Path, Path]:
+def write_table(points: list[dict], folder: Path, title: str,
+                validation: bool = False) -> tuple[Path, Path]:
     front = pareto_front(points)
-    rows = [_row(p, front) for p in _sorted(points, front)]
-    md = [f"# {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    columns = _columns(validation)
+    rows = [_row(p, front, validation) for p in _sorted(points, front)]
+    md = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
-    md += ["", f"{len(front)} of {sum(bool(p.get('fits')) for p in points)} fitting candidates "
-               f"are on the Pareto front (no other candidate is both as accurate and as fast)."
-               " FPS, latency and resources are FINN's estimates, not synthesis.", "",
+    chosen = "validation" if validation else "test"
+    md += ["", f"{len(front)} of {sum(feasible(p) for p in points)} feasible trials are on the "
+               f"Pareto front of {chosen} accuracy, FPS and peak resource use (no other trial "
+               f"is at least as good in all three and better in one). FPS, latency and "
+               f"resources are FINN's estimates, not synthesis.", "",
            "![Pareto front](pareto.png)", ""]
     write_text(folder / "pareto.md", "\n".join(md))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     writer.writerows(rows)
     write_text(folder / "pareto.csv", buffer.getvalue())
     return folder / "pareto.md", folder / "pareto.csv"
+
+
+def write_outputs(points: list[dict], folder: Path, title: str,
+                  validation: bool = False) -> list[Path]:
+    """pareto.md/.csv, pareto.html and pareto.png of a study's finished trials."""
+    return [*write_table(points, folder, title, validation),
+            write_html(points, folder, title, validation),
+            write_plot(points, folder, title, validation)]
+
+
+def _link(report: str | None, folder: Path) -> str | None:
+    """A trial's build report as a link from the outputs' folder (relative when inside it)."""
+    if not report:
+        return None
+    path = Path(report)
+    try:
+        return str(path.relative_to(folder.resolve()))
+    except ValueError:
+        return path.as_uri() if path.is_absolute() else report
 
 
 def _colour(share: float) -> str:
@@ -79,33 +136,33 @@ def _colour(share: float) -> str:
     return "#a50026"
 
 
-def write_plot(points: list[dict], folder: Path, title: str) -> Path:
+def write_plot(points: list[dict], folder: Path, title: str, validation: bool = False) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     front = pareto_front(points)
-    fitting = [p for p in points if p.get("fits")]
+    fitting = [p for p in points if feasible(p)]
     fig, ax = plt.subplots(figsize=(8, 5))
     if fitting:
         xs = [p["estimated_fps"] for p in fitting]
-        ys = [100 * p["test_accuracy"] for p in fitting]
-        lut = [p["utilization"].get("LUT", 0) for p in fitting]
+        ys = [100 * objectives(p)[0] for p in fitting]
+        peak = [objectives(p)[2] for p in fitting]
         edge = ["black" if p["name"] in front else "none" for p in fitting]
-        scatter = ax.scatter(xs, ys, c=lut, cmap="RdYlBu_r", vmin=0, vmax=1, s=70,
+        scatter = ax.scatter(xs, ys, c=peak, cmap="RdYlBu_r", vmin=0, vmax=1, s=70,
                              edgecolors=edge, linewidths=1.5, zorder=3)
-        fig.colorbar(scatter, ax=ax, label="LUT use of the device")
+        fig.colorbar(scatter, ax=ax, label="peak resource use of the device")
         for p, x, y in zip(fitting, xs, ys):
             ax.annotate(p["name"], (x, y), textcoords="offset points", xytext=(4, 4),
                         fontsize=7, alpha=1.0 if p["name"] in front else 0.5)
         line = sorted((p for p in fitting if p["name"] in front),
                       key=lambda p: p["estimated_fps"])
-        ax.plot([p["estimated_fps"] for p in line], [100 * p["test_accuracy"] for p in line],
+        ax.plot([p["estimated_fps"] for p in line], [100 * objectives(p)[0] for p in line],
                 color="black", linewidth=1, zorder=2, label="Pareto front (circled)")
         ax.set_xscale("log")
         ax.legend(loc="lower left")
-    ax.set(xlabel="estimated frames/s (FINN estimates)", ylabel="test accuracy (%)",
-           title=title)
+    ax.set(xlabel="estimated frames/s (FINN estimates)",
+           ylabel=f"{'validation' if validation else 'test'} accuracy (%)", title=title)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     with atomic_file(folder / "pareto.png") as f:
@@ -114,14 +171,14 @@ def write_plot(points: list[dict], folder: Path, title: str) -> Path:
     return folder / "pareto.png"
 
 
-def write_html(points: list[dict], folder: Path, title: str) -> Path:
+def write_html(points: list[dict], folder: Path, title: str, validation: bool = False) -> Path:
     front = pareto_front(points)
-    fitting = [p for p in points if p.get("fits")]
+    fitting = [p for p in points if feasible(p)]
     width, height, pad = 760, 420, 60
     svg = [f"<svg width='{width}' height='{height}' style='font:11px sans-serif'>"]
     if fitting:
         fps = [math.log10(p["estimated_fps"]) for p in fitting]
-        acc = [100 * p["test_accuracy"] for p in fitting]
+        acc = [100 * objectives(p)[0] for p in fitting]
         x0, x1 = min(fps) - 0.1, max(fps) + 0.1
         y0, y1 = min(acc) - 1, max(acc) + 1
         sx = lambda v: pad + (v - x0) / (x1 - x0) * (width - 2 * pad)  # noqa: E731
@@ -137,34 +194,35 @@ def write_html(points: list[dict], folder: Path, title: str) -> Path:
                        f"{tick}%</text>")
         svg.append(f"<text x='{width / 2}' y='{height - 20}' text-anchor='middle'>estimated "
                    f"frames/s (log scale)</text><text x='15' y='{height / 2}' "
-                   f"transform='rotate(-90 15 {height / 2})' text-anchor='middle'>test "
-                   f"accuracy</text>")
+                   f"transform='rotate(-90 15 {height / 2})' text-anchor='middle'>"
+                   f"{'validation' if validation else 'test'} accuracy</text>")
         line = sorted((p for p in fitting if p["name"] in front),
                       key=lambda p: p["estimated_fps"])
         svg.append("<polyline fill='none' stroke='black' points='" + " ".join(
-            f"{sx(math.log10(p['estimated_fps'])):.1f},{sy(100 * p['test_accuracy']):.1f}"
+            f"{sx(math.log10(p['estimated_fps'])):.1f},{sy(100 * objectives(p)[0]):.1f}"
             for p in line) + "'/>")
         for p in fitting:
             on_front = p["name"] in front
-            tip = (f"{p['name']}\naccuracy {p['test_accuracy']:.2%}\n"
+            tip = (f"{p['name']}\ntest accuracy {p['test_accuracy']:.2%}\n"
                    f"{p['estimated_fps']:,.0f} FPS, latency {p['latency_us']:.2f} us\n"
                    f"LUT {p['utilization'].get('LUT', 0):.0%}, BRAM "
-                   f"{p['utilization'].get('BRAM_18K', 0):.0%}\n"
+                   f"{p['utilization'].get('BRAM_18K', 0):.0%}, peak "
+                   f"{objectives(p)[2]:.0%}\n"
                    f"{'Pareto front' if on_front else 'dominated'}")
             svg.append(f"<circle class='{'front' if on_front else 'dominated'}' "
                        f"cx='{sx(math.log10(p['estimated_fps'])):.1f}' "
-                       f"cy='{sy(100 * p['test_accuracy']):.1f}' r='7' "
-                       f"fill='{_colour(p['utilization'].get('LUT', 0))}' "
+                       f"cy='{sy(100 * objectives(p)[0]):.1f}' r='7' "
+                       f"fill='{_colour(objectives(p)[2])}' "
                        f"stroke='{'black' if on_front else 'none'}' stroke-width='2' "
                        f"opacity='{1 if on_front else 0.45}' "
                        f"onclick=\"pick({html.escape(json.dumps(p['name']))})\">"
                        f"<title>{html.escape(tip)}</title></circle>")
     svg.append("</svg>")
-    rows = [_row(p, front) for p in _sorted(points, front)]
-    links = {p["name"]: p.get("report") for p in points}
+    rows = [_row(p, front, validation) for p in _sorted(points, front)]
+    links = {p["name"]: _link(p.get("report"), folder) for p in points}
     table = ["<table id='t'><tr>" + "".join(
-        f"<th onclick='sortBy({i})'>{html.escape(c)}</th>" for i, c in enumerate(COLUMNS))
-        + "</tr>"]
+        f"<th onclick='sortBy({i})'>{html.escape(c)}</th>"
+        for i, c in enumerate(_columns(validation))) + "</tr>"]
     for r in rows:
         name = html.escape(r[0])
         cell = (f"<a href='{html.escape(links[r[0]])}'>{name}</a>" if links.get(r[0]) else name)
@@ -177,8 +235,9 @@ body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} th{{cursor:pointer;background:#eee}}
 tr.picked{{background:#ffe08a}} circle{{cursor:pointer}}
 </style></head><body><h1>{html.escape(title)}</h1>
-<p>Each point is a trained candidate folded to fit the board; colour: LUT use (blue low, red
-high); circled and joined: the Pareto front (no other candidate is both as accurate and as fast).
+<p>Each point is a trained trial folded to fit the board; colour: peak resource use (blue low,
+red high); circled and joined: the Pareto front of accuracy, FPS and peak resource use (no other
+trial is at least as good in all three and better in one).
 Hover a point for its figures, click it to find its row; click a column header to sort.
 <label><input type='checkbox' onchange='hideDominated(this.checked)'> hide dominated</label></p>
 {''.join(svg)}

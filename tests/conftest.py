@@ -72,3 +72,69 @@ def digits_tfc_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tfc-digits") / "run"
     Trainer(TrainConfig(model="tfc", epochs=2), out, show_progress=False, verbose=False).fit()
     return out
+
+
+def _postgres_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs (initdb, pg_ctl), newest version."""
+    import shutil
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    if found:
+        return found[-1].parent
+    pg_ctl = shutil.which("pg_ctl")
+    return Path(pg_ctl).resolve().parent if pg_ctl else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server (Debian's package, installed by .ci/run) started on loopback
+    for this test session: an empty cluster with trust authentication, a free port, its
+    socket in a folder of the session; stopped at the end. Skipped, with the reason, only
+    where the server cannot start."""
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL's server programs are not installed (Debian: apt-get install "
+                    "postgresql; .ci/run does it)")
+    # a folder of its own under the system's temporary directory: the server's user must
+    # be able to reach it (pytest's own folders are private to this user)
+    root = Path(tempfile.mkdtemp(prefix="xnorflow-postgres-"))
+    data, sockets = root / "data", root / "sockets"
+    sockets.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:   # the server refuses to run as root: Debian's postgres user runs it
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run the server")
+        for path in (root, sockets):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def run(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*as_user, *command], capture_output=True, text=True,
+                              timeout=120)
+
+    made = run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "xnorflow",
+               "--no-sync")
+    if made.returncode != 0:
+        pytest.skip(f"initdb failed: {made.stderr.strip()[-300:]}")
+    started = run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
+                  "-w", "-o", f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 "
+                  f"-c fsync=off", "start")
+    if started.returncode != 0:
+        log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
+        pytest.skip(f"the PostgreSQL server did not start: {started.stderr.strip()[-300:]} "
+                    f"{log[-300:]}")
+    yield f"postgresql://xnorflow@127.0.0.1:{port}/postgres"
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+    shutil.rmtree(root, ignore_errors=True)

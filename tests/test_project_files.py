@@ -93,10 +93,12 @@ NOTEBOOK_RESULTS = {
          r"360/360 predictions identical", None),
     ],
     "04_explore_digits": [
-        (r"^(\d) of 4 candidates on the Pareto front", lambda n: 1 <= int(n) <= 4),
-        (r"^sfc-bnn: [\d.]+%, [\d,]+ FPS, LUT (\d+)%.*identical on 50 images$",
+        (r"^(\d) of 6 trials on the Pareto front", lambda n: 1 <= int(n) <= 6),
+        (r"^#\d [^:]+: [\d.]+%, [\d,]+ FPS, LUT (\d+)%.*identical on 50 images$",
          lambda lut: int(lut) <= 80),
-        (r"^\| candidate \| test accuracy \| est. FPS", None),
+        (r"^\| trial \| test accuracy \| est. FPS", None),
+        (r"^(\d) of 7 trials on the Pareto front; this command ran 1 trial",
+         lambda n: 1 <= int(n) <= 7),
     ],
 }
 

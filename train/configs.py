@@ -29,8 +29,10 @@ from .local_binary.model import CONVENTIONS as LOCAL_BINARY_CONVENTIONS
 from .pairs import PAIRS
 
 MLP_WIDTHS = {"tfc": 64, "sfc": 256, "lfc": 1024}  # FINN paper: three hidden layers each
+FREE_MLP = "mlp"   # --model mlp: the hidden widths given by --hidden
 # cnv and vgg-small: xnorflow.train.models.CONV_TOPOLOGIES; resnet18: models.BinaryResNet18
 CONV_MODELS = ("cnv", "vgg-small", "resnet18")
+SCALABLE_CONV_MODELS = ("cnv", "vgg-small")   # the ConvTopology models: --channel-scale
 # Models that train but that FINN cannot build, and why: export, build, deploy and explore
 # refuse them with this reason before writing anything (xnorflow.export.run_export)
 NOT_BUILDABLE = {
@@ -99,6 +101,10 @@ class RunConfig:
     batch_size: int = option(100, "training batch size", range=AT_LEAST_1)
     seed: int = option(0, "seed of the initialization, data order and every random draw",
                        range=Range(0, SEED_LIMIT))
+    holdout: int = option(0, "training samples held out as validation (chosen by --seed); "
+                          "the run reports its accuracy on them beside the test accuracy, e.g. "
+                          "10000 for the local binary paper's Fashion-MNIST protocol, or for "
+                          "`xnorflow explore` to select on validation", range=AT_LEAST_0)
     threads: int = option(0, "CPU threads (0: one per core; the run records the number used). "
                           "Float training splits sums across threads, so a seed reproduces a "
                           "run bit for bit only at the same thread count", range=AT_LEAST_0)
@@ -157,7 +163,8 @@ class TrainConfig(RunConfig):
     summary: ClassVar[str] = ("a FINN-family Brevitas network (MLP or CNN) with a ProxConnect++ "
                               "forward/backward quantizer pair (Lu et al. 2024)")
     RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"head": "batch-norm", "augment": "standard",
-                                                 "device": "cpu"}
+                                                 "device": "cpu", "hidden": None,
+                                                 "channel_scale": 1.0, "holdout": 0}
     # A resumed run may move to another device: model.pt and checkpoint.pt load anywhere, and
     # the run's outputs say so (its float sums differ between devices in the last bits).
     RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("data_dir", "device")
@@ -172,7 +179,14 @@ class TrainConfig(RunConfig):
                         "convolutions; ResNet-18: the VISPA / ProxConnect++ CIFAR benchmark, "
                         "binary 3x3 convolutions with real-valued shortcuts, first and last "
                         "layers (no --head normalization; trains and evaluates, but FINN "
-                        "cannot build it)", choices=tuple(MLP_WIDTHS) + CONV_MODELS)
+                        "cannot build it); mlp: an MLP of the --hidden widths",
+                        choices=tuple(MLP_WIDTHS) + (FREE_MLP,) + CONV_MODELS)
+    hidden: list[int] | None = option(None, "hidden layer widths of --model mlp, any depth, "
+                                      "e.g. 512,128", range=AT_LEAST_1, metavar="WIDTHS")
+    channel_scale: float = option(1.0, "CNV and VGG-Small: every convolution's channels and "
+                                  "every hidden fully connected layer's width times this "
+                                  "(rounded, at least 1), e.g. 0.5 for a half-width CNV",
+                                  range=Range(0, 4, low_open=True))
     binarization: str | None = option(
         None, "first-layer input: threshold (pixel >= 0.5 -> +1, else -1), centered-sign "
         "(pixel >= its training mean), median (pixel > the training-pixel median), uint8 "
@@ -236,6 +250,13 @@ class TrainConfig(RunConfig):
             raise ConfigError(f"--augment affine re-binarizes the moved +-1 images; it needs a "
                               f"sign binarization ({', '.join(SIGN_BINARIZATIONS)}), not "
                               f"--binarization {self.binarization}. Use --augment shift")
+        if (self.model == FREE_MLP) != bool(self.hidden):
+            raise ConfigError(f"--hidden gives the widths of --model {FREE_MLP}; give both or "
+                              f"neither (--model {self.model}"
+                              f"{' has its own widths' if self.hidden else ' needs --hidden'})")
+        if self.channel_scale != 1 and self.model not in SCALABLE_CONV_MODELS:
+            raise ConfigError(f"--channel-scale is for {' and '.join(SCALABLE_CONV_MODELS)}; "
+                              f"{self.model} has no channel scale")
         if self.is_conv and self.dropout:
             raise ConfigError(f"--dropout is for the MLPs; {self.model} has none (as "
                               f"Brevitas' CNV)")
@@ -261,9 +282,17 @@ class TrainConfig(RunConfig):
             options["act_quantizer"] = options["quantizer"]
         return options
 
+    @property
+    def network_name(self) -> str:
+        """SFC, MLP 512-128, CNV x0.5: the network, for reports."""
+        if self.model == FREE_MLP:
+            return f"MLP {'-'.join(map(str, self.hidden))}"
+        scale = f" x{self.channel_scale:g}" if self.channel_scale != 1 else ""
+        return f"{self.model.upper()}{scale}"
+
     def describe(self) -> str:
         act = "" if self.act_quantizer == self.quantizer else "/" + self.act_quantizer
-        return f"{self.model.upper()} W1A1 ({self.quantizer}{act}, {self.dataset})"
+        return f"{self.network_name} W1A1 ({self.quantizer}{act}, {self.dataset})"
 
 
 @run_kind
@@ -322,7 +351,7 @@ class VispaConfig(TrainConfig):
 
     def describe(self) -> str:
         acts = "W1A1" if self.activations == "binary" else "W1A32"
-        return f"{self.model.upper()} {acts} (VISPA rank {self.rank}, {self.dataset})"
+        return f"{self.network_name} {acts} (VISPA rank {self.rank}, {self.dataset})"
 
 
 @run_kind
@@ -355,8 +384,6 @@ class LocalBinaryConfig(RunConfig):
                                  "floor(r * width)", range=FRACTION)
     reinforcement: float = option(0.5, "p_r of the metaplastic reinforcement", range=FRACTION)
     weight_bits: int = option(16, "signed, saturating hidden-weight width", range=Range(3, 31))
-    holdout: int = option(0, "training samples held out as validation, e.g. 10000 for the "
-                          "paper's Fashion-MNIST protocol", range=AT_LEAST_0)
     convention: str = option("bipolar", "bipolar: odd hidden weights, +-1 local classifiers "
                              "and sign(0) = +1, so every value is +-1 (an XNOR network FINN "
                              "builds); authors: the authors' code exactly: weights "

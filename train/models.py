@@ -33,7 +33,15 @@ from torch import nn
 from torch.nn import functional
 
 from .brevitas_quant import PixelQuant, act_quant_for, weight_quant_for
-from .configs import CONV_MODELS, HEADS, HIDDEN_LAYERS, MLP_WIDTHS, NOT_BUILDABLE
+from .configs import (
+    CONV_MODELS,
+    FREE_MLP,
+    HEADS,
+    HIDDEN_LAYERS,
+    MLP_WIDTHS,
+    NOT_BUILDABLE,
+    SCALABLE_CONV_MODELS,
+)
 
 
 def head_layer(head: str, num_classes: int) -> list[nn.Module]:
@@ -112,6 +120,18 @@ class ConvTopology:
             size = size // 2 if pooled else size
         return size
 
+    def scaled(self, factor: float) -> ConvTopology:
+        """The topology with every convolution's channels and every hidden fully connected
+        width times ``factor`` (rounded, at least 1)."""
+        if factor == 1:
+            return self
+
+        def scale(width: int) -> int:
+            return max(1, round(width * factor))
+
+        return ConvTopology(tuple(tuple(scale(c) for c in block) for block in self.blocks),
+                            self.pooled, self.padding, tuple(scale(w) for w in self.hidden))
+
     @property
     def min_size(self) -> int:
         """Smallest input rows/cols that leave at least one pixel after the last block."""
@@ -131,6 +151,7 @@ CONV_TOPOLOGIES = {
 }
 RESNET_MODELS = ("resnet18",)  # convolutional models that are not a ConvTopology
 assert set(CONV_TOPOLOGIES) | set(RESNET_MODELS) == set(CONV_MODELS)
+assert set(CONV_TOPOLOGIES) == set(SCALABLE_CONV_MODELS)
 assert not set(CONV_TOPOLOGIES) & set(RESNET_MODELS)
 assert set(NOT_BUILDABLE) <= set(CONV_MODELS) | set(MLP_WIDTHS)
 
@@ -343,10 +364,24 @@ def model_inputs(model: nn.Module, images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images.reshape(channels_first).transpose(0, 2, 3, 1))
 
 
+def mlp_widths(name: str, hidden: list[int] | None = None) -> list[int]:
+    """Hidden widths of the MLP ``name``: a named one's, or ``hidden`` for ``mlp``."""
+    if name == FREE_MLP:
+        if not hidden:
+            raise ValueError(f"--model {FREE_MLP} needs its hidden widths")
+        return list(hidden)
+    if name not in MLP_WIDTHS:
+        raise ValueError(f"unknown model {name!r}; choose one of "
+                         f"{sorted(MLP_WIDTHS) + [FREE_MLP] + sorted(CONV_MODELS)}")
+    return [MLP_WIDTHS[name]] * HIDDEN_LAYERS
+
+
 def build_model(name: str, image_shape: tuple[int, ...], num_classes: int,
                 quantizer: str = "bnn", dropout: float = 0.0, act_quantizer: str | None = None,
-                head: str = "tensor-norm", pixels: str = "bipolar") -> nn.Module:
-    """``tfc``/``sfc``/``lfc`` (64/256/1024 neurons x 3 hidden layers), ``cnv``, ``vgg-small``,
+                head: str = "tensor-norm", pixels: str = "bipolar",
+                hidden: list[int] | None = None, channel_scale: float = 1.0) -> nn.Module:
+    """``tfc``/``sfc``/``lfc`` (64/256/1024 neurons x 3 hidden layers), ``mlp`` (the
+    ``hidden`` widths), ``cnv``, ``vgg-small`` (channels times ``channel_scale``),
     ``resnet18``. ``quantizer`` is the PC++ pair of the weights, ``act_quantizer`` that of the
     activations (default: the same). ``image_shape`` is (channels, rows, cols), or (features,)
     for an MLP. ``pixels`` selects a CNN's input layer (see :class:`BinaryCNN`). ResNet-18 has
@@ -357,10 +392,7 @@ def build_model(name: str, image_shape: tuple[int, ...], num_classes: int,
                              f"{image_shape}")
         if name in RESNET_MODELS:
             return BinaryResNet18(image_shape, num_classes, quantizer, act_quantizer, pixels)
-        return BinaryCNN(CONV_TOPOLOGIES[name], image_shape, num_classes, quantizer,
-                         act_quantizer, pixels, head)
-    if name not in MLP_WIDTHS:
-        raise ValueError(f"unknown model {name!r}; choose one of "
-                         f"{sorted(MLP_WIDTHS) + sorted(CONV_MODELS)}")
-    return BinaryMLP(int(np.prod(image_shape)), num_classes, [MLP_WIDTHS[name]] * HIDDEN_LAYERS,
+        return BinaryCNN(CONV_TOPOLOGIES[name].scaled(channel_scale), image_shape, num_classes,
+                         quantizer, act_quantizer, pixels, head)
+    return BinaryMLP(int(np.prod(image_shape)), num_classes, mlp_widths(name, hidden),
                      quantizer, dropout, act_quantizer, head=head)

@@ -22,7 +22,7 @@ from .augment import Affine, Augmentation, CropFlip, Shift, rows_of
 from .batches import TrainingImages
 from .brevitas_quant import clip_latent_weights, set_schedule_progress
 from .configs import TrainConfig
-from .data import SIGN_BINARIZATIONS
+from .data import SIGN_BINARIZATIONS, holdout_split
 from .devices import resolve_device
 from .loop import EpochLoop
 from .models import build_model, model_inputs
@@ -44,17 +44,18 @@ class EpochRecord:
     lr: float
     seconds: float
     schedule: dict = field(default_factory=dict)
+    val_acc: float | None = None   # the --holdout images (None without)
 
 
 def _seed_for(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
-# Steps between the points where a run reads its loss back (progress, the finite check, the
-# processes' agreement to stop) when that costs something: on a GPU each read waits for the
-# device's queue, between processes each is a collective (about 0.6 ms over gloo here). A
-# one-process CPU run checks every step, for free.
-AGREE_STEPS = 25
+# Steps between the points where a GPU run reads its loss back (progress, the finite check,
+# the processes' agreement to stop): each read waits for the device's queue. A CPU run reads
+# it every step (between processes one small collective, about 0.6 ms over gloo here), so that
+# a Ctrl-C is answered within a step, however slow the steps are.
+GPU_SYNC_STEPS = 25
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
@@ -85,7 +86,8 @@ def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
 def model_for(config: TrainConfig, image_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     return build_model(config.model, image_shape, num_classes, config.quantizer, config.dropout,
                        config.act_quantizer, config.head,
-                       pixels="uint8" if config.binarization == "uint8" else "bipolar")
+                       pixels="uint8" if config.binarization == "uint8" else "bipolar",
+                       hidden=config.hidden, channel_scale=config.channel_scale)
 
 
 class Trainer(EpochLoop):
@@ -105,16 +107,23 @@ class Trainer(EpochLoop):
         self.network = distributed.wrap(self.model, self.ranks, self.device)
         self.optimizer = self._build_optimizer()
         self.progress = 0.0
-        self.train_images = TrainingImages(model_inputs(self.model, self.dataset.train.images),
-                                           self.dataset.train.labels, self.device,
-                                           self.placement)
+        train, self.val = self.dataset.train, None
+        if self.config.holdout:
+            train, held = holdout_split(train, self.config.holdout, self.config.seed)
+            self.val = (torch.from_numpy(model_inputs(self.model, held.images)).to(self.device),
+                        torch.from_numpy(held.labels).to(self.device))
+        self.train_images = TrainingImages(model_inputs(self.model, train.images),
+                                           train.labels, self.device, self.placement)
         self.x_test = torch.from_numpy(
             model_inputs(self.model, self.dataset.test.images)).to(self.device)
         self.y_test = torch.from_numpy(self.dataset.test.labels).to(self.device)
         self.augmentation = self._augmentation()
         self.steps_per_epoch = math.ceil(len(self.train_images) / self.config.batch_size)
-        free = self.device.type == "cpu" and not self.ranks.distributed
-        self.sync_steps = 1 if free else AGREE_STEPS
+        self.sync_steps = GPU_SYNC_STEPS if self.device.type == "cuda" else 1
+        if self.device.type == "cuda":
+            # the same convolution algorithms every run: a resumed run repeats the steps
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
 
     # ------------------------------------------------------------------ what a subclass varies
     def _build_model(self) -> nn.Module:
@@ -133,7 +142,7 @@ class Trainer(EpochLoop):
     def _title(self) -> str:
         cfg = self.config
         act = "" if cfg.act_quantizer == cfg.quantizer else "/" + cfg.act_quantizer
-        return f"{cfg.model.upper()} W1A1, {cfg.quantizer}{act}, {self.dataset.name}"
+        return f"{cfg.network_name} W1A1, {cfg.quantizer}{act}, {self.dataset.name}"
 
     def _augmentation(self) -> Augmentation | None:
         # background of the input images: black, i.e. -1 once binarized
@@ -194,14 +203,8 @@ class Trainer(EpochLoop):
                 drawn = self.augmentation.draw(len(batches[i]), crops)
                 images = self.augmentation.apply(images, rows_of(drawn, shares[i]))
             logits = self.network(images)
-            loss = nn.functional.cross_entropy(logits, labels)
-            # DDP averages the processes' gradients: weigh each share by its size so that
-            # the result is the gradient of the global batch's mean loss
-            weight = len(labels) * ranks.world / len(batches[i])
-            if weight != 1:
-                loss = loss * weight
-            sums += torch.stack([loss.detach().double() * (len(labels) / weight),
-                                 (logits.argmax(1) == labels).sum().double()])
+            loss, summed = distributed.share_loss(logits, labels, len(batches[i]), ranks)
+            sums += torch.stack([summed, (logits.argmax(1) == labels).sum().double()])
             seen += len(batches[i])
             if (i + 1) % self.sync_steps == 0 or i + 1 == self.steps_per_epoch:
                 shown = self._agree(loss, epoch, i, sums, seen)
@@ -211,8 +214,10 @@ class Trainer(EpochLoop):
             self.optimizer.step()
             self._after_step()
         test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test, ranks=ranks)
+        val_acc = evaluate(self.model, *self.val, ranks=ranks)[1] if self.val else None
         return EpochRecord(epoch + 1, shown[0], shown[1], test_loss, test_acc, lr,
-                           time.perf_counter() - start, self.pair.schedule_values(self.progress))
+                           time.perf_counter() - start, self.pair.schedule_values(self.progress),
+                           val_acc)
 
     def _agree(self, loss: torch.Tensor, epoch: int, step: int, sums: torch.Tensor,
                seen: int) -> tuple[float, float]:
@@ -234,9 +239,14 @@ class Trainer(EpochLoop):
 
     # ------------------------------------------------------------------ outputs
     def epoch_line(self, r: EpochRecord) -> str:
+        val = f"val acc {r.val_acc:.4f}  " if r.val_acc is not None else ""
         return (f"epoch {r.epoch:3d}/{self.config.epochs}  train loss {r.train_loss:.4f} acc "
-                f"{r.train_acc:.4f}  test loss {r.test_loss:.4f} acc {r.test_acc:.4f}  "
+                f"{r.train_acc:.4f}  {val}test loss {r.test_loss:.4f} acc {r.test_acc:.4f}  "
                 f"({r.seconds:.1f} s)")
+
+    def final_summary(self) -> dict:
+        last = self.history[-1]
+        return {"final_val_acc": last.val_acc} if last.val_acc is not None else {}
 
     def plot(self, file) -> None:
         plot_curves(self.history, file, self._title())
@@ -253,6 +263,8 @@ def plot_curves(history: list[EpochRecord], file, title: str) -> None:
     ax_loss.plot(epochs, [r.test_loss for r in history], label="test")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.plot(epochs, [100 * r.train_acc for r in history], label="train (training mode)")
+    if history and history[0].val_acc is not None:
+        ax_acc.plot(epochs, [100 * r.val_acc for r in history], label="validation (held out)")
     ax_acc.plot(epochs, [100 * r.test_acc for r in history], label="test (binary network)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy [%]", title="accuracy")
     for ax in (ax_loss, ax_acc):

@@ -88,7 +88,10 @@ class VispaWeight(nn.Module):
         if self.rank == 0 or not (self.training or self.sampling):
             return m
         # drawn on the CPU: the same draws whatever the device (a copy of K numbers)
-        r = (torch.randn(self.rank, dtype=m.dtype) / math.sqrt(self.scale)).to(m.device)
+        # (non_blocking: copied from pageable memory through a staging buffer, no wait for
+        # the GPU's queue)
+        r = (torch.randn(self.rank, dtype=m.dtype) / math.sqrt(self.scale)).to(
+            m.device, non_blocking=True)
         return _SampledWeight.apply(m, self.z, r, self.scale, self.z_grad_scale)
 
     def normalized(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -118,11 +121,10 @@ def deployed_network(config: VispaConfig, image_shape: tuple[int, ...],
     """The network of ``config.model`` as FINN gets it (weights sign(m)); VISPA's W1A32
     setting replaces an MLP's hidden bipolar activations by ReLU."""
     if config.activations == "float":
-        from .configs import HIDDEN_LAYERS, MLP_WIDTHS
-        from .models import BinaryMLP
+        from .models import BinaryMLP, mlp_widths
 
         return BinaryMLP(int(math.prod(image_shape)), num_classes,
-                         [MLP_WIDTHS[config.model]] * HIDDEN_LAYERS, config.quantizer,
+                         mlp_widths(config.model, config.hidden), config.quantizer,
                          config.dropout, config.act_quantizer, float_activations=True,
                          head=config.head)
     return model_for(config, image_shape, num_classes)
@@ -252,7 +254,7 @@ class VispaTrainer(Trainer):
     def _title(self) -> str:
         cfg = self.config
         acts = "W1A1" if cfg.activations == "binary" else "W1A32"
-        return f"{cfg.model.upper()} {acts}, VISPA rank {cfg.rank}, {self.dataset.name}"
+        return f"{cfg.network_name} {acts}, VISPA rank {cfg.rank}, {self.dataset.name}"
 
     def model_state(self) -> dict:
         return {"model": deployed_state(self.model)}
@@ -267,12 +269,13 @@ class VispaTrainer(Trainer):
 
     def final_summary(self) -> dict:
         cfg = self.config
+        summary = super().final_summary()
         if not self.history or cfg.ensemble_samples < 1:
-            return {}
+            return summary
         last = self.history[-1].ensemble_test_acc
-        summary = {"deployed_sign_m_test_acc": self.history[-1].test_acc,
-                   f"ensemble_L{cfg.ensemble_samples}_test_acc":
-                       self._ensemble_accuracy() if last is None else last}
+        summary.update({"deployed_sign_m_test_acc": self.history[-1].test_acc,
+                        f"ensemble_L{cfg.ensemble_samples}_test_acc":
+                            self._ensemble_accuracy() if last is None else last})
         per_epoch = [r for r in self.history if r.ensemble_test_acc is not None]
         if per_epoch:  # the authors' protocol: the best epoch of the ensemble
             best = max(per_epoch, key=lambda r: r.ensemble_test_acc)
