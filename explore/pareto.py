@@ -42,6 +42,16 @@ def pareto_front(points: list[dict]) -> set[str]:
     return front
 
 
+def accuracy_fps_front(points: list[dict]) -> list[dict]:
+    """The feasible points no other beats in accuracy and FPS alone, by FPS: the line the plots
+    draw (the circled points are the front of all three objectives)."""
+    fitting = [p for p in points if feasible(p)]
+    line = [p for p in fitting
+            if not any(objectives(q)[0] >= objectives(p)[0] and objectives(q)[1] >= objectives(p)[1]
+                       and objectives(q)[:2] != objectives(p)[:2] for q in fitting)]
+    return sorted(line, key=lambda p: objectives(p)[1])
+
+
 def point_line(point: dict, on_front: bool = False) -> str:
     """One trial as the command prints it."""
     if not feasible(point):
@@ -155,10 +165,11 @@ def write_plot(points: list[dict], folder: Path, title: str, validation: bool = 
         for p, x, y in zip(fitting, xs, ys):
             ax.annotate(p["name"], (x, y), textcoords="offset points", xytext=(4, 4),
                         fontsize=7, alpha=1.0 if p["name"] in front else 0.5)
-        line = sorted((p for p in fitting if p["name"] in front),
-                      key=lambda p: p["estimated_fps"])
+        line = accuracy_fps_front(points)
         ax.plot([p["estimated_fps"] for p in line], [100 * objectives(p)[0] for p in line],
-                color="black", linewidth=1, zorder=2, label="Pareto front (circled)")
+                color="black", linewidth=1, zorder=2, label="front of accuracy and FPS")
+        ax.scatter([], [], facecolors="none", edgecolors="black", linewidths=1.5,
+                   label="circled: front of accuracy, FPS and peak use")
         ax.set_xscale("log")
         ax.legend(loc="lower left")
     ax.set(xlabel="estimated frames/s (FINN estimates)",
@@ -196,8 +207,7 @@ def write_html(points: list[dict], folder: Path, title: str, validation: bool = 
                    f"frames/s (log scale)</text><text x='15' y='{height / 2}' "
                    f"transform='rotate(-90 15 {height / 2})' text-anchor='middle'>"
                    f"{'validation' if validation else 'test'} accuracy</text>")
-        line = sorted((p for p in fitting if p["name"] in front),
-                      key=lambda p: p["estimated_fps"])
+        line = accuracy_fps_front(points)
         svg.append("<polyline fill='none' stroke='black' points='" + " ".join(
             f"{sx(math.log10(p['estimated_fps'])):.1f},{sy(100 * objectives(p)[0]):.1f}"
             for p in line) + "'/>")
@@ -236,8 +246,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} th{{cursor:point
 tr.picked{{background:#ffe08a}} circle{{cursor:pointer}}
 </style></head><body><h1>{html.escape(title)}</h1>
 <p>Each point is a trained trial folded to fit the board; colour: peak resource use (blue low,
-red high); circled and joined: the Pareto front of accuracy, FPS and peak resource use (no other
-trial is at least as good in all three and better in one).
+red high); circled: the Pareto front of accuracy, FPS and peak resource use (no other trial is
+at least as good in all three and better in one); joined: the front of accuracy and FPS alone.
 Hover a point for its figures, click it to find its row; click a column header to sort.
 <label><input type='checkbox' onchange='hideDominated(this.checked)'> hide dominated</label></p>
 {''.join(svg)}
