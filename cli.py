@@ -203,6 +203,9 @@ def _export(args) -> int:
     return 0 if result.identical else 1
 
 
+RTLSIM_DEFAULT = 200   # images of the RTL simulation of `build --backend rtl`
+
+
 def _add_build_parser(sub) -> None:
     from .hw.finn.options import BuildOptions
 
@@ -234,6 +237,17 @@ def _add_build_parser(sub) -> None:
                         "needed) and run the design on the first N test images, compared layer "
                         "by layer with FINN's Python execution and with PyTorch (default: 0, "
                         "off)")
+    p.add_argument("--backend", choices=("hls", "rtl"), default="hls",
+                   help="hls: FINN's HLS code (synthesis needs Vitis HLS); rtl: also the "
+                        "accelerator as Verilog (xnorflow's XNOR MVAU, max-pool, LabelSelect and "
+                        "width converters; finn-rtllib's FIFOs, sliding windows and padding), "
+                        "simulated cycle-accurately with Verilator "
+                        "against FINN and PyTorch (every layer, cycles per frame, FIFO depths "
+                        "sized by simulation), synthesized with yosys, and a Vivado project "
+                        "script to a bitstream without HLS (default: hls)")
+    p.add_argument("--rtlsim", type=ranged("int", AT_LEAST_1), default=None, metavar="N",
+                   help="with --backend rtl: test images the RTL simulation runs (default: "
+                        "200)")
     p.add_argument("--finn-hlslib", metavar="DIR",
                    help="finn-hlslib checkout for --cppsim (default: $FINN_DEPS/finn-hlslib, "
                         "else the one `python -m xnorflow.hw.finn.deps` fetches into "
@@ -249,9 +263,12 @@ def _build(args) -> int:
     from .stages.build import build_stage
 
     options = BuildOptions(**given(args, [f.name for f in fields(BuildOptions)]))
+    if args.rtlsim and args.backend != "rtl":
+        raise UsageError("--rtlsim sets the images of the RTL simulation; add --backend rtl")
+    rtlsim = (args.rtlsim or RTLSIM_DEFAULT) if args.backend == "rtl" else 0
     result = build_stage(args.run, args.out, options, args.verify, args.data_dir,
                          progress=not args.no_progress, cppsim=args.cppsim,
-                         finn_hlslib=args.finn_hlslib)
+                         finn_hlslib=args.finn_hlslib, rtlsim=rtlsim)
     for line in result.lines():
         print(line)
     for line in result.warnings():

@@ -43,11 +43,13 @@ class BuildResult:
     comparisons: list[StageComparison]
     stopped: VendorToolsMissing | None   # the vendor-tools notice, if the build stopped there
     cppsim: CppSimResult | None = None
+    rtl: object | None = None            # xnorflow.hw.rtl.backend.RtlResult (--backend rtl)
 
     @property
     def identical(self) -> bool:
         return (all(c.identical for c in self.comparisons)
-                and (self.cppsim is None or self.cppsim.identical))
+                and (self.cppsim is None or self.cppsim.identical)
+                and (self.rtl is None or self.rtl.identical))
 
     @property
     def misfit(self) -> list[str]:
@@ -83,13 +85,14 @@ class BuildResult:
     def lines(self) -> list[str]:
         return ([c.summary() for c in self.comparisons]
                 + ([self.cppsim.summary()] if self.cppsim else [])
+                + (self.rtl.lines() if self.rtl else [])
                 + [output_line(self.summary), target_line(self.summary), fit_line(self.summary),
                    f"report: {self.report}"])
 
 
 def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
                 reference: Reference | None, verify: int, cppsim: int,
-                toolchain: Toolchain | None, progress: bool) -> BuildResult:
+                toolchain: Toolchain | None, progress: bool, rtlsim: int = 0) -> BuildResult:
     out_dir = folder.path.resolve()
     checked = reference.first(verify) if verify else None
     layout = BuildLayout(out_dir)
@@ -111,37 +114,65 @@ def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
                                        toolchain, progress=progress)
         except CppSimError as err:  # the build is done: keep it and its report
             failed = err
+    rtl = None
+    if rtlsim and not failed:
+        from ..hw.rtl.backend import run_rtl_backend
+        from ..hw.rtl.design import RtlBackendError
+
+        images = reference.first(rtlsim)
+        try:
+            rtl = run_rtl_backend(out_dir, options.fpga_part, options.board, options.clock_mhz,
+                                  images.images, images.logits, images.labels, progress)
+        except RtlBackendError as err:  # the build is done: keep it and its report
+            failed = err
     summary = summarize(out_dir, options.clock_mhz, options.fpga_part, comparisons,
                         options.target_fps, options.board,
                         simulated.as_dict() if simulated else None,
-                        run=str(run.folder.resolve()))  # deploy takes its images from the run
+                        run=str(run.folder.resolve()),  # deploy takes its images from the run
+                        rtl=rtl_summary(out_dir) if rtl else None)
     report = write_report(out_dir, summary,
                           title=f"xnorflow build: {run.describe()} on {options.board}")
     if failed:
-        raise CppSimError(f"{failed}\nThe build and its report ({report}) are kept.")
-    return BuildResult(out_dir, report, summary, comparisons, stopped, simulated)
+        raise type(failed)(f"{failed}\nThe build and its report ({report}) are kept.")
+    return BuildResult(out_dir, report, summary, comparisons, stopped, simulated, rtl)
+
+
+def rtl_summary(out_dir: Path) -> dict:
+    """What the report shows of the RTL backend (report/rtl.json)."""
+    import json
+
+    from ..hw.rtl.backend import RTL_JSON
+
+    return json.loads((BuildLayout(out_dir).report_dir / RTL_JSON).read_text())
 
 
 @holds_folders
 def build_stage(run_path: str | Path, out: str | Path | None, options: BuildOptions,
                 verify: int = 200, data_dir: str | None = None, progress: bool = True,
-                cppsim: int = 0, finn_hlslib: str | None = None) -> BuildResult:
+                cppsim: int = 0, finn_hlslib: str | None = None,
+                rtlsim: int = 0) -> BuildResult:
     """`xnorflow build`: check options, run, output folder and (with ``cppsim``) the C
-    simulation's tools, then export, build and verify into ``out`` (default
-    ``RUN/build-BOARD``): FINN's Python execution of every stage on the first ``verify`` test
-    images, the C simulation of every generated layer on the first ``cppsim``."""
+    simulation's tools (with ``rtlsim``, Verilator and yosys), then export, build and verify
+    into ``out`` (default ``RUN/build-BOARD``): FINN's Python execution of every stage on the
+    first ``verify`` test images, the C simulation of every generated layer on the first
+    ``cppsim``, the RTL design (``--backend rtl``) simulated on the first ``rtlsim`` and
+    synthesized."""
     options.validate()
     run = open_run(run_path)
     check_run_buildable(run)  # a network FINN cannot build: refused before any folder is made
     out = Path(out) if out else run.folder / f"build-{options.board}"
     previous = check_folder(out, FOLDER_KIND, exclusive=True)
     toolchain = Toolchain.find(finn_hlslib) if cppsim else None
+    if rtlsim:
+        from ..hw.rtl.backend import check_tools
+
+        check_tools()   # a missing tool is named before the build starts
     model = run.model()
-    images = max(verify, cppsim)
+    images = max(verify, cppsim, rtlsim)
     reference = reference_for(run, model, images, data_dir) if images else None
     created = previous is None and not out.exists()
     folder = claim_folder(out, FOLDER_KIND, exclusive=True)
     # replaces the earlier build (all xnorflow's) only once the new one is complete
     with folder.rewriting(FOLDER_KIND, created, failure_logs=(BuildLayout(out).log.name,)):
         return _build_into(folder, run, model, options, reference, verify, cppsim, toolchain,
-                           progress)
+                           progress, rtlsim)

@@ -25,6 +25,7 @@ from ..hw.deploy.bundle import (
     MANIFEST,
     PYNQ_VERSIONS,
     README,
+    RTL_DIR,
     SETTINGS,
     STAGE,
     TEMPLATES,
@@ -112,6 +113,7 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
                 "test_set_images": reference.test_set_size,
                 "network": run.describe(), "driver": DRIVER_PIN, "pynq": PYNQ_VERSIONS,
                 "estimated_fps": summary.estimated_fps, "bitfile": has_bitfile,
+                "rtl": (Path(build) / RTL_DIR / "design.json").is_file(),
                 "input": input_description(io_shapes)}
     files = {SETTINGS: json.dumps(settings, indent=2), MANIFEST: json.dumps(manifest, indent=2),
              VALIDATE: (TEMPLATES / VALIDATE).read_text(),
@@ -123,6 +125,14 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
     write_npy(folder.target(INPUTS, STAGE), packed)
     write_npy(folder.target(EXPECTED, STAGE), reference.logits.argmax(axis=1))
     write_npy(folder.target(LABELS, STAGE), reference.labels.astype(np.int64))
+    rtl = Path(build) / RTL_DIR
+    if (rtl / "design.json").is_file():   # built with --backend rtl: validate.py --rtl
+        target = folder.target(RTL_DIR, STAGE)   # deploy's own entry: an earlier copy goes
+        shutil.rmtree(target / "hdl", ignore_errors=True)
+        (target / "hdl").mkdir(parents=True)
+        shutil.copyfile(rtl / "design.json", target / "design.json")
+        for path in sorted((rtl / "hdl").iterdir()):
+            shutil.copyfile(path, target / "hdl" / path.name)
     if has_bitfile:
         target = folder.target(BITFILE_DIR, STAGE)
         target.mkdir(exist_ok=True)

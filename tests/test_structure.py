@@ -1,7 +1,7 @@
 """The package's dependencies run one way: the parts below import nothing from the parts above.
 
-stages (what the command calls) -> explore -> hw.deploy, hw.sim, hw.hls -> hw.finn -> export,
-train -> errors, options, outputs. Read from the source (every import, also the ones inside
+stages (what the command calls) -> explore -> hw.deploy, hw.sim, hw.rtl, hw.hls -> hw.finn ->
+export, train -> errors, options, outputs. Read from the source (every import, also the ones inside
 functions), so a circle cannot hide in a lazy import."""
 
 import ast
@@ -20,6 +20,8 @@ FORBIDDEN = {
     "hw/hls": ("xnorflow.hw.finn", "xnorflow.hw.sim", "xnorflow.hw.deploy", "xnorflow.stages",
                "xnorflow.explore", "xnorflow.cli"),
     "hw/deploy": ("xnorflow.stages", "xnorflow.explore", "xnorflow.cli"),
+    "hw/rtl": ("xnorflow.hw.sim", "xnorflow.hw.deploy", "xnorflow.hw.hls", "xnorflow.stages",
+               "xnorflow.explore", "xnorflow.cli"),
     "train": ("xnorflow.hw", "xnorflow.export", "xnorflow.stages", "xnorflow.explore",
               "xnorflow.cli"),
     "export": ("xnorflow.hw", "xnorflow.stages", "xnorflow.explore", "xnorflow.cli"),
@@ -27,7 +29,8 @@ FORBIDDEN = {
     "stages": ("xnorflow.cli",),
 }
 LEAVES = ("errors.py", "options.py", "outputs.py", "interrupts.py", "progress.py",
-          "hw/finn/options.py", "hw/finn/layout.py", "hw/toolchain.py", "hw/divisors.py")
+          "hw/finn/options.py", "hw/finn/layout.py", "hw/toolchain.py", "hw/divisors.py",
+          "hw/rtl/tools.py")
 
 
 def module_of(path: Path) -> str:

@@ -35,6 +35,7 @@ PYNQ_VERSIONS = "PYNQ 3.0 and later (Python >= 3.10 on the board, as finn-plus-d
 SETTINGS = "settings.json"
 MANIFEST = "manifest.json"
 ACCELERATOR = "accelerator.onnx"  # the folded dataflow graph, HLS layers as generated
+RTL_DIR = "rtl"  # the RTL design (build --backend rtl): its HDL files and design.json
 INPUTS = "inputs_packed.npy"
 EXPECTED = "expected_classes.npy"
 LABELS = "labels.npy"
@@ -144,6 +145,20 @@ def _run_accelerator(bundle: Path, inputs: np.ndarray, cppsim: bool,
                              prepare=lambda batched: compile_layers(batched, toolchain)[0])
 
 
+def _run_rtl(bundle: Path, packed: np.ndarray, io_shapes: dict) -> np.ndarray:
+    """The packed input bytes through the bundle's RTL design (Verilator)."""
+    from ..rtl.packed import run_packed
+
+    if not (bundle / RTL_DIR / "design.json").is_file():
+        raise DeployError(f"{bundle} holds no RTL design: it was deployed from a build without "
+                          f"--backend rtl. Build with `xnorflow build RUN --backend rtl` and "
+                          f"deploy again, or simulate without --rtl.")
+    in_words = int(np.prod(io_shapes["ishape_packed"][0][1:-1]))
+    out_words = int(np.prod(io_shapes["oshape_packed"][0][1:-1]))
+    words = packed.reshape(len(packed), in_words, -1)
+    return run_packed(bundle / RTL_DIR, words, out_words)
+
+
 def input_description(io_shapes: dict) -> str:
     """What one image is for the accelerator, e.g. "32 x 32 x 3 values of type UINT8"."""
     shape = io_shapes["ishape_normal"][0][1:]
@@ -155,7 +170,8 @@ def input_description(io_shapes: dict) -> str:
 
 
 def simulate_bundle(bundle: str | Path, packed: np.ndarray, settings: dict,
-                    cppsim: bool = False, hlslib: str | None = None) -> np.ndarray:
+                    cppsim: bool = False, hlslib: str | None = None,
+                    rtl: bool = False) -> np.ndarray:
     """What the accelerator would send back for ``packed`` inputs (checked by validate.py
     against the accelerator's byte layout), as the driver reads it.
 
@@ -169,6 +185,11 @@ def simulate_bundle(bundle: str | Path, packed: np.ndarray, settings: dict,
     io_shapes = settings["driver_information"]["io_shape_dict"]
     n = len(packed)
     idt, odt = _dtype(io_shapes["idt"][0]), _dtype(io_shapes["odt"][0])
+    if rtl:   # the accelerator's side in RTL: the bytes through the bundle's design
+        packed_out = _run_rtl(Path(bundle), packed, io_shapes)
+        read = packed_bytearray_to_finnpy(packed_out, odt,
+                                          (n, *io_shapes["oshape_folded"][0][1:]), **PACKING)
+        return read.reshape(n, -1)[:, 0].astype(np.int64)
     folded_in = packed_bytearray_to_finnpy(packed, idt, (n, *io_shapes["ishape_folded"][0][1:]),
                                            **PACKING)
     stream_in = folded_in.reshape(n, *io_shapes["ishape_normal"][0][1:])

@@ -93,6 +93,8 @@ class BuildSummary:
     verification: list[dict] = field(default_factory=list)
     cppsim: dict | None = None
     run: str | None = None        # the run folder deploy takes its test images from
+    rtl: dict | None = None       # --backend rtl: simulation and yosys synthesis (rtl.json)
+    fit_basis: str = "estimates"  # what the fit judgement used: estimates or synthesis
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -112,7 +114,7 @@ class BuildSummary:
 def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
               verification: list | None = None, target_fps: float | None = None,
               board: str | None = None, cppsim: dict | None = None,
-              run: str | None = None) -> BuildSummary:
+              run: str | None = None, rtl: dict | None = None) -> BuildSummary:
     """Everything the report shows, from what FINN's builder wrote."""
     build_dir = Path(build_dir).resolve()
     layout = BuildLayout(build_dir)
@@ -121,7 +123,10 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
     rows = layer_rows(build_dir)
     bottleneck = max(rows, key=lambda r: r.cycles)
     capacity = DEVICES[fpga_part].capacity() if fpga_part in DEVICES else None
-    utilization = {k: totals.get(k, 0) / v for k, v in capacity.items() if v} if capacity else {}
+    # the fit judgement: yosys' synthesis where the RTL backend ran, FINN's estimates else
+    synthesized = (rtl or {}).get("synthesis", {}).get("design")
+    counted = {**totals, **synthesized} if synthesized else totals
+    utilization = {k: counted.get(k, 0) / v for k, v in capacity.items() if v} if capacity else {}
     fps = clock_mhz * 1e6 / max(bottleneck.cycles, 1)
     on_chip = any(r.op.startswith("LabelSelect") for r in rows)
     search = layout.report_dir / "folding_search.json"
@@ -140,7 +145,8 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
         fits_device=all(u <= 1.0 for u in utilization.values()) if capacity else None,
         folding={k: v for k, v in folding.items() if k != "layers"},
         verification=[v.as_dict() for v in verification or []],
-        cppsim=cppsim, run=run)
+        cppsim=cppsim, run=run, rtl=rtl,
+        fit_basis="yosys synthesis" if synthesized else "estimates")
 
 
 def _tables(summary: BuildSummary) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -172,7 +178,44 @@ def _tables(summary: BuildSummary) -> list[tuple[str, list[str], list[list[str]]
                         for m in sim["layers"]]
                        + [[layer, "-", "-", f"no: {reason}"]
                           for layer, reason in sim.get("python", {}).items()]))
+    if summary.rtl:
+        tables += rtl_tables(summary.rtl)
     return tables
+
+
+def rtl_tables(rtl: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The RTL backend's per-layer simulation and synthesis beside FINN's estimates."""
+    sim, synth = rtl["simulation"], rtl["synthesis"]
+    by_name = {s["layer"]: s for s in synth["layers"]}
+    rows = []
+    for layer in sim["layers"]:
+        s = by_name.get(layer["name"], {})
+        estimate = s.get("finn_estimate", {})
+        measured = layer["measured_cycles"]
+        rows.append([layer["name"], layer["op_type"],
+                     "identical" if layer["alone_identical"] and not layer["images_differing"]
+                     else "DIFFERS", "-" if measured is None else f"{measured:,.0f}",
+                     f"{layer['expected_cycles']:,}",
+                     *(f"{s.get(k, 0):,}" for k in ("LUT", "FF", "LUTRAM", "BRAM_18K", "DSP")),
+                     f"{estimate.get('LUT', 0):,.0f}" if estimate else "-",
+                     f"{estimate.get('BRAM_18K', 0):g}" if estimate else "-"])
+    design = synth["design"]
+    whole = [["cycles per frame, steady state (measured)", f"{sim['cycles_per_frame']:,.1f}"],
+             ["FINN's estimate (slowest layer)", f"{sim['estimated_cycles']:,}"],
+             ["first frame's latency (cycles)", f"{sim['latency_cycles']:,}"],
+             ["output vs PyTorch", f"{sim['comparison']['argmax_matches']}/"
+                                   f"{sim['comparison']['images']}"],
+             ["with input gaps and output back-pressure",
+              "identical" if sim["stress"]["identical"] else "DIFFERENT"],
+             ["FIFO depths (sized by simulation)",
+              ", ".join(f"{k}: {v}" for k, v in sim["fifo_depths"].items())],
+             *([f"{k} (yosys)", f"{v:,}"] for k, v in design.items()),
+             ["Vivado project script (no HLS)", rtl["vivado_script"]]]
+    return [("RTL design: simulation (Verilator) and synthesis (yosys, pre-place-and-route)",
+             ["layer", "op", "vs FINN's Python", "cycles/frame (measured)",
+              "cycles (FINN est.)", "LUT", "FF", "LUTRAM", "BRAM_18K", "DSP",
+              "LUT (FINN est.)", "BRAM_18K (FINN est.)"], rows),
+            ("RTL design as a whole", ["what", "value"], whole)]
 
 
 def target_line(summary: BuildSummary) -> str:
@@ -201,7 +244,9 @@ def fit_line(summary: BuildSummary) -> str:
     verdict = "fit" if summary.fits_device else "do NOT fit"
     device = (f"{summary.board} ({summary.fpga_part})" if summary.board
               else summary.fpga_part)
-    return f"resources {verdict} {device}: {use} (estimates, not synthesis)"
+    basis = ("yosys synthesis of the RTL design, pre-place-and-route"
+             if summary.fit_basis == "yosys synthesis" else "estimates, not synthesis")
+    return f"resources {verdict} {device}: {use} ({basis})"
 
 
 def output_line(summary: BuildSummary) -> str:
@@ -221,7 +266,8 @@ def _headline(summary: BuildSummary) -> list[str]:
             f"latency {summary.estimated_latency_us:.2f} us "
             f"({summary.critical_path_cycles:,} cycles critical path)",
             fit_line(summary)] + folding_lines(summary) + (
-                [cppsim_line(summary.cppsim)] if summary.cppsim else [])
+                [cppsim_line(summary.cppsim)] if summary.cppsim else []) + (
+                [rtl_line(summary.rtl)] if summary.rtl else [])
 
 
 def folding_lines(summary: BuildSummary) -> list[str]:
@@ -232,6 +278,16 @@ def folding_lines(summary: BuildSummary) -> list[str]:
     return [f"folding search: {note}" for note in folding["notes"]] + [
         "folding search: choices in report/folding_search.json, reusable as --folding-config "
         "report/auto_folding_config.json"]
+
+
+def rtl_line(rtl: dict) -> str:
+    sim, design = rtl["simulation"], rtl["synthesis"]["design"]
+    return (f"RTL design (Verilator): {sim['comparison']['argmax_matches']}/"
+            f"{sim['comparison']['images']} identical to PyTorch, every layer's words to "
+            f"FINN's Python execution: {'yes' if rtl['identical'] else 'NO'}; "
+            f"{sim['cycles_per_frame']:,.1f} cycles/frame measured (FINN estimate "
+            f"{sim['estimated_cycles']:,}); yosys (pre-place-and-route): LUT {design['LUT']:,},"
+            f" FF {design['FF']:,}, BRAM_18K {design['BRAM_18K']:,}")
 
 
 def cppsim_line(sim: dict) -> str:

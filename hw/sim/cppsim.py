@@ -48,6 +48,7 @@ from ...export.verify import (
 from ...outputs import atomic_output, cache_root, write_npy, write_text
 from ...progress import progress_bar
 from ..finn.layout import FOLDED_STEP, BuildLayout
+from ..finn.verify import inline_partition
 from ..toolchain import CXX_STANDARD, ap_types_dir, compiler_version, find_compiler
 
 INCLUDE_DIR = Path(__file__).parent / "hls_include"
@@ -318,39 +319,6 @@ def compile_layers(model, toolchain: Toolchain, workers: int = 2, cache: Path | 
                                        / "node_model"))
     report.seconds = time.perf_counter() - start
     return model.transform(SetExecMode("cppsim")), report
-
-
-def inline_partition(parent, child):
-    """``parent`` with its StreamingDataflowPartition replaced by the nodes of ``child``: one
-    graph whose execution exposes every layer's output (executing the partition node hides
-    them) and gives the same result."""
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    flat = ModelWrapper(parent.model.__deepcopy__())
-    child = ModelWrapper(child.model.__deepcopy__())
-    (partition,) = flat.get_nodes_by_op_type("StreamingDataflowPartition")
-    child.rename_tensor(child.graph.input[0].name, partition.input[0])
-    child.rename_tensor(child.graph.output[0].name, partition.output[0])
-    taken = {name for node in flat.graph.node for name in (*node.input, *node.output)}
-    interface = {partition.input[0], partition.output[0]}
-    for name in {t for node in child.graph.node for t in (*node.input, *node.output)}:
-        if name in taken and name not in interface:
-            child.rename_tensor(name, f"dataflow_{name}")
-    position = list(flat.graph.node).index(partition)
-    flat.graph.node.remove(partition)
-    for offset, node in enumerate(child.graph.node):
-        flat.graph.node.insert(position + offset, node)
-    flat.graph.initializer.extend(child.graph.initializer)
-    known = {v.name for v in flat.graph.value_info} | {t.name for t in flat.graph.input} | \
-        {t.name for t in flat.graph.output}
-    flat.graph.value_info.extend(v for v in child.graph.value_info if v.name not in known)
-    for node in child.graph.node:
-        for name in (*node.input, *node.output):
-            dtype = child.get_tensor_datatype(name)
-            if dtype != DataType["FLOAT32"]:
-                flat.set_tensor_datatype(name, dtype)
-    return flat
 
 
 def _rate(count: int, seconds: float) -> str:

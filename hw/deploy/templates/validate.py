@@ -6,7 +6,8 @@ PyTorch's, then report accuracy and frames per second.
     python validate.py --simulate [--images N]  on the host where xnorflow is installed: the
                                                 same packed bytes through the folded dataflow
                                                 graph, read back as the driver reads them
-                                                (--cppsim: the HLS layers C-simulated)
+                                                (--cppsim: the HLS layers C-simulated;
+                                                --rtl: the RTL design, Verilator)
 
 Written by `xnorflow deploy`; see README.md.
 """
@@ -112,6 +113,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cppsim", action="store_true",
                         help="with --simulate: C-simulate the HLS layers (g++ and finn-hlslib, "
                              "as `xnorflow build --cppsim`) instead of FINN's Python execution")
+    parser.add_argument("--rtl", action="store_true",
+                        help="with --simulate: run the bundle's RTL design cycle-accurately "
+                             "with Verilator (bundles of `xnorflow build --backend rtl`)")
     parser.add_argument("--finn-hlslib", metavar="DIR",
                         help="finn-hlslib for --cppsim (default: $FINN_DEPS/finn-hlslib)")
     parser.add_argument("--images", type=int, default=0,
@@ -119,8 +123,11 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=100, help="images per DMA transfer")
     args = parser.parse_args(argv)
     try:
-        if args.cppsim and not args.simulate:
-            raise BundleError("--cppsim is a way to --simulate; add --simulate")
+        for flag in ("cppsim", "rtl"):
+            if getattr(args, flag) and not args.simulate:
+                raise BundleError(f"--{flag} is a way to --simulate; add --simulate")
+        if args.cppsim and args.rtl:
+            raise BundleError("--cppsim and --rtl are two ways to simulate; choose one")
         settings, manifest, packed, expected, labels = load_bundle(args.simulate)
         if args.images < 0:
             raise BundleError("--images must be at least 0")
@@ -144,11 +151,14 @@ def main(argv=None) -> int:
                                   "the board, run without --simulate.") from None
             start = time.perf_counter()
             try:
-                classes = simulate_bundle(HERE, packed, settings, args.cppsim, args.finn_hlslib)
+                classes = simulate_bundle(HERE, packed, settings, args.cppsim, args.finn_hlslib,
+                                          rtl=args.rtl)
             except XnorflowError as err:
                 raise BundleError(str(err)) from None
             seconds = time.perf_counter() - start
-            where = "C-simulated on the host" if args.cppsim else "simulated on the host"
+            where = ("C-simulated on the host" if args.cppsim else
+                     "RTL-simulated on the host (Verilator)" if args.rtl else
+                     "simulated on the host")
         else:
             check_bitfile(manifest)
             classes, seconds = run_on_board(settings, packed, args.batch)

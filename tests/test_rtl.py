@@ -1,0 +1,277 @@
+"""The RTL backend (issue #27): xnorflow's Verilog layers against FINN's Python execution, compiled
+and run with Verilator; the whole `build --backend rtl` on digits (every layer identical, cycles
+measured next to FINN's estimates, FIFOs sized, yosys counts, the Vivado script); and what it
+refuses."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qonnx.core.datatype import DataType
+
+from xnorflow.cli import main
+
+PART = "xc7z020clg400-1"
+
+
+# ----------------------------------------------------------------------- packing and shims
+def test_weight_rom_words_are_finns_hardware_layout():
+    """ROM word w holds, element p*SIMD + s, FINN's hw-compatible weight [0, p, w, s] (FINN
+    reverses the SIMD axis there for its MSB-first HLS packing)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from xnorflow.hw.rtl.layers import mvau_rom_words
+
+    rng = np.random.default_rng(0)
+    weights = rng.integers(-1, 2, (12, 8)).astype(np.float32)   # MW 12, MH 8
+    model = mvau_model(12, 8, pe=4, simd=3, idt="INT4", wdt="INT2", odt="INT14",
+                       thresholds=None, weights=weights)
+    hw = getCustomOp(model.graph.node[0]).get_hw_compatible_weight_tensor(weights)
+    words = mvau_rom_words(weights, pe=4, simd=3, bits=2)
+    for w, word in enumerate(words):
+        for p in range(4):
+            for s in range(3):
+                value = (word >> ((p * 3 + s) * 2)) & 3
+                # 2-bit two's complement
+                assert value - 4 * (value >> 1) == hw[0, p, w, 2 - s], (w, p, s)
+
+
+def test_finn_rtllib_fixes_apply_and_an_outdated_file_is_refused(tmp_path):
+    from finn.util.settings import get_settings
+
+    from xnorflow.hw.finn.env import prepare_finn
+    from xnorflow.hw.rtl.rtllib import ShimOutdated, patched
+
+    prepare_finn(tmp_path / "finn")
+    original = (Path(get_settings().finn_rtllib) / "fifo" / "hdl" / "fifo.sv").read_text()
+    fixed = patched("fifo.sv", original)
+    assert "ABITS.lo" not in fixed and "ABITS_LO" in fixed and "`default_nettype" not in fixed
+    with pytest.raises(ShimOutdated, match="no longer has the text"):
+        patched("fifo.sv", original.replace("abits_t", "address_bits_t"))
+
+
+# ----------------------------------------------------------------------- one layer
+def mvau_model(mw, mh, pe, simd, idt, wdt, odt, thresholds, weights, xnor=False, actval=0,
+               vectors=(1,)):
+    """``vectors``: FINN's numInputVectors, e.g. (1, 3) for three vectors per frame."""
+    """A one-node FINN graph: an MVAU specialized to its HLS variant (what builds hold)."""
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [*vectors, mw])]
+    output = helper.make_tensor_value_info("y", TensorProto.FLOAT, [*vectors, mh])
+    names = ["x", "w"] + (["t"] if thresholds is not None else [])
+    node = helper.make_node(
+        "MVAU", names, ["y"], domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+        MW=mw, MH=mh, SIMD=simd, PE=pe, inputDataType=idt, weightDataType=wdt,
+        outputDataType=odt, ActVal=actval, binaryXnorMode=int(xnor),
+        noActivation=int(thresholds is None), numInputVectors=list(vectors),
+        mem_mode="internal_decoupled")
+    graph = helper.make_graph([node], "mvau", inputs, [output])
+    model = ModelWrapper(qonnx_make_model(graph, producer_name="test"))
+    model.set_tensor_datatype("x", DataType[idt])
+    model.set_tensor_datatype("y", DataType[odt])
+    model.set_tensor_datatype("w", DataType[wdt])
+    model.set_initializer("w", weights)
+    if thresholds is not None:
+        model.set_tensor_datatype("t", DataType["INT32"])
+        model.set_initializer("t", thresholds)
+    specialized = model.transform(SpecializeLayers(PART))
+    return specialized
+
+
+def _simulated_layer(model, x, tmp_path):
+    """The layer's RTL alone (Verilator) and FINN's Python execution on the inputs ``x``."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from xnorflow.hw.finn.transforms import MakeHWLayersPythonExecutable
+    from xnorflow.hw.rtl.design import generate_from_graph
+    from xnorflow.hw.rtl.simulate import run_layers, stream_words
+
+    design = generate_from_graph(model, tmp_path / "rtl", PART, 100.0)
+    python = model.transform(MakeHWLayersPythonExecutable())
+    outputs = np.stack([execute_onnx(python, {"x": frame[None]})["y"][0] for frame in x])
+    tensors = {"x": x, "y": outputs}
+    expected = stream_words(design, model, tensors, len(x))
+    results, _ = run_layers(design, expected, len(x))
+    return design, results
+
+
+@pytest.mark.parametrize("case", ["xnor-thresholds", "xnor-popcounts", "int8-bipolar-signed"])
+def test_an_mvau_in_rtl_equals_finns_python_execution(case, tmp_path):
+    rng = np.random.default_rng(1)
+    if case.startswith("xnor"):
+        mw, mh, pe, simd = 24, 12, 4, 8
+        weights = rng.integers(0, 2, (mw, mh)).astype(np.float32)
+        x = rng.integers(0, 2, (6, mw)).astype(np.float32)
+        thresholds = (rng.integers(6, 19, (mh, 1)).astype(np.float32)
+                      if case == "xnor-thresholds" else None)
+        model = mvau_model(mw, mh, pe, simd, "BINARY", "BINARY",
+                           "BINARY" if thresholds is not None else "UINT5", thresholds,
+                           weights, xnor=True)
+    else:   # the quantized first layer of a CNN: 8-bit pixels, +-1 weights, 2 thresholds
+        mw, mh, pe, simd = 27, 8, 2, 9
+        weights = rng.choice([-1, 1], (mw, mh)).astype(np.float32)
+        x = rng.integers(-128, 128, (6, 3, 1, mw)).astype(np.float32)
+        thresholds = np.sort(rng.integers(-300, 300, (mh, 2)), axis=1).astype(np.float32)
+        model = mvau_model(mw, mh, pe, simd, "INT8", "INT2", "INT2", thresholds, weights,
+                           actval=-1, vectors=(1, 3, 1))
+    design, results = _simulated_layer(model, x, tmp_path)
+    mvau = [k for k, inst in enumerate(design.instances) if inst.op_type == "MVAU_hls"][0]
+    same, cycles = results[mvau]
+    assert same
+    assert cycles == design.instances[mvau].expected_cycles   # NF * SF * vectors per frame
+
+
+# ----------------------------------------------------------------------- a whole build
+@pytest.fixture(scope="module")
+def rtl_build(tmp_path_factory):
+    run = tmp_path_factory.mktemp("rtl") / "tfc"
+    assert main(["train", "--model", "tfc", "--epochs", "1", "--out", str(run),
+                 "--no-progress"]) == 0
+    out = run.parent / "build"
+    code = main(["build", str(run), "--out", str(out), "--backend", "rtl", "--rtlsim", "60",
+                 "--verify", "60", "--no-progress"])
+    assert code == 0
+    return out
+
+
+def test_build_backend_rtl_is_identical_layer_by_layer_and_measures_cycles(rtl_build):
+    rtl = json.loads((rtl_build / "report" / "rtl.json").read_text())
+    sim = rtl["simulation"]
+    assert rtl["identical"] and sim["comparison"]["argmax_matches"] == 60
+    assert sim["identical_to_python"] == 60 and sim["stress"]["identical"]
+    assert sim["stress"]["gap_percent"] > 0 and sim["stress"]["stall_percent"] > 0
+    for layer in sim["layers"]:
+        assert layer["alone_identical"] and layer["images_differing"] == 0, layer
+        if layer["op_type"] == "MVAU_hls":   # one step per cycle: exactly FINN's estimate
+            assert layer["measured_cycles"] == layer["expected_cycles"], layer
+    assert sim["cycles_per_frame"] == sim["estimated_cycles"]
+    assert sim["latency_cycles"] > sim["cycles_per_frame"]
+    assert sim["fifo_depths"] and all(d >= 2 for d in sim["fifo_depths"].values())
+    sizing = json.loads((rtl_build / "report" / "fifo_sizing.json").read_text())
+    assert {k: v["depth"] for k, v in sizing.items()} == sim["fifo_depths"]
+
+
+def test_yosys_counts_every_layer_and_the_fit_uses_them(rtl_build):
+    rtl = json.loads((rtl_build / "report" / "rtl.json").read_text())
+    design = rtl["synthesis"]["design"]
+    assert design["LUT"] > 0 and design["FF"] > 0
+    mvaus = [s for s in rtl["synthesis"]["layers"] if s["layer"].startswith("MVAU")]
+    assert mvaus and all(s["LUT"] > 0 and s["finn_estimate"] for s in mvaus)
+    summary = json.loads((rtl_build / "build_summary.json").read_text())
+    assert summary["fit_basis"] == "yosys synthesis"
+    assert summary["utilization"]["LUT"] == pytest.approx(design["LUT"] / 53200)
+    report = (rtl_build / "build_report.md").read_text()
+    assert "yosys synthesis of the RTL design, pre-place-and-route" in report
+    assert "RTL design: simulation (Verilator) and synthesis (yosys" in report
+
+
+def test_the_vivado_script_adds_files_that_exist_and_parses(rtl_build):
+    script = rtl_build / "rtl" / "vivado" / "make_project.tcl"
+    text = script.read_text()
+    hdl = rtl_build / "rtl" / "hdl"
+    for name in re.findall(r"\$here/\.\./hdl/(\S+?)[\] ]", text):
+        assert (hdl / name).is_file(), name
+    assert "xnorflow_shell" in text and "xc7z020clg400-1" in text
+    if shutil.which("tclsh"):   # every command complete (braces, brackets, quotes)
+        check = ('set f [open [lindex $argv 0]]; set text [read $f]; set command ""; '
+                 'foreach line [split $text "\\n"] { append command $line "\\n"; '
+                 'if {[info complete $command]} { set command "" } }; '
+                 'if {$command ne ""} { exit 1 }')
+        assert subprocess.run(["tclsh", "/dev/stdin", str(script)], input=check,
+                              text=True).returncode == 0
+
+
+def test_a_stalled_design_names_the_layer(rtl_build, tmp_path):
+    """Output never ready: no stream moves; the run stops and names where it stopped."""
+    from xnorflow.hw.rtl.design import RtlBackendError, generate
+    from xnorflow.hw.rtl.harness import design_harness
+    from xnorflow.hw.rtl.simulate import Expected, run_design
+    from xnorflow.hw.rtl.stitch import TB
+    from xnorflow.hw.rtl.verilate import compile_program
+
+    design = generate(rtl_build, PART, 100.0, folder=tmp_path / "rtl")
+    words = [np.zeros((4, 1, (s.bits + 7) // 8), np.uint8) for s in design.streams]
+    expected = Expected(words, np.zeros((4, 1)), "UINT8")
+    program = compile_program(design, TB, design_harness(design.instances), "design")
+    with pytest.raises(RtlBackendError, match="stopped making progress.*The layer that stalled"):
+        run_design(design, expected, 4, program, stall=100)
+
+
+def test_a_missing_tool_is_named_before_the_build(tmp_path, monkeypatch, capsys):
+    from xnorflow.hw.rtl import tools
+
+    run = tmp_path / "run"
+    assert main(["train", "--model", "tfc", "--epochs", "1", "--out", str(run),
+                 "--no-progress"]) == 0
+
+    def missing(cls):
+        raise tools.ToolMissing("--backend rtl simulates the design with Verilator, which is "
+                                "not installed in this environment; run bash install.sh")
+
+    monkeypatch.setattr(tools.Verilator, "find", classmethod(missing))
+    assert main(["build", str(run), "--out", str(tmp_path / "b"), "--backend", "rtl"]) == 1
+    assert "Verilator, which is not installed" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    assert main(["build", str(run), "--rtlsim", "5"]) == 2
+    assert "add --backend rtl" in capsys.readouterr().err
+
+
+def test_a_bundle_validates_its_packed_bytes_through_the_rtl(rtl_build, tmp_path):
+    bundle = tmp_path / "bundle"
+    assert main(["deploy", str(rtl_build), "--out", str(bundle), "--images", "40"]) == 0
+    assert json.loads((bundle / "manifest.json").read_text())["rtl"]
+    done = subprocess.run([sys.executable, str(bundle / "validate.py"),
+                           "--simulate", "--rtl"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "RTL-simulated on the host (Verilator): 40/40 identical" in done.stdout
+
+
+def test_a_cnn_runs_through_the_rtl_with_windows_padding_and_pools(tmp_path):
+    """A quarter-width CNV on digits: padding, sliding windows, max-pools and width converters
+    in RTL (finn-rtllib's where Verilator and yosys take them), none of them left to Python."""
+    run = tmp_path / "cnv"
+    assert main(["train", "--model", "cnv", "--channel-scale", "0.25", "--epochs", "1",
+                 "--out", str(run), "--no-progress"]) == 0
+    out = tmp_path / "build"
+    assert main(["build", str(run), "--out", str(out), "--backend", "rtl", "--rtlsim", "30",
+                 "--verify", "30", "--no-progress"]) == 0
+    rtl = json.loads((out / "report" / "rtl.json").read_text())
+    sim = rtl["simulation"]
+    kinds = {layer["op_type"] for layer in sim["layers"]}
+    assert {"FMPadding_rtl", "ConvolutionInputGenerator_rtl", "Pool_hls", "MVAU_hls",
+            "LabelSelect_hls"} <= kinds
+    assert sim["identical_to_python"] == sim["comparison"]["argmax_matches"] == 30
+    assert all(layer["alone_identical"] and layer["images_differing"] == 0
+               for layer in sim["layers"]) and sim["stress"]["identical"]
+    # the windows' generator runs a little ahead of FINN's estimate; never slower than it
+    assert 0 < sim["cycles_per_frame"] <= sim["estimated_cycles"]
+    synthesized = {s["layer"] for s in rtl["synthesis"]["layers"]}
+    assert {layer["name"] for layer in sim["layers"]
+            if not layer["op_type"].startswith("StreamingFIFO")} <= synthesized
+
+
+@pytest.mark.slow
+def test_lfc_on_the_whole_mnist_test_set_through_the_rtl(mnist_dir, tmp_path):
+    """The issue's acceptance run: LFC W1A1 on real MNIST, its RTL design on all 10,000 test
+    images, every layer and the output identical."""
+    run = tmp_path / "lfc"
+    assert main(["train", "--model", "lfc", "--dataset", "mnist", "--data-dir", str(mnist_dir),
+                 "--epochs", "1", "--out", str(run), "--no-progress"]) == 0
+    assert main(["build", str(run), "--out", str(tmp_path / "build"), "--backend", "rtl",
+                 "--rtlsim", "10000", "--verify", "0", "--no-progress"]) == 0
+    sim = json.loads((tmp_path / "build" / "report" / "rtl.json").read_text())["simulation"]
+    assert sim["comparison"]["argmax_matches"] == sim["identical_to_python"] == 10000
+    assert all(layer["alone_identical"] and layer["images_differing"] == 0
+               for layer in sim["layers"])
+    assert sim["cycles_per_frame"] == sim["estimated_cycles"]
