@@ -78,8 +78,8 @@ def main(argv=None) -> int:
         saved.write_text(json.dumps(records, indent=2, default=str))
     lines = ["Each row: its own command (below the tables). Default folding (the fastest "
              "within 80 % of a Pynq-Z1, 100 MHz), `build --backend rtl`: the design in "
-             "Verilog (xnorflow's XNOR MVAU, LabelSelect and max-pool, finn-rtllib's FIFOs, "
-             "width converters, sliding windows and padding), simulated by Verilator 5.48 on "
+             "Verilog (xnorflow's XNOR MVAU, LabelSelect, max-pool and width converters, "
+             "finn-rtllib's FIFOs, sliding windows and padding), simulated by Verilator 5.48 on "
              "MNIST test images, synthesized by yosys 0.70 `synth_xilinx` (pre-place-and-"
              "route). This machine: 2 cores.", "",
              "| model | images | = PyTorch | = FINN Python | every layer identical | gaps + "
