@@ -189,6 +189,16 @@ def hardware_rows() -> list[str]:
                         f"test set | {comparison['argmax_matches']:,}/{comparison['images']:,} "
                         f"identical classes | every stage identical | [cppsim](#c-simulation-of"
                         f"-the-generated-hardware-cppsim-on-the-whole-mnist-test-set) |")
+    rtl = (load(RESULTS / "rtl_chain" / "rtl_chain.json") or {}).get("lfc")
+    if rtl:
+        sim, design = rtl["rtl"]["simulation"], rtl["rtl"]["synthesis"]["design"]
+        rows.append(f"| LFC W1A1 as RTL (Verilator, yosys), MNIST test set | "
+                    f"{sim['comparison']['argmax_matches']:,}/{sim['images']:,} identical "
+                    f"classes; {sim['cycles_per_frame']:,.0f} cycles/frame measured; "
+                    f"{design['LUT']:,} LUT, {design['BRAM_18K']:,} BRAM_18K (yosys, before "
+                    f"place and route) | BNN-PYNQ: 512 cycles/frame, 28,360 LUT, 220 BRAM_18K "
+                    f"(after place and route) | [RTL](#the-accelerator-as-rtl-verilator-and-"
+                    f"yosys-on-mnist) |")
     return rows
 
 

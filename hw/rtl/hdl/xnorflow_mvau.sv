@@ -141,17 +141,17 @@ module xnorflow_mvau #(
 	function automatic logic signed [ABITS-1:0] lane_sum(input logic [XW-1:0] xv,
 	                                                    input logic [SIMD*WBITS-1:0] wv);
 		automatic logic signed [ABITS-1:0]  sum = 0;
+		// XNOR-popcount as one $countones: simulators count a whole word at a time (Verilator
+		// with the CPU's popcount) instead of SIMD one-bit additions
+		if (XNOR)  return  ABITS'($countones(xv[SIMD-1:0] ~^ wv[SIMD-1:0]));
 		for (int unsigned s = 0; s < SIMD; s++) begin
-			if (XNOR)  sum += (xv[s] ~^ wv[s])? 1 : 0;
-			else begin
-				automatic logic signed [IBITS:0]  xe = ISIGNED? {xv[s*IBITS+IBITS-1], xv[s*IBITS +: IBITS]}
-				                                             : {1'b0, xv[s*IBITS +: IBITS]};
-				automatic logic signed [WBITS:0]  we = WSIGNED? {wv[s*WBITS+WBITS-1], wv[s*WBITS +: WBITS]}
-				                                             : {1'b0, wv[s*WBITS +: WBITS]};
-				automatic logic signed [ABITS-1:0]  xa = xe;   // sign-extended
-				automatic logic signed [ABITS-1:0]  wa = we;
-				sum += xa * wa;
-			end
+			automatic logic signed [IBITS:0]  xe = ISIGNED? {xv[s*IBITS+IBITS-1], xv[s*IBITS +: IBITS]}
+			                                             : {1'b0, xv[s*IBITS +: IBITS]};
+			automatic logic signed [WBITS:0]  we = WSIGNED? {wv[s*WBITS+WBITS-1], wv[s*WBITS +: WBITS]}
+			                                             : {1'b0, wv[s*WBITS +: WBITS]};
+			automatic logic signed [ABITS-1:0]  xa = xe;   // sign-extended
+			automatic logic signed [ABITS-1:0]  wa = we;
+			sum += xa * wa;
 		end
 		return  sum;
 	endfunction
