@@ -11,6 +11,7 @@ Updates BENCHMARKS.md.
 
     python benchmarks/rtl_chain.py --models lfc sfc --images 10000
     python benchmarks/rtl_chain.py --models cnv --images 200 --cppsim-images 20
+    python benchmarks/rtl_chain.py --report      # the tables again from the saved results
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def measure(name: str, images: int, cppsim_images: int, data_dir: str, hlslib: s
     return record
 
 
+def rate_text(images_per_second: float) -> str:
+    """Whole images/s from 100 up, else three significant digits (CNV's cppsim is ~0.03)."""
+    return (f"{images_per_second:,.0f}" if images_per_second >= 100
+            else f"{images_per_second:.3g}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["lfc", "sfc"])
@@ -67,11 +74,13 @@ def main(argv=None) -> int:
     p.add_argument("--cppsim-images", type=int, default=200)
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     p.add_argument("--finn-hlslib", default=str(ROOT.parent / "shared" / "deps" / "finn-hlslib"))
+    p.add_argument("--report", action="store_true",
+                   help="only rewrite BENCHMARKS.md from the saved results")
     args = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     saved = RESULTS / "rtl_chain.json"
     records = json.loads(saved.read_text()) if saved.is_file() else {}
-    for name in args.models:
+    for name in ([] if args.report else args.models):
         records[name] = {**measure(name, args.images, args.cppsim_images, args.data_dir,
                                    args.finn_hlslib), "command": command_line("rtl_chain.py",
                                                                               argv)}
@@ -95,7 +104,7 @@ def main(argv=None) -> int:
             f"| {name.upper()} | {sim['images']:,} | {sim['comparison']['argmax_matches']:,} | "
             f"{sim['identical_to_python']:,} | {'yes' if layers else 'NO'} | "
             f"{'identical' if sim['stress']['identical'] else 'DIFFERENT'} | "
-            f"{rate:,.0f} | {f'{cpp:,.1f}' if cpp else '-'} | "
+            f"{rate_text(rate)} | {rate_text(cpp) if cpp else '-'} | "
             f"{f'{rate / cpp:,.0f}x' if cpp else '-'} | "
             f"{r['wall_seconds'] / 60:.1f} min |")
     lines += ["", "| model | cycles/frame measured | FINN estimate | latency (cycles) | LUT "
