@@ -174,8 +174,8 @@ def _add_run_arguments(p, verify_default: int) -> None:
     """Arguments of the stages that start from a trained run."""
     p.add_argument("run", help="run folder of `xnorflow train` (or its model.pt)")
     p.add_argument("--verify", type=ranged("int", AT_LEAST_0), default=verify_default,
-                   metavar="N", help="compare with PyTorch on the first N test images, 0 to skip "
-                                     "(default: %(default)s)")
+                   metavar="N", help="compare with PyTorch on N test images (a seeded sample "
+                                     "holding every class), 0 to skip (default: %(default)s)")
     p.add_argument("--data-dir", help="where the run's data set lives now, if it moved")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -203,11 +203,9 @@ def _export(args) -> int:
     return 0 if result.identical else 1
 
 
-RTLSIM_DEFAULT = 200   # images of the RTL simulation of `build --backend rtl`
-
-
 def _add_build_parser(sub) -> None:
     from .hw.finn.options import BuildOptions
+    from .hw.rtl.options import RtlOptions
 
     p = sub.add_parser("build", help="compile a trained run with FINN to an XNOR dataflow design",
                        description="Export the run to QONNX, then run FINN's build_dataflow: "
@@ -234,9 +232,9 @@ def _add_build_parser(sub) -> None:
                         "board (the warning is still printed)")
     p.add_argument("--cppsim", type=ranged("int", AT_LEAST_0), default=0, metavar="N",
                    help="compile every generated layer with g++ (FINN's C simulation, no Vitis "
-                        "needed) and run the design on the first N test images, compared layer "
-                        "by layer with FINN's Python execution and with PyTorch (default: 0, "
-                        "off)")
+                        "needed) and run the design on N test images (a seeded sample holding "
+                        "every class), compared layer by layer with FINN's Python execution "
+                        "and with PyTorch (default: 0, off)")
     p.add_argument("--backend", choices=("hls", "rtl"), default="hls",
                    help="hls: FINN's HLS code (synthesis needs Vitis HLS); rtl: also the "
                         "accelerator as Verilog (xnorflow's XNOR MVAU, max-pool, LabelSelect and "
@@ -245,9 +243,8 @@ def _add_build_parser(sub) -> None:
                         "against FINN and PyTorch (every layer, cycles per frame, FIFO depths "
                         "sized by simulation), synthesized with yosys, and a Vivado project "
                         "script to a bitstream without HLS (default: hls)")
-    p.add_argument("--rtlsim", type=ranged("int", AT_LEAST_1), default=None, metavar="N",
-                   help="with --backend rtl: test images the RTL simulation runs (default: "
-                        "200)")
+    rtl = p.add_argument_group("with --backend rtl")
+    add_dataclass(rtl, RtlOptions)
     p.add_argument("--finn-hlslib", metavar="DIR",
                    help="finn-hlslib checkout for --cppsim (default: $FINN_DEPS/finn-hlslib, "
                         "else the one `python -m xnorflow.hw.finn.deps` fetches into "
@@ -260,15 +257,19 @@ def _add_build_parser(sub) -> None:
 
 def _build(args) -> int:
     from .hw.finn.options import BuildOptions
+    from .hw.rtl.options import RtlOptions
     from .stages.build import build_stage
 
     options = BuildOptions(**given(args, [f.name for f in fields(BuildOptions)]))
-    if args.rtlsim and args.backend != "rtl":
-        raise UsageError("--rtlsim sets the images of the RTL simulation; add --backend rtl")
-    rtlsim = (args.rtlsim or RTLSIM_DEFAULT) if args.backend == "rtl" else 0
+    rtl_given = given(args, [f.name for f in fields(RtlOptions)])
+    if rtl_given and args.backend != "rtl":
+        names = ", ".join(option_name(name) for name in rtl_given)
+        raise UsageError(f"{names} {'set' if len(rtl_given) > 1 else 'sets'} the RTL backend;"
+                         f" add --backend rtl")
+    rtl_options = RtlOptions(**rtl_given) if args.backend == "rtl" else None
     result = build_stage(args.run, args.out, options, args.verify, args.data_dir,
                          progress=not args.no_progress, cppsim=args.cppsim,
-                         finn_hlslib=args.finn_hlslib, rtlsim=rtlsim)
+                         finn_hlslib=args.finn_hlslib, rtl_options=rtl_options)
     for line in result.lines():
         print(line)
     for line in result.warnings():
@@ -282,9 +283,10 @@ def _add_deploy_parser(sub) -> None:
                                       "packed test images, validate.py)",
                        description="From a finished `xnorflow build` whose accelerator selects "
                                    "the class: FINN's driver preparation (IODMA insertion, "
-                                   "partitioning, settings.json; no Vivado needed), the first "
-                                   "test images packed as the driver sends them, PyTorch's "
-                                   "classes, validate.py and a README; the bitfile when the "
+                                   "partitioning, settings.json; no Vivado needed), test "
+                                   "images (a seeded sample holding every class) packed as the "
+                                   "driver sends them, PyTorch's classes, validate.py and a "
+                                   "README; the bitfile when the "
                                    "build has one. `python BUNDLE/validate.py --simulate` checks "
                                    "the bundle on this machine.",
                        epilog="exit codes: 0 done; 1 error (or --host: the board's classes "

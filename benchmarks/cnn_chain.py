@@ -5,9 +5,9 @@ Trains FINN's CNV (W1A1, ProxConnect++ pair, bipolar 28x28 input padded to 32x32
 convolution) for a stated budget of epochs with `xnorflow train`'s stage function, then builds it
 for a Pynq-Z1 at a target frame rate with `xnorflow build`'s stage function: every stage
 (QONNX, FINN-ONNX, streamlined, hardware layers, folded dataflow) is executed on all test images
-and compared with PyTorch, and the generated HLS layers are C-simulated (cppsim, g++) on the first
-``--cppsim`` images. Records test accuracy, training images/s, per-stage identical counts, wall
-times and the FINN estimates; updates BENCHMARKS.md.
+and compared with PyTorch, and the generated HLS layers are C-simulated (cppsim, g++) on
+``--cppsim`` of them (a seeded stratified sample). Records test accuracy, training images/s,
+per-stage identical counts, wall times and the FINN estimates; updates BENCHMARKS.md.
 
     python benchmarks/cnn_chain.py --dataset mnist --data-dir ../shared/data/mnist
 """

@@ -78,8 +78,9 @@ def main(argv=None) -> int:
         f"Command: `{command_line('cppsim_chain.py', argv)}`", "",
         f"W1A1 MLPs trained {args.epochs} epochs on MNIST (bnn pair), built for Pynq-Z1 at "
         f"target {args.target_fps:,} FPS; every generated MVAU compiled with g++ against "
-        f"finn-hlslib and the hls4ml ap_types (no Vitis) and executed on the first "
-        f"{args.images:,} test images; 2 cores (2 compile workers, 2 simulation lanes).", "",
+        f"finn-hlslib and the hls4ml ap_types (no Vitis) and executed on "
+        f"{args.images:,} test images (seeded stratified sample); 2 cores (2 compile workers, "
+        f"2 simulation lanes).", "",
         "| model | compile cache | images | argmax = PyTorch | output = FINN Python | images "
         "with a differing layer output (per layer) | layers compiled / reused | compile | "
         "images/s | wall time (build + cppsim) |",

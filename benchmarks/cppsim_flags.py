@@ -1,6 +1,6 @@
 """Benchmark: FINN's cppsim compile flags (-O3 -fno-inline, CompileCppSim) against xnorflow's
 (-O2), same sources, same harness, same simulation lanes: compile time, images/s, and whether
-the outputs are identical. SFC W1A1 on the first N MNIST test images.
+the outputs are identical. SFC W1A1 on N MNIST test images (a seeded stratified sample).
 
     python benchmarks/cppsim_flags.py --images 1000
 """
@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     section = "\n".join([
         f"Command: `{command_line('cppsim_flags.py', argv)}`", "",
         f"SFC W1A1 (benchmarks/results/cppsim_chain/sfc-run), every layer compiled into an empty "
-        f"cache, first {args.images:,} MNIST test images, 2 simulation lanes, the same sources "
-        f"and harness; only the compiler flags differ.", "",
+        f"cache, {args.images:,} MNIST test images (seeded stratified sample), 2 simulation lanes, "
+        f"the same sources and harness; only the compiler flags differ.", "",
         "| flags of | g++ flags | compile (4 layers, 2 at a time) | images/s | argmax = "
         "PyTorch |", "|---|---|---|---|---|", *rows, "",
         f"Simulation {speedup:.1f}x faster with xnorflow's flags; outputs of the two "

@@ -44,7 +44,8 @@ def main(argv=None) -> int:
                                                           indent=2))
     cfg = run.config
     lines = [f"Command: `{command_line('finn_chain.py', argv)}`", "",
-             f"{run.describe()}, trained {cfg.epochs} epochs, first {args.images:,} test images, "
+             f"{run.describe()}, trained {cfg.epochs} epochs, {args.images:,} test images (seeded "
+             f"stratified sample), "
              f"FINN build for Pynq-Z1 at "
              f"target {args.target_fps:,} FPS; {seconds / 60:.1f} min for export, build and "
              f"all executions.", "",

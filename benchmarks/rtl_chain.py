@@ -24,6 +24,7 @@ import time
 from _markdown import ROOT, command_line, update_section
 
 from xnorflow.hw.finn.options import BuildOptions
+from xnorflow.hw.rtl.options import RtlOptions
 from xnorflow.stages.build import build_stage
 from xnorflow.stages.train import train_run
 from xnorflow.train.configs import TrainConfig
@@ -43,7 +44,7 @@ def measure(name: str, images: int, cppsim_images: int, data_dir: str, hlslib: s
                               epochs=EPOCHS[name]), run, progress=False)
     start = time.perf_counter()
     built = build_stage(run, RESULTS / f"{name}-build", BuildOptions(), verify=0,
-                        rtlsim=images, progress=True)
+                        rtl_options=RtlOptions(rtlsim=images), progress=True)
     wall = time.perf_counter() - start
     rtl = json.loads((RESULTS / f"{name}-build" / "report" / "rtl.json").read_text())
     estimates = json.loads((RESULTS / f"{name}-build" / "report" /

@@ -15,6 +15,7 @@ from ..train.data import Dataset, DatasetError, fingerprint, load_dataset
 from ..train.models import model_inputs
 from ..train.runs import CHECKPOINT, Run, RunRecordError, load_record
 from .qonnx_export import UnsupportedModelError, export_qonnx_model, save_model
+from .sampling import SAMPLE_SEED, describe_sample, stratified_order
 from .verify import StageComparison, compare, execute_graph, torch_logits
 
 STAGE = "export"
@@ -23,17 +24,35 @@ QONNX_FILE = "model.qonnx.onnx"
 
 @dataclass(frozen=True)
 class Reference:
-    """The first test images of a run's data set (binarized as in training), their labels and
-    the PyTorch logits every later stage is compared with."""
+    """Test images of a run's data set (binarized as in training) in a seeded stratified order
+    (:mod:`~xnorflow.export.sampling`), their labels and the PyTorch logits every later stage is
+    compared with. Any prefix (:meth:`first`) holds every class in proportion."""
 
     images: np.ndarray
     labels: np.ndarray
     logits: np.ndarray
     test_set_size: int  # images in the whole test split (a bundle names how many more exist)
+    indices: np.ndarray | None = None  # test-set index of each image; None: 0, 1, 2, ...
+    seed: int | None = None  # of the stratified order; None: the images in test-set order
+
+    def __post_init__(self):
+        if self.indices is None:
+            object.__setattr__(self, "indices", np.arange(len(self.labels)))
 
     def first(self, count: int) -> Reference:
+        """The first ``count`` images: a prefix of a stratified order is stratified too."""
         return Reference(self.images[:count], self.labels[:count], self.logits[:count],
-                         self.test_set_size)
+                         self.test_set_size, self.indices[:count], self.seed)
+
+    def describe_sample(self) -> str:
+        """Which test images these are, in one line (see :func:`~.sampling.describe_sample`)."""
+        return describe_sample(self.labels, self.test_set_size, self.seed)
+
+    def sample_record(self) -> dict:
+        """The sample as a report records it (verify.json, a bundle's manifest.json)."""
+        return {"description": self.describe_sample(), "seed": self.seed,
+                "test_set_images": self.test_set_size,
+                "test_set_indices": [int(i) for i in self.indices]}
 
 
 def check_buildable(model: str | None, subject: str) -> None:
@@ -88,16 +107,21 @@ def check_run_data(run: Run, dataset: Dataset, data_dir: str | None) -> None:
                            f"trained on.")
 
 
-def reference_for(run: Run, model, count: int, data_dir: str | None = None) -> Reference:
+def reference_for(run: Run, model, count: int, data_dir: str | None = None,
+                  seed: int = SAMPLE_SEED) -> Reference:
+    """``count`` test images of the run's data (all of them if it has fewer), a seeded
+    stratified sample (:func:`~.sampling.stratified_order`), with their PyTorch logits."""
     config = run.config
     if data_dir and config.dataset == "digits":  # would be ignored: digits is built in
         raise UsageError(f"--data-dir {data_dir}: the run {run.folder} was trained on digits, "
                          f"which is built in and read from no folder; drop --data-dir.")
     dataset = load_dataset(config.dataset, data_dir or config.data_dir, config.binarization)
     check_run_data(run, dataset, data_dir or config.data_dir)
-    images = model_inputs(model, dataset.test.images[:count])
-    return Reference(images, dataset.test.labels[:count], torch_logits(model, images),
-                     len(dataset.test.labels))
+    test = dataset.test
+    indices = stratified_order(test.labels, seed)[:count]
+    images = model_inputs(model, test.images[indices])
+    return Reference(images, test.labels[indices], torch_logits(model, images), len(test),
+                     indices, seed)
 
 
 def export_model(model, out: Path, reference: Reference | None,
@@ -111,5 +135,6 @@ def export_model(model, out: Path, reference: Reference | None,
     result = compare("QONNX", reference.logits,
                      execute_graph(wrapper, reference.images, desc="verifying QONNX",
                                    progress=progress), reference.labels)
-    write_text(out.with_suffix(".verify.json"), json.dumps(result.as_dict(), indent=2))
+    report = {**result.as_dict(), "sample": reference.sample_record()}
+    write_text(out.with_suffix(".verify.json"), json.dumps(report, indent=2))
     return result

@@ -10,7 +10,7 @@ attempt's log is kept beside it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..export.run_export import Reference, check_run_buildable, export_model, reference_for
@@ -44,6 +44,7 @@ class BuildResult:
     stopped: VendorToolsMissing | None   # the vendor-tools notice, if the build stopped there
     cppsim: CppSimResult | None = None
     rtl: object | None = None            # xnorflow.hw.rtl.backend.RtlResult (--backend rtl)
+    notes: list[str] = field(default_factory=list)   # e.g. fewer test images than asked
 
     @property
     def identical(self) -> bool:
@@ -83,7 +84,7 @@ class BuildResult:
         return MISFIT_EXIT if self.misfit and not allow_misfit else 0
 
     def lines(self) -> list[str]:
-        return ([c.summary() for c in self.comparisons]
+        return (self.notes + [c.summary() for c in self.comparisons]
                 + ([self.cppsim.summary()] if self.cppsim else [])
                 + (self.rtl.lines() if self.rtl else [])
                 + [output_line(self.summary), target_line(self.summary), fit_line(self.summary),
@@ -92,7 +93,7 @@ class BuildResult:
 
 def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
                 reference: Reference | None, verify: int, cppsim: int,
-                toolchain: Toolchain | None, progress: bool, rtlsim: int = 0) -> BuildResult:
+                toolchain: Toolchain | None, progress: bool, rtl_options=None) -> BuildResult:
     out_dir = folder.path.resolve()
     checked = reference.first(verify) if verify else None
     layout = BuildLayout(out_dir)
@@ -115,21 +116,23 @@ def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
         except CppSimError as err:  # the build is done: keep it and its report
             failed = err
     rtl = None
-    if rtlsim and not failed:
+    if rtl_options is not None and not failed:
         from ..hw.rtl.backend import run_rtl_backend
         from ..hw.rtl.design import RtlBackendError
 
-        images = reference.first(rtlsim)
+        images = reference.first(rtl_options.rtlsim)
         try:
             rtl = run_rtl_backend(out_dir, options.fpga_part, options.board, options.clock_mhz,
-                                  images.images, images.logits, images.labels, progress)
+                                  images.images, images.logits, images.labels, progress,
+                                  rtl_options)
         except RtlBackendError as err:  # the build is done: keep it and its report
             failed = err
     summary = summarize(out_dir, options.clock_mhz, options.fpga_part, comparisons,
                         options.target_fps, options.board,
                         simulated.as_dict() if simulated else None,
                         run=str(run.folder.resolve()),  # deploy takes its images from the run
-                        rtl=rtl_summary(out_dir) if rtl else None)
+                        rtl=rtl.as_dict() if rtl else None,
+                        sample=reference.describe_sample() if reference is not None else None)
     report = write_report(out_dir, summary,
                           title=f"xnorflow build: {run.describe()} on {options.board}")
     if failed:
@@ -137,42 +140,40 @@ def _build_into(folder: OwnedFolder, run, model, options: BuildOptions,
     return BuildResult(out_dir, report, summary, comparisons, stopped, simulated, rtl)
 
 
-def rtl_summary(out_dir: Path) -> dict:
-    """What the report shows of the RTL backend (report/rtl.json)."""
-    import json
-
-    from ..hw.rtl.backend import RTL_JSON
-
-    return json.loads((BuildLayout(out_dir).report_dir / RTL_JSON).read_text())
-
-
 @holds_folders
 def build_stage(run_path: str | Path, out: str | Path | None, options: BuildOptions,
                 verify: int = 200, data_dir: str | None = None, progress: bool = True,
                 cppsim: int = 0, finn_hlslib: str | None = None,
-                rtlsim: int = 0) -> BuildResult:
+                rtl_options=None) -> BuildResult:
     """`xnorflow build`: check options, run, output folder and (with ``cppsim``) the C
     simulation's tools (with ``rtlsim``, Verilator and yosys), then export, build and verify
-    into ``out`` (default ``RUN/build-BOARD``): FINN's Python execution of every stage on the
-    first ``verify`` test images, the C simulation of every generated layer on the first
-    ``cppsim``, the RTL design (``--backend rtl``) simulated on the first ``rtlsim`` and
-    synthesized."""
+    into ``out`` (default ``RUN/build-BOARD``): FINN's Python execution of every stage on
+    ``verify`` test images, the C simulation of every generated layer on ``cppsim``, the RTL
+    design (``--backend rtl``, ``rtl_options``: an
+    :class:`~xnorflow.hw.rtl.options.RtlOptions`) simulated and synthesized. The images are a
+    seeded sample of the test set that holds every class; each check takes the first N of it."""
     options.validate()
     run = open_run(run_path)
     check_run_buildable(run)  # a network FINN cannot build: refused before any folder is made
     out = Path(out) if out else run.folder / f"build-{options.board}"
     previous = check_folder(out, FOLDER_KIND, exclusive=True)
     toolchain = Toolchain.find(finn_hlslib) if cppsim else None
-    if rtlsim:
+    rtlsim = rtl_options.rtlsim if rtl_options is not None else 0
+    if rtl_options is not None:
         from ..hw.rtl.backend import check_tools
 
-        check_tools()   # a missing tool is named before the build starts
+        check_tools(rtl_options, options.fpga_part, options.board)   # before the build starts
     model = run.model()
     images = max(verify, cppsim, rtlsim)
     reference = reference_for(run, model, images, data_dir) if images else None
+    notes = [] if reference is None or len(reference.images) >= images else [
+        f"note: {images:,} test images asked for; the test set has {len(reference.images):,}, "
+        f"so every check runs on all {len(reference.images):,}"]
     created = previous is None and not out.exists()
     folder = claim_folder(out, FOLDER_KIND, exclusive=True)
     # replaces the earlier build (all xnorflow's) only once the new one is complete
     with folder.rewriting(FOLDER_KIND, created, failure_logs=(BuildLayout(out).log.name,)):
-        return _build_into(folder, run, model, options, reference, verify, cppsim, toolchain,
-                           progress, rtlsim)
+        result = _build_into(folder, run, model, options, reference, verify, cppsim,
+                             toolchain, progress, rtl_options)
+    result.notes = notes + result.notes
+    return result

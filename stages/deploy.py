@@ -111,10 +111,13 @@ def deploy_stage(build: str | Path, out: str | Path, images: int = 1000,
                 "device": DEVICES[part].family if part in DEVICES else part,
                 "clock_mhz": summary.clock_mhz, "images": len(reference.images),
                 "test_set_images": reference.test_set_size,
+                "sample": reference.describe_sample(),
                 "network": run.describe(), "driver": DRIVER_PIN, "pynq": PYNQ_VERSIONS,
                 "estimated_fps": summary.estimated_fps, "bitfile": has_bitfile,
                 "rtl": (Path(build) / RTL_DIR / "design.json").is_file(),
-                "input": input_description(io_shapes)}
+                "input": input_description(io_shapes),
+                # row i of the packed inputs and labels is this image of the test set
+                "test_set_indices": [int(i) for i in reference.indices]}
     files = {SETTINGS: json.dumps(settings, indent=2), MANIFEST: json.dumps(manifest, indent=2),
              VALIDATE: (TEMPLATES / VALIDATE).read_text(),
              README: (TEMPLATES / README).read_text().format(**manifest)}

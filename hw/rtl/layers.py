@@ -18,20 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
-
-OWN_MODULES = {"MVAU_hls": "xnorflow_mvau", "LabelSelect_hls": "xnorflow_labelselect",
-               "Pool_hls": "xnorflow_maxpool",
-               # finn-rtllib's dwc_axi crashes Verilator 5.48 for some width pairs
-               "StreamingDataWidthConverter_rtl": "xnorflow_dwc"}
-FINN_MODULES = ("StreamingFIFO_rtl", "ConvolutionInputGenerator_rtl", "FMPadding_rtl")
-# inputs of FINN wrappers beyond the streams, tied off (FMPadding's run-time configuration)
-TIED_INPUTS = {"FMPadding_rtl": ".s_axilite_AWVALID(1'b0), .s_axilite_AWADDR(5'd0), "
-                                ".s_axilite_WVALID(1'b0), .s_axilite_WDATA(32'd0), "
-                                ".s_axilite_WSTRB(4'd0), .s_axilite_BREADY(1'b0), "
-                                ".s_axilite_ARVALID(1'b0), .s_axilite_ARADDR(5'd0), "
-                                ".s_axilite_RREADY(1'b0)"}
 
 
 class NotGeneratable(Exception):
@@ -53,6 +42,41 @@ class Instance:
     files: list[Path] = field(default_factory=list)   # HDL of this instance (wrapper last)
     has_count: bool = False       # a FIFO: count/maxcount ports (occupancy, for sizing)
     tied: str = ""                # connections of further inputs, tied off
+    params: dict = field(default_factory=dict)   # the module's parameters (xnorflow's modules)
+
+
+# --------------------------------------------------------------------------- the registry
+Params = tuple[dict, list[tuple[str, str]]]     # integer parameters, string parameters
+
+
+@dataclass(frozen=True)
+class Generator:
+    """How one op kind of FINN's graph becomes RTL: xnorflow's module with the parameters
+    ``make`` computes, or (``module`` None) FINN's own ``generate_hdl`` of the node."""
+
+    op_type: str
+    module: str | None
+    make: Callable | None = None          # (node, custom op, model, folder) -> Params
+    check: Callable | None = None         # (node, model) -> a reason it cannot be, or None
+    has_count: bool = False
+    tied: str = ""
+
+
+GENERATORS: dict[str, Generator] = {}
+
+
+def register(op_type: str, module: str | None = None, check: Callable | None = None,
+             has_count: bool = False, tied: str = ""):
+    """Register the function below as the generator of ``op_type`` (FINN's node kind)."""
+    def add(make: Callable | None) -> Callable | None:
+        GENERATORS[op_type] = Generator(op_type, module, make, check, has_count, tied)
+        return make
+    return add
+
+
+def _finn_generated(op_type: str, has_count: bool = False, tied: str = "") -> None:
+    """A node kind whose RTL is FINN's (a finn-rtllib module and FINN's wrapper)."""
+    register(op_type, None, has_count=has_count, tied=tied)(None)
 
 
 def signed_bits(low: int, high: int) -> int:
@@ -104,7 +128,8 @@ def mvau_rom_words(weights: np.ndarray, pe: int, simd: int, bits: int) -> list[i
     return words
 
 
-def _mvau(node, inst, model, folder: Path) -> tuple[dict, list[tuple[str, str]]]:
+@register("MVAU_hls", "xnorflow_mvau")
+def _mvau(node, inst, model, folder: Path) -> Params:
     if inst.get_nodeattr("TH") != 1:
         raise NotGeneratable(f"{node.name}: a tiled MVAU (TH = {inst.get_nodeattr('TH')})")
     mw, mh = inst.get_nodeattr("MW"), inst.get_nodeattr("MH")
@@ -152,7 +177,8 @@ def _mvau(node, inst, model, folder: Path) -> tuple[dict, list[tuple[str, str]]]
     return params, strings
 
 
-def _labelselect(node, inst) -> tuple[dict, list[tuple[str, str]]]:
+@register("LabelSelect_hls", "xnorflow_labelselect")
+def _labelselect(node, inst, model, folder: Path) -> Params:
     if inst.get_nodeattr("K") != 1:
         raise NotGeneratable(f"LabelSelect with K = {inst.get_nodeattr('K')} (only the top-1 "
                              f"class is generated)")
@@ -162,7 +188,21 @@ def _labelselect(node, inst) -> tuple[dict, list[tuple[str, str]]]:
             "OBITS": odt.bitwidth()}, []
 
 
-def _maxpool(node, inst) -> tuple[dict, list[tuple[str, str]]]:
+def _maxpool_source(node, model) -> str | None:
+    """The max-pool reads a depthwise sliding window of SIMD = PE directly (FIFOs between)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    window = window_source(model, node)
+    pe = getCustomOp(node).get_nodeattr("PE")
+    if window is None or not getCustomOp(window).get_nodeattr("depthwise") or \
+            getCustomOp(window).get_nodeattr("SIMD") != pe:
+        return (f"the max-pool reads a depthwise sliding window of SIMD = PE = {pe} directly "
+                f"(through FIFOs only)")
+    return None
+
+
+@register("Pool_hls", "xnorflow_maxpool", check=_maxpool_source)
+def _maxpool(node, inst, model, folder: Path) -> Params:
     if inst.get_nodeattr("Function") != "MaxPool":
         raise NotGeneratable(f"{node.name}: pooling function {inst.get_nodeattr('Function')} "
                              f"(max-pooling only)")
@@ -172,7 +212,9 @@ def _maxpool(node, inst) -> tuple[dict, list[tuple[str, str]]]:
             "IBITS": idt.bitwidth(), "ISIGNED": int(idt.signed())}, []
 
 
-def _width_converter(node, inst) -> tuple[dict, list[tuple[str, str]]]:
+# finn-rtllib's dwc_axi crashes Verilator 5.48 for some width pairs: xnorflow's converter
+@register("StreamingDataWidthConverter_rtl", "xnorflow_dwc")
+def _width_converter(node, inst, model, folder: Path) -> Params:
     bits = _datatype(inst, "dataType").bitwidth()
     return {"EBITS": bits, "IN": inst.get_nodeattr("inWidth") // bits,
             "OUT": inst.get_nodeattr("outWidth") // bits}, []
@@ -198,20 +240,14 @@ def wrapper(name: str, module: str, params: dict, strings: list[tuple[str, str]]
 
 
 def check_supported(model) -> list[str]:
-    """'node: reason' for every node the backend cannot generate (empty: all can be)."""
-    from qonnx.custom_op.registry import getCustomOp
-
+    """'node (op): reason' for every node the backend cannot generate (empty: all can be)."""
     problems = []
     for node in model.graph.node:
-        if node.op_type not in OWN_MODULES and node.op_type not in FINN_MODULES:
-            problems.append(f"{node.name} ({node.op_type}): no RTL module for this layer kind")
-        elif node.op_type == "Pool_hls":
-            window = window_source(model, node)
-            pe = getCustomOp(node).get_nodeattr("PE")
-            if window is None or not getCustomOp(window).get_nodeattr("depthwise") or \
-                    getCustomOp(window).get_nodeattr("SIMD") != pe:
-                problems.append(f"{node.name} (Pool_hls): the max-pool reads a depthwise sliding "
-                                f"window of SIMD = PE = {pe} directly (through FIFOs only)")
+        generator = GENERATORS.get(node.op_type)
+        reason = ("no RTL module for this layer kind" if generator is None
+                  else generator.check(node, model) if generator.check else None)
+        if reason:
+            problems.append(f"{node.name} ({node.op_type}): {reason}")
     return problems
 
 
@@ -231,27 +267,29 @@ def instance(node, model, folder: Path, fpga_part: str, clock_ns: float) -> Inst
 
     from .rtllib import finn_rtl_files
 
+    generator = GENERATORS.get(node.op_type)
+    if generator is None:
+        raise NotGeneratable(f"{node.name} ({node.op_type}): no RTL module for this layer kind")
     inst = getCustomOp(node)
     in_bits, out_bits = inst.get_instream_width_padded(), inst.get_outstream_width_padded()
-    cycles = int(inst.get_exp_cycles())
-    described = Instance(node.name, node.op_type, OWN_MODULES.get(node.op_type, node.name),
-                         in_bits, out_bits, node.input[0], node.output[0], cycles)
-    if node.op_type in FINN_MODULES:
+    described = Instance(node.name, node.op_type, generator.module or node.name, in_bits,
+                         out_bits, node.input[0], node.output[0], int(inst.get_exp_cycles()),
+                         has_count=generator.has_count, tied=generator.tied)
+    if generator.module is None:
         described.files = finn_rtl_files(node, model, folder, fpga_part, clock_ns)
-        described.has_count = node.op_type == "StreamingFIFO_rtl"
-        described.tied = TIED_INPUTS.get(node.op_type, "")
         return described
-    if node.op_type == "MVAU_hls":
-        params, strings = _mvau(node, inst, model, folder)
-    elif node.op_type == "LabelSelect_hls":
-        params, strings = _labelselect(node, inst)
-    elif node.op_type == "Pool_hls":
-        params, strings = _maxpool(node, inst)
-    elif node.op_type == "StreamingDataWidthConverter_rtl":
-        params, strings = _width_converter(node, inst)
-    else:
-        raise NotGeneratable(f"{node.name} ({node.op_type}): no RTL module for this layer kind")
+    params, strings = generator.make(node, inst, model, folder)
     path = folder / f"{node.name}.v"
-    path.write_text(wrapper(node.name, described.module, params, strings, in_bits, out_bits))
-    described.files = [path]
+    path.write_text(wrapper(node.name, generator.module, params, strings, in_bits, out_bits))
+    described.files, described.params = [path], params
     return described
+
+
+_finn_generated("StreamingFIFO_rtl", has_count=True)
+_finn_generated("ConvolutionInputGenerator_rtl")
+# FMPadding's run-time configuration port, tied off
+_finn_generated("FMPadding_rtl", tied=".s_axilite_AWVALID(1'b0), .s_axilite_AWADDR(5'd0), "
+                                      ".s_axilite_WVALID(1'b0), .s_axilite_WDATA(32'd0), "
+                                      ".s_axilite_WSTRB(4'd0), .s_axilite_BREADY(1'b0), "
+                                      ".s_axilite_ARVALID(1'b0), .s_axilite_ARADDR(5'd0), "
+                                      ".s_axilite_RREADY(1'b0)")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ...outputs import cache_root
 from .design import Design, RtlBackendError
 from .harness import design_harness
 from .stitch import TB
@@ -26,8 +25,7 @@ def run_packed(rtl_folder: str | Path, packed: np.ndarray, out_words: int) -> np
     if packed.shape[-1] != in_bytes:
         raise RtlBackendError(f"the packed inputs have {packed.shape[-1]} bytes per word; the "
                               f"design's input stream takes {in_bytes}")
-    program = compile_program(design, TB, design_harness(design.instances), "design",
-                              cache=cache_root() / "rtl-sim")
+    program = compile_program(design, TB, design_harness(design.instances), "design")
     images = len(packed)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

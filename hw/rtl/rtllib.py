@@ -57,6 +57,19 @@ FIXES = (
         once=False),
     Fix("fifo.sv", "the struct's fields become the two parameters", r"ABITS\.hi", "ABITS_HI",
         once=False),
+    # FIFO sizing searches each FIFO's depth with one simulator: the gauge takes a capacity at
+    # run time (the harness's xnorflow_fifo_capacity, harness/fifo_capacity.cpp; unbounded when
+    # none is given), ready only while it holds fewer words
+    Fix("fifo_gauge.sv", "a run-time capacity for the FIFO-sizing search",
+        r"\tint unsigned  MaxCount = 0;\n",
+        "\tint unsigned  MaxCount = 0;\n"
+        "\timport \"DPI-C\" function int unsigned xnorflow_fifo_capacity(input string path);\n"
+        "\tint unsigned  Cap = 32'hFFFFFFFF;\n"
+        "\tinitial  Cap = xnorflow_fifo_capacity($sformatf(\"%m\"));\n"),
+    Fix("fifo_gauge.sv", "a run-time capacity for the FIFO-sizing search",
+        r"\t\t\tif\(ivld\) begin\n", "\t\t\tif(ivld && irdy) begin\n"),
+    Fix("fifo_gauge.sv", "a run-time capacity for the FIFO-sizing search",
+        r"\tassign\tirdy = 1;\n", "\tassign\tirdy = Count < Cap;\n"),
 )
 
 

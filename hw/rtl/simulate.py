@@ -11,12 +11,15 @@ What is compared, and with what:
   then again with random gaps on the input and back-pressure on the output, whose words must
   not change.
 
-FIFO depths are sized first, as FINN's ``InsertAndSetFIFODepths`` does with Vivado's
-simulator: the design is simulated with FINN's ``fifo_gauge`` (an unbounded FIFO that records
-its largest occupancy), each FIFO gets that depth (2 if at most 2, 32 if at most 32, as FINN
-rounds). The design with those depths is simulated again; a FIFO that ran full while the
-design fell short of the gauged throughput is grown (to 32, then by a quarter) and the check
-repeated, up to four times. The depths used and both throughputs are reported.
+FIFO depths are sized first, as FINN's ``InsertAndSetFIFODepths`` does with Vivado's simulator,
+but searched down as well as up: the design is simulated with FINN's ``fifo_gauge`` (an
+unbounded FIFO that records its largest occupancy) to find the rate every FIFO allows; the same
+compiled simulator then caps each FIFO at a run-time capacity, and each FIFO's capacity is
+searched down (bisection, largest FIFOs first) to the smallest that keeps that rate. The design
+with those depths is compiled and simulated; a FIFO that ran full while the design fell short
+of the rate is grown (by a quarter) and the check repeated, up to four times. The depths, the
+occupancies and both rates are reported. A frame count below three is made up by repeating
+images: a steady-state rate needs frames after the first.
 """
 
 from __future__ import annotations
@@ -34,29 +37,20 @@ from ...outputs import write_text
 from .design import Design, RtlBackendError, generate
 from .harness import design_harness, layers_harness
 from .stitch import LAYERS_TB, TB
-from .verilate import compile_program, run_program
+from .verilate import TRACE, compile_program, run_program
 
 PACKING = {"reverse_inner": True, "reverse_endian": True}
 LAYER_FRAMES = 4           # frames each layer runs alone (cycles: the mean of the last three)
-GAUGE_FRAMES = 8           # frames of the FIFO-sizing simulation
+MIN_FRAMES = 3             # a steady state needs frames after the first
+GAUGE_FRAMES = 12          # frames of the FIFO-sizing simulations (the rate: the last half)
+RATE_TOLERANCE = 1.002     # a depth "keeps the rate" within this factor (a cycle in 500)
 SIZING_ROUNDS = 4          # sized designs tried before the depths are taken as they are
-STRESS_IMAGES = 100        # images of the gaps-and-back-pressure run
-STRESS_GAP, STRESS_STALL = 30, 50   # percent of cycles without input / without output ready
-
-
-def optimize_depth(occupancy: int) -> int:
-    """FINN's rounding of a measured FIFO occupancy: 2 (the shallowest), 32 (one SRL), or the
-    occupancy itself."""
-    if occupancy <= 2:
-        return 2
-    if occupancy <= 32:
-        return 32
-    return occupancy
+MIN_DEPTH = 2              # finn-rtllib's shallowest FIFO
 
 
 def _grown(depth: int) -> int:
-    """The next depth for a sized FIFO that ran full: 32 (one SRL still), else a quarter more."""
-    return 32 if depth < 32 else depth + -(-depth // 4)
+    """The next depth for a sized FIFO that ran full: a quarter more (at least one)."""
+    return depth + max(1, -(-depth // 4))
 
 
 # --------------------------------------------------------------------------- expected words
@@ -67,6 +61,15 @@ class Expected:
     words: list[np.ndarray]       # per stream: (images, words per frame, bytes per word) uint8
     output: np.ndarray            # the design's output tensor, one row per image
     output_dtype: str
+
+    @property
+    def frames(self) -> int:
+        return len(self.words[0])
+
+    def tiled(self, frames: int) -> Expected:
+        """The images repeated (in order) to ``frames`` frames."""
+        picks = np.arange(frames) % self.frames
+        return Expected([w[picks] for w in self.words], self.output[picks], self.output_dtype)
 
 
 def _python_tensors(build_dir: Path, images: np.ndarray, batch: int = 250) -> dict:
@@ -196,7 +199,8 @@ class LayerResult:
 
 @dataclass
 class RtlSimResult:
-    images: int
+    images: int                      # distinct test images simulated
+    frames: int                      # frames of the main run (images repeated up to MIN_FRAMES)
     comparison: StageComparison      # the design's output against PyTorch
     identical_to_python: int         # images whose output words equal Python's
     layers: list[LayerResult]
@@ -204,23 +208,33 @@ class RtlSimResult:
     latency_cycles: int              # first input word to the first frame's last output word
     estimated_cycles: int            # FINN's: the slowest layer's estimate
     stress: dict                     # the run with gaps and back-pressure
-    fifo_depths: dict[str, int]      # sized from the gauged simulation
-    gauged_cycles_per_frame: float
+    fifo_depths: dict[str, int]      # sized by simulation
+    fifo_occupancy: dict[str, int]   # the largest occupancy of each FIFO, unbounded, full rate
+    gauged_cycles_per_frame: float   # the rate with unbounded FIFOs: what sizing keeps
+    sizing_runs: int                 # simulations of the depth search
     compile_seconds: float
     simulate_seconds: float
     images_per_second: float
+    waveform: str | None = None      # an FST file, when asked for or kept for a failure
 
     @property
     def identical(self) -> bool:
         return (self.comparison.identical and self.identical_to_python == self.images
                 and all(layer.alone_identical and layer.images_differing == 0
                         for layer in self.layers)
-                and self.stress["identical"])
+                and self.stress["identical"] and not self.stress.get("violations"))
+
+    @property
+    def bottlenecks(self) -> list[str]:
+        """Every layer whose FINN estimate is the slowest (ties are ties)."""
+        return [layer.name for layer in self.layers
+                if layer.expected_cycles == self.estimated_cycles]
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["comparison"] = self.comparison.as_dict()
         data["identical"] = self.identical
+        data["bottlenecks"] = self.bottlenecks
         return data
 
     def lines(self) -> list[str]:
@@ -230,20 +244,33 @@ class RtlSimResult:
             alone = "-" if layer.measured_cycles is None else f"{layer.measured_cycles:,.0f}"
             same = layer.alone_identical and not layer.images_differing
             lines.append(f"  {layer.name:34s} {'identical' if same else 'DIFFERS':9s} "
-                         f"cycles/frame measured {alone:>8s}, FINN estimate "
-                         f"{layer.expected_cycles:,}")
-        lines.append(f"design: {self.cycles_per_frame:,.1f} cycles per frame in steady state "
-                     f"(FINN estimate {self.estimated_cycles:,}), first frame after "
-                     f"{self.latency_cycles:,} cycles; with {STRESS_GAP} % input gaps and "
-                     f"{STRESS_STALL} % output back-pressure: "
+                         f"cycles/frame measured {alone:>8s}, "
+                         + estimate_text(layer.expected_cycles))
+        slowest = self.bottlenecks
+        tied = f", {len(slowest)} layers tied" if len(slowest) > 1 else f", {slowest[0]}" \
+            if slowest else ""
+        repeated = (f" ({self.frames} frames: the images repeated)"
+                    if self.frames > self.images else "")
+        lines.append(f"design: {self.cycles_per_frame:,.1f} cycles per frame in steady state"
+                     f"{repeated} (FINN estimate {self.estimated_cycles:,}{tied}), first frame "
+                     f"after {self.latency_cycles:,} cycles; with {self.stress['gap_percent']} % "
+                     f"input gaps and {self.stress['stall_percent']} % output back-pressure: "
                      f"{'identical' if self.stress['identical'] else 'DIFFERENT'} on "
-                     f"{self.stress['images']} images")
+                     f"{self.stress['images']} images, AXI4-Stream rules "
+                     f"{'kept' if not self.stress.get('violations') else 'BROKEN'}")
         sized = ", ".join(f"{k} {v}" for k, v in self.fifo_depths.items())
-        lines.append(f"FIFO depths from simulation: {sized}; {self.cycles_per_frame:,.1f} "
-                     f"cycles per frame with them (gauged: {self.gauged_cycles_per_frame:,.1f})")
+        lines.append(f"FIFO depths from simulation (smallest that keep the rate, "
+                     f"{self.sizing_runs} runs): {sized}; {self.cycles_per_frame:,.1f} cycles per "
+                     f"frame with them (unbounded: {self.gauged_cycles_per_frame:,.1f})")
         lines.append(f"simulated {self.images_per_second:,.0f} images/s; Verilator compile "
-                     f"{self.compile_seconds:.0f} s")
+                     f"{self.compile_seconds:.0f} s" + (f"; waveform: {self.waveform}"
+                                                        if self.waveform else ""))
         return lines
+
+
+def estimate_text(cycles: int) -> str:
+    """FINN's estimate of a layer, or that it has none (FIFOs and width converters)."""
+    return f"FINN estimate {cycles:,}" if cycles else "no FINN estimate"
 
 
 def _steady_cycles(frame_ends: np.ndarray) -> float:
@@ -253,6 +280,19 @@ def _steady_cycles(frame_ends: np.ndarray) -> float:
         return float("nan")
     tail = frame_ends[1:] if len(frame_ends) > 2 else frame_ends
     return float((tail[-1] - tail[0]) / max(len(tail) - 1, 1))
+
+
+def _tail_rate(frame_ends: np.ndarray) -> float:
+    """Cycles per frame over the last half of the frames: the rate once the FIFOs have filled
+    as far as they do (what FIFO sizing compares)."""
+    half = len(frame_ends) // 2
+    if len(frame_ends) - half < 2:
+        return _steady_cycles(frame_ends)
+    return float((frame_ends[-1] - frame_ends[half]) / (len(frame_ends) - 1 - half))
+
+
+def keeps_rate(cycles: float, target: float) -> bool:
+    return cycles <= target * RATE_TOLERANCE
 
 
 def _read_words(path: Path, count: int, width: int) -> np.ndarray:
@@ -299,9 +339,11 @@ def run_layers(design: Design, expected: Expected, frames: int) -> tuple[list, f
 
 
 def run_design(design: Design, expected: Expected, images: int, program, gap: int = 0,
-                stall: int = 0, seed: int = 0) -> dict:
-    """The stitched design on the first ``images`` images: per stream, the images with a
-    differing word; the output words; the cycles at which frames ended."""
+                stall: int = 0, seed: int = 0, capacities: dict[str, int] | None = None,
+                waveform: tuple[Path, int] | None = None) -> dict:
+    """The stitched design on the first ``images`` frames of ``expected``: per stream, the
+    images with a differing word; the output words; the cycles at which frames ended.
+    ``capacities``: FIFO name -> run-time capacity (a sizing simulator's gauges)."""
     words_per_frame = [w.shape[1] for w in expected.words]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -311,26 +353,30 @@ def run_design(design: Design, expected: Expected, images: int, program, gap: in
         start = time.perf_counter()
         summary = run_program(program, [str(folder / "input.bin"), str(folder), str(out_words),
                                         str(gap), str(stall), str(seed), str(timeout)],
-                              folder, design.hdl)
+                              folder, design.hdl, capacities=capacities, waveform=waveform)
         seconds = time.perf_counter() - start
         if summary["stalled"]:
             raise RtlBackendError(_stall_message(summary, design, [images * w for w in
                                                                    words_per_frame]))
-        differing = []
+        differing, frames_differing = [], []
         for i, want in enumerate(expected.words):
             width = want.shape[2]
             got = _read_words(folder / f"tap{i}.bin", images * want.shape[1], width)
             got = got.reshape(images, want.shape[1], width)
-            differing.append(int((got != want[:images]).any(axis=(1, 2)).sum()))
+            frames_differing.append((got != want[:images]).any(axis=(1, 2)))
+            differing.append(int(frames_differing[-1].sum()))
         last = len(expected.words) - 1
         output = _read_words(folder / f"tap{last}.bin", out_words,
                              expected.words[last].shape[2])
         out_cycles = np.fromfile(folder / f"tap{last}.cycles", dtype=np.uint64).astype(np.int64)
         first_in = int(np.fromfile(folder / "tap0.cycles", dtype=np.uint64)[0])
         ends = out_cycles[words_per_frame[-1] - 1::words_per_frame[-1]]
-    return {"differing": differing, "output": output.reshape(images, -1),
+    return {"differing": differing, "differing_frames": frames_differing,
+            "output": output.reshape(images, -1),
             "frame_ends": ends, "first_input": first_in, "maxcount": summary["maxcount"],
-            "seconds": seconds, "cycles": summary["cycles"]}
+            "seconds": seconds, "cycles": summary["cycles"],
+            "violations": summary.get("violations", []),
+            "violation_count": int(summary.get("axis_violations", 0))}
 
 
 def _decoded_output(design: Design, expected: Expected, words: np.ndarray) -> np.ndarray:
@@ -348,51 +394,61 @@ def _decoded_output(design: Design, expected: Expected, words: np.ndarray) -> np
 
 def simulate_rtl(build_dir: str | Path, fpga_part: str, clock_mhz: float, images: np.ndarray,
                  reference: np.ndarray, labels: np.ndarray | None = None,
-                 progress: bool = True) -> tuple[Design, RtlSimResult]:
+                 progress: bool = True, options=None) -> tuple[Design, RtlSimResult]:
     """Generate, size, compile and simulate the RTL design of a build on ``images`` (+-1, the
     run's test images) against ``reference`` (PyTorch's logits); results in
-    ``<build>/rtl/rtlsim.json``."""
+    ``<build>/rtl/rtlsim.json``. ``options``: :class:`~.options.RtlOptions` (the stress run)."""
     from ...progress import note
+    from .options import RtlOptions
 
+    options = options or RtlOptions()
     build_dir = Path(build_dir)
     start = time.perf_counter()
+    say = note if progress else (lambda line: None)
     design = generate(build_dir, fpga_part, clock_mhz)
     expected = expected_words(build_dir, design, images)
-    say = note if progress else (lambda line: None)
-    say(f"rtl: {len(design.instances)} layers generated; compiling the layers alone ...")
+    say(f"rtl: {len(design.instances)} layers generated; compiling every layer alone "
+        f"(Verilator) ...")
     alone, compile_seconds = run_layers(design, expected, LAYER_FRAMES)
-    # FIFO sizing: unbounded gauges at full rate, then the sized design
-    say("rtl: sizing the FIFOs by simulation ...")
-    gauge_program = compile_program(design, TB, design_harness(design.instances), "gauge",
-                                    defines=("FINN_SIMULATION",))
-    compile_seconds += gauge_program.seconds
-    frames = min(GAUGE_FRAMES, len(images))
-    gauged = run_design(design, expected, frames, gauge_program)
-    fifos = [i.name for i in design.instances if i.has_count]
-    depths = {name: optimize_depth(int(count)) for name, count in zip(fifos, gauged["maxcount"])}
-    gauged_cycles = _steady_cycles(gauged["frame_ends"])
+    say("rtl: sizing the FIFOs by simulation (compiling the gauges) ...")
+    sizing = size_fifos(design, expected.tiled(GAUGE_FRAMES))
+    compile_seconds += sizing.compile_seconds
+    frames = max(len(images), MIN_FRAMES)
+    run_expected = expected.tiled(frames)
+    depths = sizing.depths
     for _ in range(SIZING_ROUNDS):
         design = generate(build_dir, fpga_part, clock_mhz, fifo_depths=depths)
+        say("rtl: compiling the sized design (Verilator) ...")
         program = compile_program(design, TB, design_harness(design.instances), "design")
         compile_seconds += program.seconds
-        check = run_design(design, expected, frames, program)
-        # a FIFO sized to its gauged occupancy can still run full for a cycle at a frame's
-        # edge; grow the ones that did until the sized design keeps the gauged rate
-        full = [n for n, c in zip(fifos, check["maxcount"]) if int(c) >= depths[n]]
-        if _steady_cycles(check["frame_ends"]) <= gauged_cycles or not full:
+        check = run_design(design, expected.tiled(GAUGE_FRAMES), GAUGE_FRAMES, program)
+        # a FIFO at its searched depth can still run full for a cycle at a frame's edge in the
+        # real FIFO; grow the ones that did until the sized design keeps the rate
+        full = [n for n, c in zip(sizing.names, check["maxcount"]) if int(c) >= depths[n]]
+        if keeps_rate(_tail_rate(check["frame_ends"]), sizing.cycles) or not full:
             break
         say(f"rtl: {len(full)} FIFO(s) ran full and cost throughput; growing them ...")
         depths = {n: _grown(d) if n in full else d for n, d in depths.items()}
-    say(f"rtl: simulating {len(images)} images with sized FIFOs ...")
-    run = run_design(design, expected, len(images), program)
-    stress_images = min(STRESS_IMAGES, len(images))
-    stressed = run_design(design, expected, stress_images, program, STRESS_GAP, STRESS_STALL,
-                           seed=1)
-    stress = {"images": stress_images, "gap_percent": STRESS_GAP,
-              "stall_percent": STRESS_STALL,
+    say(f"rtl: simulating {len(images)} images with sized FIFOs"
+        + (f" ({frames} frames)" if frames > len(images) else "") + " ...")
+    stress_images = min(options.stress_images, frames)
+    stress_run = (options.stress_gap, options.stress_stall, 1)
+    try:
+        run = run_design(design, run_expected, frames, program)
+        stressed = run_design(design, run_expected, stress_images, program, *stress_run)
+    except RtlBackendError as stalled:   # a deadlock: its waveform, then the error
+        wave = design.folder / "stall.fst"
+        say(f"rtl: the design stalled; writing its waveform to {wave} ...")
+        _trace(design, run_expected, frames, wave, 10 ** 7, *stress_run)
+        raise RtlBackendError(f"{stalled} Its waveform: {wave} (GTKWave or Surfer).") from None
+    violations = run["violations"] + stressed["violations"]
+    stress = {"images": stress_images, "gap_percent": options.stress_gap,
+              "stall_percent": options.stress_stall,
+              "violations": run["violation_count"] + stressed["violation_count"],
+              "first_violations": [_violation_text(design, v) for v in violations[:4]],
               "identical": bool(np.array_equal(stressed["output"], run["output"][:stress_images])
                                 and not any(stressed["differing"]))}
-    outputs = _decoded_output(design, expected, run["output"])
+    outputs = _decoded_output(design, expected, run["output"][:len(images)])
     identical_python = int((outputs == expected.output).all(axis=1).sum())
     if outputs.shape[1] == 1:   # the class index, selected on chip
         comparison = compare("RTL simulation", reference, outputs.astype(np.int64), labels)
@@ -400,19 +456,123 @@ def simulate_rtl(build_dir: str | Path, fpga_part: str, clock_mhz: float, images
         comparison = compare("RTL simulation", reference,
                              _host_logits(build_dir, outputs), labels)
     layers = [LayerResult(inst.name, inst.op_type, inst.expected_cycles, cycles, same,
-                          run["differing"][k + 1])
+                          int(np.count_nonzero(_differs(run, k + 1, len(images)))))
               for k, (inst, (same, cycles)) in enumerate(zip(design.instances, alone))]
+    waveform = None
+    first_bad = _first_differing(run, stressed, len(images))
+    if first_bad is not None:   # the frame where it went wrong, kept as a waveform
+        waveform = design.folder / "mismatch.fst"
+        say(f"rtl: frame {first_bad} differs; writing its waveform to {waveform} ...")
+        ends = run["frame_ends"]
+        _trace(design, run_expected, first_bad + 1, waveform,
+               int(ends[min(first_bad, len(ends) - 1)]) + 64)
+    elif stressed["violations"]:   # AXI4-Stream broken: the stress run up to the first
+        waveform = design.folder / "axi_violation.fst"
+        say(f"rtl: {_violation_text(design, stressed['violations'][0])}; writing its waveform "
+            f"to {waveform} ...")
+        _trace(design, run_expected, stress_images, waveform,
+               int(stressed["violations"][0]["cycle"]) + 64, *stress_run)
+    elif options.trace:
+        waveform = design.folder / "waveform.fst"
+        shown = min(options.trace, frames)
+        say(f"rtl: writing the waveform of the first {shown} frame(s) to {waveform} ...")
+        _trace(design, run_expected, shown, waveform, int(run["frame_ends"][shown - 1]) + 64)
     simulate_seconds = time.perf_counter() - start - compile_seconds
     result = RtlSimResult(
-        len(images), comparison, identical_python, layers,
+        len(images), frames, comparison, identical_python, layers,
         _steady_cycles(run["frame_ends"]),
         int(run["frame_ends"][0] - run["first_input"]) if len(run["frame_ends"]) else 0,
-        max(i.expected_cycles for i in design.instances), stress, depths,
-        gauged_cycles, compile_seconds, simulate_seconds,
-        len(images) / max(run["seconds"], 1e-9))
+        max(i.expected_cycles for i in design.instances), stress, depths, sizing.occupancy,
+        sizing.cycles, sizing.runs, compile_seconds, simulate_seconds,
+        frames / max(run["seconds"], 1e-9), str(waveform) if waveform else None)
     write_text(design.folder / "rtlsim.json", json.dumps(result.as_dict(), indent=2,
                                                          default=_plain))
     return design, result
+
+
+def _trace(design: Design, expected: Expected, frames: int, path: Path, cycles: int,
+           gap: int = 0, stall: int = 0, seed: int = 0) -> None:
+    """The run of ``frames`` frames again with a tracing simulator: its first ``cycles``
+    cycles as an FST waveform at ``path``."""
+    program = compile_program(design, TB, design_harness(design.instances), "trace",
+                              defines=(TRACE,))
+    try:
+        run_design(design, expected, frames, program, gap, stall, seed,
+                   waveform=(path.resolve(), cycles))
+    except RtlBackendError:   # the stall again: the waveform is written all the same
+        pass
+
+
+def _first_differing(run: dict, stressed: dict, images: int) -> int | None:
+    """The first frame whose words differ on any stream (the main run, then the stress run),
+    or None; AXI4-Stream violations count from the stress run's first one."""
+    frames = [int(np.argmax(d)) for d in run["differing_frames"] if np.any(d)]
+    frames += [int(np.argmax(d)) for d in stressed["differing_frames"] if np.any(d)]
+    if not np.array_equal(stressed["output"], run["output"][:len(stressed["output"])]):
+        frames.append(0)
+    if frames:
+        return min(frames)
+    return None
+
+
+def _differs(run: dict, stream: int, images: int) -> np.ndarray:
+    """Of the distinct images, which had a differing word on ``stream`` (any repetition)."""
+    per_frame = np.asarray(run["differing_frames"][stream], dtype=bool)
+    return np.array([per_frame[i::images].any() for i in range(images)])
+
+
+def _violation_text(design: Design, violation: dict) -> str:
+    stream = design.streams[violation["tap"]]
+    who = stream.producer or "the harness's input"
+    return (f"{who} ({violation['kind']} while TREADY was low, cycle {violation['cycle']:,}; "
+            f"AXI4-Stream asks a master to hold TVALID and TDATA until the handshake)")
+
+
+# --------------------------------------------------------------------------- FIFO sizing
+@dataclass
+class Sizing:
+    names: list[str]             # the FIFOs, in the design's order
+    depths: dict[str, int]       # the smallest that keep the rate
+    occupancy: dict[str, int]    # unbounded, at full rate
+    cycles: float                # the rate with unbounded FIFOs
+    runs: int
+    compile_seconds: float
+
+
+def size_fifos(design: Design, expected: Expected) -> Sizing:
+    """Each FIFO's smallest depth that keeps the rate the design reaches with unbounded FIFOs:
+    one simulator of run-time capacities (FINN's gauges with a cap), each FIFO bisected down
+    from its unbounded occupancy, largest first, the others at their current depths."""
+    program = compile_program(design, TB, design_harness(design.instances), "gauge",
+                              defines=("FINN_SIMULATION",))
+    names = [i.name for i in design.instances if i.has_count]
+    frames = expected.frames
+    runs = 0
+
+    def rate(capacities: dict[str, int] | None) -> tuple[float, list]:
+        nonlocal runs
+        runs += 1
+        try:
+            done = run_design(design, expected, frames, program, capacities=capacities)
+        except RtlBackendError:    # a capacity so small that the design stalls
+            return float("inf"), []
+        return _tail_rate(done["frame_ends"]), done["maxcount"]
+
+    target, occupancy = rate(None)
+    # a gauge capped at exactly its largest occupancy blocks once it gets there: one more never
+    occupied = {n: max(MIN_DEPTH, int(c) + 1) for n, c in zip(names, occupancy)}
+    depths = dict(occupied)
+    for name in sorted(names, key=lambda n: -occupied[n]):
+        low, high = MIN_DEPTH, depths[name]       # high keeps the rate
+        while low < high:
+            middle = (low + high) // 2
+            if keeps_rate(rate({**depths, name: middle})[0], target):
+                high = middle
+            else:
+                low = middle + 1
+        depths[name] = high
+    return Sizing(names, depths, {n: int(c) for n, c in zip(names, occupancy)}, target, runs,
+                  program.seconds)
 
 
 def _host_logits(build_dir: Path, popcounts: np.ndarray) -> np.ndarray:

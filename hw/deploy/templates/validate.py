@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     parser.add_argument("--finn-hlslib", metavar="DIR",
                         help="finn-hlslib for --cppsim (default: $FINN_DEPS/finn-hlslib)")
     parser.add_argument("--images", type=int, default=0,
-                        help="only the first N images (default: all in the bundle)")
+                        help="only the bundle's first N images, a stratified sample too "
+                             "(default: all in the bundle)")
     parser.add_argument("--batch", type=int, default=100, help="images per DMA transfer")
     args = parser.parse_args(argv)
     try:

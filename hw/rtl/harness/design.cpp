@@ -2,8 +2,19 @@
 // taken with back-pressure; every stream's words and their cycles recorded (tap<i>.bin,
 // tap<i>.cycles); each FIFO's largest occupancy; a deadlock (no stream moved for `timeout`
 // cycles) ends the run with exit code 3. design_taps.h (generated) names the streams.
+//
+// The input is a legal AXI4-Stream master: a gap is drawn only while no word is offered; a
+// word once offered keeps TVALID and its TDATA until its handshake. Every stream (tap 0, the
+// input, too) is checked for the same rule; violations go to summary.json and leave the exit
+// code alone.
+//
+// Compiled with XNORFLOW_TRACE (Verilator --trace-fst), it also writes the waveform of every
+// signal to $XNORFLOW_TRACE_FILE for the first $XNORFLOW_TRACE_CYCLES cycles.
 #include "common.h"
 #include "design_taps.h"
+#ifdef XNORFLOW_TRACE
+#include "verilated_fst_c.h"
+#endif
 
 int main(int argc, char** argv) {
     if (argc < 8) {
@@ -20,10 +31,26 @@ int main(int argc, char** argv) {
     uint64_t in_words = input.size() / IN_BYTES;
 
     VerilatedContext* context = new VerilatedContext;
+#ifdef XNORFLOW_TRACE
+    context->traceEverOn(true);
+#endif
     TB* t = new TB{context};
+#ifdef XNORFLOW_TRACE
+    VerilatedFstC* wave = new VerilatedFstC;
+    t->trace(wave, 99);
+    const char* wave_file = getenv("XNORFLOW_TRACE_FILE");
+    const char* wave_cycles = getenv("XNORFLOW_TRACE_CYCLES");
+    uint64_t wave_until = wave_cycles ? strtoull(wave_cycles, nullptr, 10) : UINT64_MAX;
+    wave->open(wave_file ? wave_file : "waveform.fst");
+#define DUMP(time) do { if (cycle <= wave_until) wave->dump(time); } while (0)
+#else
+#define DUMP(time) do { } while (0)
+#endif
+    Stream streams[TAP_COUNT];
+    bind_taps(t, streams);
     std::vector<Recorder> taps;
     for (int i = 0; i < TAP_COUNT; i++) taps.push_back(Recorder{TAP_BYTES[i]});
-    uint8_t word[MAX_BYTES];
+    AxisChecker axis(std::vector<int>(TAP_BYTES, TAP_BYTES + TAP_COUNT));
 
     t->ap_rst_n = 0;
     t->s_axis_0_tvalid = 0;
@@ -34,19 +61,37 @@ int main(int argc, char** argv) {
     }
     t->ap_rst_n = 1;
 
-    uint64_t sent = 0, cycle = 0, quiet = 0;
-    bool stalled = false;
-    while (taps[TAP_COUNT - 1].cycles.size() < out_words) {
-        bool offer = sent < in_words && !(gap && percent() < gap);
-        t->s_axis_0_tvalid = offer;
-        if (offer) put(t->s_axis_0_tdata, &input[sent * IN_BYTES], IN_BYTES);
+    uint64_t sent = 0, cycle = 0, quiet = 0;   // cycle: counted from the end of reset
+    bool stalled = false, offered = false;
+    const Recorder& output = taps[TAP_COUNT - 1];
+    while (output.cycles.size() < out_words) {
+        if (!offered && sent < in_words && !(gap && percent() < gap)) {
+            offered = true;   // held until its handshake
+            put(t->s_axis_0_tdata, &input[sent * IN_BYTES], IN_BYTES);
+        }
+        t->s_axis_0_tvalid = offered;
         t->m_axis_0_tready = !(stall && percent() < stall);
         t->ap_clk = 0;
         t->eval();
-        bool moved = sample_taps(t, cycle, taps, word);
-        if (t->s_axis_0_tvalid && t->s_axis_0_tready) sent++;
+        DUMP(2 * cycle);
+        // the signals the rising edge sees: handshakes, recorded; the AXI4-Stream rule
+        bool moved = false;
+        for (int i = 0; i < TAP_COUNT; i++) {
+            const Stream& s = streams[i];
+            bool valid = *s.tvalid, ready = *s.tready;
+            axis.check(i, valid, ready, s.tdata, s.bytes, cycle);
+            if (valid && ready) {
+                taps[i].take(cycle, s.tdata);
+                moved = true;
+            }
+        }
+        if (offered && t->s_axis_0_tready) {
+            sent++;
+            offered = false;
+        }
         t->ap_clk = 1;
         t->eval();
+        DUMP(2 * cycle + 1);
         cycle++;
         quiet = moved ? 0 : quiet + 1;
         if (quiet > timeout) {
@@ -64,9 +109,15 @@ int main(int argc, char** argv) {
         fprintf(s, "%s%zu", i ? ", " : "", taps[i].cycles.size());
     fprintf(s, "], \"maxcount\": [");
     for (int j = 0; j < FIFO_COUNT; j++) fprintf(s, "%s%u", j ? ", " : "", maxcount[j]);
-    fprintf(s, "]}\n");
+    fprintf(s, "], ");
+    axis.write_json(s, "tap");
+    fprintf(s, "}\n");
     fclose(s);
     t->final();
+#ifdef XNORFLOW_TRACE
+    wave->close();
+    delete wave;
+#endif
     delete t;
     delete context;
     return stalled ? 3 : 0;

@@ -1,29 +1,55 @@
 // Drives every layer of xnorflow_layers_tb on its own: layer i reads l<i>_in.bin at full
-// rate, its output always ready; its output words and their cycles go to l<i>_out.bin and
-// l<i>_out.cycles. layers_taps.h (generated) names the ports.
+// rate, its output always ready (or, with the optional trailing `stall` percent and `seed`,
+// with back-pressure drawn per layer and cycle); its output words and their cycles go to
+// l<i>_out.bin and l<i>_out.cycles. Every layer's output is checked for AXI4-Stream's rule (a
+// word offered and not taken stays offered, unchanged): violations go to summary.json and
+// leave the exit code alone (with the output always ready there is nothing to violate).
+// layers_taps.h (generated) names the ports.
 #include "common.h"
+
+// one layer's ports: its input, which the harness drives, and its output stream
+struct Layer {
+    CData* in_tvalid;
+    const CData* in_tready;
+    uint8_t* in_tdata;
+    int in_bytes;
+    size_t in_size;   // bytes of the Verilator signal (cleared once; a word fills in_bytes)
+    CData* out_tready;
+    Stream out;
+};
+
 #include "layers_taps.h"
 
 int main(int argc, char** argv) {
     if (argc < 3 + LAYER_COUNT) {
-        fprintf(stderr, "usage: %s dir timeout words_0 ... words_%d\n", argv[0],
+        fprintf(stderr, "usage: %s dir timeout words_0 ... words_%d [stall [seed]]\n", argv[0],
                 LAYER_COUNT - 1);
         return 2;
     }
     std::string dir = argv[1];
     uint64_t timeout = strtoull(argv[2], nullptr, 10);
-    std::vector<uint64_t> expected;
+    std::vector<uint64_t> expected, in_words;
     std::vector<std::vector<uint8_t>> inputs;
     for (int i = 0; i < LAYER_COUNT; i++) {
         expected.push_back(strtoull(argv[3 + i], nullptr, 10));
         inputs.push_back(read_file(dir + "/l" + std::to_string(i) + "_in.bin"));
     }
+    unsigned stall = argc > 3 + LAYER_COUNT ? atoi(argv[3 + LAYER_COUNT]) : 0;
+    if (argc > 4 + LAYER_COUNT)
+        rng_state ^= strtoull(argv[4 + LAYER_COUNT], nullptr, 10) * 0x9E3779B97F4A7C15ull;
+
     VerilatedContext* context = new VerilatedContext;
     TB* t = new TB{context};
+    Layer layers[LAYER_COUNT];
+    bind_layers(t, layers);
     std::vector<Recorder> outs;
-    for (int i = 0; i < LAYER_COUNT; i++) outs.push_back(Recorder{OUT_BYTES[i]});
+    for (int i = 0; i < LAYER_COUNT; i++) {
+        outs.push_back(Recorder{layers[i].out.bytes});
+        in_words.push_back(inputs[i].size() / layers[i].in_bytes);
+        memset(layers[i].in_tdata, 0, layers[i].in_size);
+    }
     std::vector<uint64_t> next(LAYER_COUNT, 0);
-    uint8_t word[MAX_BYTES];
+    AxisChecker axis(std::vector<int>(OUT_BYTES, OUT_BYTES + LAYER_COUNT));
 
     t->ap_rst_n = 0;
     for (int i = 0; i < 16; i++) {
@@ -37,10 +63,29 @@ int main(int argc, char** argv) {
         bool done = true;
         for (int i = 0; i < LAYER_COUNT; i++) done = done && outs[i].cycles.size() >= expected[i];
         if (done) break;
-        drive_layers(t, inputs, next);
+        for (int i = 0; i < LAYER_COUNT; i++) {
+            const Layer& l = layers[i];
+            bool offer = next[i] < in_words[i];   // held until its handshake
+            *l.in_tvalid = offer;
+            if (offer) memcpy(l.in_tdata, &inputs[i][next[i] * l.in_bytes], l.in_bytes);
+            *l.out_tready = !(stall && percent() < stall);
+        }
         t->ap_clk = 0;
         t->eval();
-        bool moved = sample_layers(t, cycle, outs, next, word);
+        bool moved = false;
+        for (int i = 0; i < LAYER_COUNT; i++) {
+            const Layer& l = layers[i];
+            bool valid = *l.out.tvalid, ready = *l.out.tready;
+            axis.check(i, valid, ready, l.out.tdata, l.out.bytes, cycle);
+            if (valid && ready) {
+                outs[i].take(cycle, l.out.tdata);
+                moved = true;
+            }
+            if (*l.in_tvalid && *l.in_tready) {
+                next[i]++;
+                moved = true;
+            }
+        }
         t->ap_clk = 1;
         t->eval();
         cycle++;
@@ -56,7 +101,9 @@ int main(int argc, char** argv) {
             stalled ? "true" : "false");
     for (int i = 0; i < LAYER_COUNT; i++)
         fprintf(s, "%s%zu", i ? ", " : "", outs[i].cycles.size());
-    fprintf(s, "]}\n");
+    fprintf(s, "], ");
+    axis.write_json(s, "layer");
+    fprintf(s, "}\n");
     fclose(s);
     t->final();
     delete t;

@@ -60,6 +60,7 @@ module xnorflow_mvau #(
 	localparam int unsigned  SFBITS = SF > 1? $clog2(SF) : 1;
 	localparam int unsigned  NFBITS = NF > 1? $clog2(NF) : 1;
 	localparam int unsigned  OUT_W = ((PE*OBITS+7)/8)*8;
+	localparam int unsigned  TSEL = NTHRES > 0? NTHRES * TBITS : 1;
 
 	// ROMs, read one cycle ahead of their use; the weights in the memory FINN's ram_style
 	// asks for (block, distributed, or the tool's choice)
@@ -78,7 +79,6 @@ module xnorflow_mvau #(
 	logic [XW-1:0]      s1_x;
 	logic [WW-1:0]      s1_w;
 	logic [TW-1:0]      s1_t;
-	logic signed [ABITS-1:0]  acc [PE];
 
 	logic  ovalid;
 	logic [OUT_W-1:0]  odata;
@@ -137,8 +137,65 @@ module xnorflow_mvau #(
 		end
 	end
 
-	// one step: each neuron's sum over the SIMD lanes
-	function automatic logic signed [ABITS-1:0] lane_sum(input logic [XW-1:0] xv,
+	// the PE neurons: one lane module each, so that synthesis maps a lane once and instantiates
+	// it PE times (hierarchical synthesis), instead of optimizing PE copies of the same logic
+	logic [PE*OBITS-1:0]  results;
+	for (genvar p = 0; p < PE; p++) begin : genLane
+		xnorflow_mvau_lane #(
+			.SIMD(SIMD), .IBITS(IBITS), .WBITS(WBITS), .OBITS(OBITS), .ABITS(ABITS),
+			.TBITS(TBITS), .NTHRES(NTHRES), .XNOR(XNOR), .ISIGNED(ISIGNED), .WSIGNED(WSIGNED),
+			.ACTVAL(ACTVAL)
+		) lane (
+			.clk(ap_clk), .step(advance && s1_valid), .first(s1_first), .last(s1_last),
+			.x(s1_x), .w(s1_w[p*SIMD*WBITS +: SIMD*WBITS]),
+			.t(s1_t[p*TSEL +: TSEL]), .result(results[p*OBITS +: OBITS])
+		);
+	end
+
+	always_ff @(posedge ap_clk) begin
+		if (!ap_rst_n)  ovalid <= 0;
+		else begin
+			if (out0_V_TREADY)  ovalid <= 0;
+			if (advance && s1_valid && s1_last)  ovalid <= 1;
+		end
+	end
+	assign  odata[PE*OBITS-1:0] = results;
+	if (OUT_W > PE*OBITS) begin : genPad
+		assign  odata[OUT_W-1:PE*OBITS] = '0;
+	end
+	assign  out0_V_TVALID = ovalid;
+	assign  out0_V_TDATA = odata;
+
+endmodule : xnorflow_mvau
+
+// One neuron of the MVAU: the sum over SIMD inputs of a step added to its accumulator (the first
+// step of a fold starts it), and at the fold's last step the output: ACTVAL + the thresholds the
+// sum reaches, or the sum itself (NTHRES = 0). Registered like the MVAU's output word.
+module xnorflow_mvau_lane #(
+	int unsigned  SIMD = 1,
+	int unsigned  IBITS = 1,
+	int unsigned  WBITS = 1,
+	int unsigned  OBITS = 1,
+	int unsigned  ABITS = 8,
+	int unsigned  TBITS = 9,
+	int unsigned  NTHRES = 1,
+	bit           XNOR = 1,
+	bit           ISIGNED = 0,
+	bit           WSIGNED = 0,
+	int           ACTVAL = 0
+)(
+	input	logic  clk,
+	input	logic  step,     // a step of this fold is in stage 1
+	input	logic  first,
+	input	logic  last,
+	input	logic [SIMD*IBITS-1:0]  x,
+	input	logic [SIMD*WBITS-1:0]  w,
+	input	logic [(NTHRES > 0? NTHRES * TBITS : 1)-1:0]  t,
+	output	logic [OBITS-1:0]  result
+);
+	localparam int unsigned  CW = ABITS > TBITS? ABITS : TBITS;
+
+	function automatic logic signed [ABITS-1:0] lane_sum(input logic [SIMD*IBITS-1:0] xv,
 	                                                    input logic [SIMD*WBITS-1:0] wv);
 		automatic logic signed [ABITS-1:0]  sum = 0;
 		// XNOR-popcount as one $countones: simulators count a whole word at a time (Verilator
@@ -156,45 +213,24 @@ module xnorflow_mvau #(
 		return  sum;
 	endfunction
 
-	logic signed [ABITS-1:0]  total [PE];
-	always_comb begin
-		for (int unsigned p = 0; p < PE; p++)
-			total[p] = (s1_first? ABITS'(0) : acc[p]) + lane_sum(s1_x, s1_w[p*SIMD*WBITS +: SIMD*WBITS]);
-	end
-
-	// the output of a finished fold
-	localparam int unsigned  CW = ABITS > TBITS? ABITS : TBITS;
-	localparam int unsigned  TSEL = NTHRES > 0? NTHRES * TBITS : 1;
 	function automatic logic [OBITS-1:0] activate(input logic signed [ABITS-1:0] a,
-	                                              input logic [TSEL-1:0] t);
+	                                              input logic [(NTHRES > 0? NTHRES * TBITS : 1)-1:0] tv_all);
 		automatic int  level = ACTVAL;
 		automatic logic signed [CW-1:0]  av = a;
 		if (NTHRES == 0)  return  OBITS'(a);
 		for (int unsigned i = 0; i < NTHRES; i++) begin
-			automatic logic signed [CW-1:0]  tv = $signed(t[i*TBITS +: TBITS]);
+			automatic logic signed [CW-1:0]  tv = $signed(tv_all[i*TBITS +: TBITS]);
 			if (av >= tv)  level++;
 		end
 		return  OBITS'(level);
 	endfunction
 
-	always_ff @(posedge ap_clk) begin
-		if (!ap_rst_n)  ovalid <= 0;
-		else begin
-			if (out0_V_TREADY)  ovalid <= 0;
-			if (advance && s1_valid) begin
-				for (int unsigned p = 0; p < PE; p++)  acc[p] <= total[p];
-				if (s1_last) begin
-					ovalid <= 1;
-					for (int unsigned p = 0; p < PE; p++)
-						odata[p*OBITS +: OBITS] <= activate(total[p], s1_t[p*TSEL +: TSEL]);
-				end
-			end
+	logic signed [ABITS-1:0]  acc;
+	wire signed [ABITS-1:0]  total = (first? ABITS'(0) : acc) + lane_sum(x, w);
+	always_ff @(posedge clk) begin
+		if (step) begin
+			acc <= total;
+			if (last)  result <= activate(total, t);
 		end
 	end
-	if (OUT_W > PE*OBITS) begin : genPad
-		always_ff @(posedge ap_clk)  odata[OUT_W-1:PE*OBITS] <= '0;
-	end
-	assign  out0_V_TVALID = ovalid;
-	assign  out0_V_TDATA = odata;
-
-endmodule : xnorflow_mvau
+endmodule : xnorflow_mvau_lane

@@ -1,0 +1,39 @@
+"""What ``build --backend rtl`` is asked for: images, synthesis, the stress run, waveforms. A leaf
+module (no FINN, no tools), so the command line reads it without starting anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...options import AT_LEAST_0, AT_LEAST_1, Range, option, validate_fields
+
+SYNTH_LEVELS = ("none", "hierarchical", "flat")
+PERCENT_BELOW_100 = Range(0, 100, high_open=True)
+
+
+@dataclass
+class RtlOptions:
+    rtlsim: int = option(200, "test images the RTL simulation runs (a seeded sample holding "
+                              "every class); fewer than 3 are repeated (in order) to 3 "
+                              "frames for the steady-state cycle count",
+                         range=AT_LEAST_1, metavar="N")
+    synth: str = option("hierarchical", "yosys synthesis: none; hierarchical (each distinct "
+                        "layer, PE lane and FIFO once, out of context, kept in the cache; the "
+                        "design is the sum of its layers); flat (each layer flattened: yosys "
+                        "optimizes across its lanes; several times slower)", choices=SYNTH_LEVELS)
+    stress_gap: int = option(30, "percent of cycles without an input word in the stress run "
+                             "(the input keeps TVALID until its handshake, as AXI4-Stream asks)",
+                             range=PERCENT_BELOW_100, metavar="PERCENT")
+    stress_stall: int = option(50, "percent of cycles with the output not ready (back-pressure) "
+                               "in the stress run", range=PERCENT_BELOW_100, metavar="PERCENT")
+    stress_images: int = option(100, "images of the stress run (at most --rtlsim)",
+                                range=AT_LEAST_1, metavar="N")
+    trace: int = option(0, "write a waveform (FST, for GTKWave or Surfer) of the first K frames "
+                        "of the design (0: none; a mismatch or stall writes one by itself)",
+                        range=AT_LEAST_0, metavar="K")
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
+RTL_ONLY = ("synth", "stress_gap", "stress_stall", "stress_images", "trace")   # + rtlsim
