@@ -248,7 +248,7 @@ def rtl_tables(rtl: dict) -> list[tuple[str, list[str], list[list[str]]]]:
              ["yosys synthesis", synth.get("how", "")],
              ["Vivado project script (no HLS)", rtl["vivado_script"]]]
     if sim.get("waveform"):
-        whole.append(["waveform (FST)", sim["waveform"]])
+        whole.append(["waveform (VCD)", sim["waveform"]])
     return [("RTL design: simulation (Verilator) and synthesis (yosys, pre-place-and-route)",
              ["layer", "op", "vs FINN's Python", "cycles/frame (measured)",
               "cycles (FINN est.)", "LUT", "FF", "LUTRAM", "BRAM_18K", "DSP",

@@ -28,7 +28,7 @@ class RtlOptions:
                                "in the stress run", range=PERCENT_BELOW_100, metavar="PERCENT")
     stress_images: int = option(100, "images of the stress run (at most --rtlsim)",
                                 range=AT_LEAST_1, metavar="N")
-    trace: int = option(0, "write a waveform (FST, for GTKWave or Surfer) of the first K frames "
+    trace: int = option(0, "write a waveform (VCD, for GTKWave or Surfer) of the first K frames "
                         "of the design (0: none; a mismatch or stall writes one by itself)",
                         range=AT_LEAST_0, metavar="K")
 

@@ -215,7 +215,7 @@ class RtlSimResult:
     compile_seconds: float
     simulate_seconds: float
     images_per_second: float
-    waveform: str | None = None      # an FST file, when asked for or kept for a failure
+    waveform: str | None = None      # a VCD file, when asked for or kept for a failure
 
     @property
     def identical(self) -> bool:
@@ -410,9 +410,12 @@ def simulate_rtl(build_dir: str | Path, fpga_part: str, clock_mhz: float, images
     say(f"rtl: {len(design.instances)} layers generated; compiling every layer alone "
         f"(Verilator) ...")
     alone, compile_seconds = run_layers(design, expected, LAYER_FRAMES)
-    say("rtl: sizing the FIFOs by simulation (compiling the gauges) ...")
+    say(f"rtl: every layer alone: {_compiled(compile_seconds)}; sizing the FIFOs by simulation "
+        f"(compiling the gauges) ...")
     sizing = size_fifos(design, expected.tiled(GAUGE_FRAMES))
     compile_seconds += sizing.compile_seconds
+    say(f"rtl: gauges {_compiled(sizing.compile_seconds)}; {sizing.runs} sizing runs in "
+        f"{time.perf_counter() - start:.0f} s so far")
     frames = max(len(images), MIN_FRAMES)
     run_expected = expected.tiled(frames)
     depths = sizing.depths
@@ -421,6 +424,7 @@ def simulate_rtl(build_dir: str | Path, fpga_part: str, clock_mhz: float, images
         say("rtl: compiling the sized design (Verilator) ...")
         program = compile_program(design, TB, design_harness(design.instances), "design")
         compile_seconds += program.seconds
+        say(f"rtl: sized design {_compiled(program.seconds)}")
         check = run_design(design, expected.tiled(GAUGE_FRAMES), GAUGE_FRAMES, program)
         # a FIFO at its searched depth can still run full for a cycle at a frame's edge in the
         # real FIFO; grow the ones that did until the sized design keeps the rate
@@ -437,7 +441,7 @@ def simulate_rtl(build_dir: str | Path, fpga_part: str, clock_mhz: float, images
         run = run_design(design, run_expected, frames, program)
         stressed = run_design(design, run_expected, stress_images, program, *stress_run)
     except RtlBackendError as stalled:   # a deadlock: its waveform, then the error
-        wave = design.folder / "stall.fst"
+        wave = design.folder / "stall.vcd"
         say(f"rtl: the design stalled; writing its waveform to {wave} ...")
         _trace(design, run_expected, frames, wave, 10 ** 7, *stress_run)
         raise RtlBackendError(f"{stalled} Its waveform: {wave} (GTKWave or Surfer).") from None
@@ -461,19 +465,19 @@ def simulate_rtl(build_dir: str | Path, fpga_part: str, clock_mhz: float, images
     waveform = None
     first_bad = _first_differing(run, stressed, len(images))
     if first_bad is not None:   # the frame where it went wrong, kept as a waveform
-        waveform = design.folder / "mismatch.fst"
+        waveform = design.folder / "mismatch.vcd"
         say(f"rtl: frame {first_bad} differs; writing its waveform to {waveform} ...")
         ends = run["frame_ends"]
         _trace(design, run_expected, first_bad + 1, waveform,
                int(ends[min(first_bad, len(ends) - 1)]) + 64)
     elif stressed["violations"]:   # AXI4-Stream broken: the stress run up to the first
-        waveform = design.folder / "axi_violation.fst"
+        waveform = design.folder / "axi_violation.vcd"
         say(f"rtl: {_violation_text(design, stressed['violations'][0])}; writing its waveform "
             f"to {waveform} ...")
         _trace(design, run_expected, stress_images, waveform,
                int(stressed["violations"][0]["cycle"]) + 64, *stress_run)
     elif options.trace:
-        waveform = design.folder / "waveform.fst"
+        waveform = design.folder / "waveform.vcd"
         shown = min(options.trace, frames)
         say(f"rtl: writing the waveform of the first {shown} frame(s) to {waveform} ...")
         _trace(design, run_expected, shown, waveform, int(run["frame_ends"][shown - 1]) + 64)
@@ -490,10 +494,14 @@ def simulate_rtl(build_dir: str | Path, fpga_part: str, clock_mhz: float, images
     return design, result
 
 
+def _compiled(seconds: float) -> str:
+    return f"compiled in {seconds:.0f} s" if seconds else "simulator reused from the cache"
+
+
 def _trace(design: Design, expected: Expected, frames: int, path: Path, cycles: int,
            gap: int = 0, stall: int = 0, seed: int = 0) -> None:
     """The run of ``frames`` frames again with a tracing simulator: its first ``cycles``
-    cycles as an FST waveform at ``path``."""
+    cycles as a VCD waveform at ``path``."""
     program = compile_program(design, TB, design_harness(design.instances), "trace",
                               defines=(TRACE,))
     try:

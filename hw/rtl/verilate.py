@@ -83,10 +83,10 @@ def _compile(verilator: Verilator, design: Design, top: str, harness: Harness, n
              program: Path) -> float:
     header, text = harness.header
     (work / header).write_text(text)
-    trace = TRACE in defines   # a waveform: Verilator's FST tracing and the harness's dump
+    trace = TRACE in defines   # a waveform: Verilator's VCD tracing and the harness's dump
     command = [str(verilator.program), *VERILATOR_FLAGS, "-j", str(jobs), "--top-module", top,
                *(f"-D{d}" for d in defines), "-Mdir", str(work / "obj_dir"),
-               *(["--trace-fst"] if trace else []),
+               *(["--trace-vcd"] if trace else []),
                "-CFLAGS", f"-I{work} -I{SOURCES}" + (f" -D{TRACE}" if trace else ""),
                *(str(f) for f in files),
                str(harness.main), str(CAPACITY), "-MAKEFLAGS", VERILATOR_MAKEFLAGS]

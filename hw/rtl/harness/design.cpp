@@ -8,12 +8,12 @@
 // input, too) is checked for the same rule; violations go to summary.json and leave the exit
 // code alone.
 //
-// Compiled with XNORFLOW_TRACE (Verilator --trace-fst), it also writes the waveform of every
+// Compiled with XNORFLOW_TRACE (Verilator --trace-vcd), it also writes the waveform of every
 // signal to $XNORFLOW_TRACE_FILE for the first $XNORFLOW_TRACE_CYCLES cycles.
 #include "common.h"
 #include "design_taps.h"
 #ifdef XNORFLOW_TRACE
-#include "verilated_fst_c.h"
+#include "verilated_vcd_c.h"
 #endif
 
 int main(int argc, char** argv) {
@@ -36,12 +36,12 @@ int main(int argc, char** argv) {
 #endif
     TB* t = new TB{context};
 #ifdef XNORFLOW_TRACE
-    VerilatedFstC* wave = new VerilatedFstC;
+    VerilatedVcdC* wave = new VerilatedVcdC;
     t->trace(wave, 99);
     const char* wave_file = getenv("XNORFLOW_TRACE_FILE");
     const char* wave_cycles = getenv("XNORFLOW_TRACE_CYCLES");
     uint64_t wave_until = wave_cycles ? strtoull(wave_cycles, nullptr, 10) : UINT64_MAX;
-    wave->open(wave_file ? wave_file : "waveform.fst");
+    wave->open(wave_file ? wave_file : "waveform.vcd");
 #define DUMP(time) do { if (cycle <= wave_until) wave->dump(time); } while (0)
 #else
 #define DUMP(time) do { } while (0)
