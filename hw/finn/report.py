@@ -453,17 +453,20 @@ def _plot_rtl(rtl: dict, file) -> None:
     ax.bar(x + 0.2, [layer["expected_cycles"] for layer in layers], 0.4, label="FINN estimate")
     ax.set(title="cycles per frame", xticks=x, xticklabels=names)
     ax = axes[1]
-    for offset, key, source, style in ((-0.3, "LUT", "yosys", {}), (-0.1, "LUT", "FINN", {}),
-                                       (0.1, "BRAM_18K", "yosys", {}),
-                                       (0.3, "BRAM_18K", "FINN", {})):
+    bram = ax.twinx()   # BRAM on its own scale, right
+    for offset, key, source, where, color in (
+            (-0.3, "LUT", "yosys", ax, "tab:blue"), (-0.1, "LUT", "FINN", ax, "tab:cyan"),
+            (0.1, "BRAM_18K", "yosys", bram, "tab:red"), (0.3, "BRAM_18K", "FINN", bram,
+                                                          "tab:orange")):
         values = [(synthesized.get(n, {}).get(key, 0) if source == "yosys" else
                    synthesized.get(n, {}).get("finn_estimate", {}).get(key, 0)) for n in names]
-        if key == "BRAM_18K":
-            values = [v * 100 for v in values]   # on the LUT scale
-        ax.bar(x + offset, values, 0.2, label=f"{key}{' x100' if key == 'BRAM_18K' else ''} "
-                                              f"({source})", **style)
-    ax.set(title="resources per layer" + ("" if synth.get("level") != "none"
-                                          else " (yosys not run)"), xticks=x, xticklabels=names)
+        where.bar(x + offset, values, 0.2, color=color, label=f"{key} ({source})")
+    bram.set_ylabel("BRAM_18K")
+    handles = [h for a in (ax, bram) for h in a.get_legend_handles_labels()[0]]
+    bram.legend(handles, [h.get_label() for h in handles], fontsize=7)
+    ax.set(ylabel="LUT", title="resources per layer" + ("" if synth.get("level") != "none"
+                                                       else " (yosys not run)"),
+           xticks=x, xticklabels=names)
     ax = axes[2]
     xf = np.arange(len(fifos))
     ax.bar(xf - 0.2, [sim["fifo_depths"][f] for f in fifos], 0.4, label="depth (sized)")
@@ -472,7 +475,8 @@ def _plot_rtl(rtl: dict, file) -> None:
     ax.set(title="FIFOs", xticks=xf, xticklabels=[f.replace("StreamingFIFO_rtl_", "FIFO ")
                                                   for f in fifos], yscale="log")
     for ax in axes:
-        ax.legend(fontsize=7)
+        if ax is not axes[1]:
+            ax.legend(fontsize=7)
         ax.grid(axis="y", alpha=0.3)
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
         for label in ax.get_xticklabels():
