@@ -224,6 +224,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     assert len({t.user_attrs["folder"] for t in trials}) == 4
 
 
+@pytest.mark.slow   # ~3 min; two workers on SQLite and on PostgreSQL stay fast
 def test_a_killed_workers_trial_is_run_again_by_the_next_worker(tmp_path):
     first = tmp_path / "first"
     assert main(["explore", "--out", str(first), "--trials", "0", "--epochs", "30",

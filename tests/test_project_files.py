@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import PROJECT_ROOT
 
 
@@ -103,6 +104,7 @@ NOTEBOOK_RESULTS = {
 }
 
 
+@pytest.mark.slow   # ~3 min: every notebook end to end
 def test_notebooks_run_and_print_their_results(tmp_path):
     paths = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
     assert [p.stem for p in paths] == sorted(NOTEBOOK_RESULTS)

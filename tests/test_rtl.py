@@ -367,6 +367,7 @@ def test_a_bundle_validates_its_packed_bytes_through_the_rtl(rtl_build, tmp_path
     assert "RTL-simulated on the host (Verilator): 40/40 identical" in done.stdout
 
 
+@pytest.mark.slow   # ~4 min; the TFC build above keeps the RTL chain in the fast tier
 def test_a_cnn_runs_through_the_rtl_with_windows_padding_and_pools(tmp_path):
     """A quarter-width CNV on digits: padding, sliding windows, max-pools and width converters
     in RTL (finn-rtllib's where Verilator and yosys take them), none of them left to Python."""

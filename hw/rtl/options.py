@@ -20,7 +20,7 @@ class RtlOptions:
     synth: str = option("hierarchical", "yosys synthesis: none; hierarchical (each distinct "
                         "layer, PE lane and FIFO once, out of context, kept in the cache; the "
                         "design is the sum of its layers); flat (each layer flattened: yosys "
-                        "optimizes across its lanes; several times slower)", choices=SYNTH_LEVELS)
+                        "optimizes across its lanes; slower)", choices=SYNTH_LEVELS)
     stress_gap: int = option(30, "percent of cycles without an input word in the stress run "
                              "(the input keeps TVALID until its handshake, as AXI4-Stream asks)",
                              range=PERCENT_BELOW_100, metavar="PERCENT")

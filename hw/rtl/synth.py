@@ -10,7 +10,7 @@ How much runs is the user's choice (``--synth``):
   of its layers, as a hierarchical synthesis without optimization across layers gives it;
 - ``flat``: each distinct layer flattened on its own (yosys may then optimize across the lanes
   of a layer, e.g. fold constant weights of a fully unrolled layer into the popcount): closer
-  to what a flattening implementation tool gives, several times slower.
+  to what a flattening implementation tool gives, slower.
 
 Every run is kept in xnorflow's cache under the digest of what makes it (the HDL, the ROM
 files, the script, the yosys version), so a rebuild of an unchanged design, or a design that
