@@ -358,20 +358,19 @@ def run_design(design: Design, expected: Expected, images: int, program, gap: in
         if summary["stalled"]:
             raise RtlBackendError(_stall_message(summary, design, [images * w for w in
                                                                    words_per_frame]))
-        differing, frames_differing = [], []
+        frames_differing = []
         for i, want in enumerate(expected.words):
             width = want.shape[2]
             got = _read_words(folder / f"tap{i}.bin", images * want.shape[1], width)
             got = got.reshape(images, want.shape[1], width)
             frames_differing.append((got != want[:images]).any(axis=(1, 2)))
-            differing.append(int(frames_differing[-1].sum()))
         last = len(expected.words) - 1
         output = _read_words(folder / f"tap{last}.bin", out_words,
                              expected.words[last].shape[2])
         out_cycles = np.fromfile(folder / f"tap{last}.cycles", dtype=np.uint64).astype(np.int64)
         first_in = int(np.fromfile(folder / "tap0.cycles", dtype=np.uint64)[0])
         ends = out_cycles[words_per_frame[-1] - 1::words_per_frame[-1]]
-    return {"differing": differing, "differing_frames": frames_differing,
+    return {"differing_frames": frames_differing,
             "output": output.reshape(images, -1),
             "frame_ends": ends, "first_input": first_in, "maxcount": summary["maxcount"],
             "seconds": seconds, "cycles": summary["cycles"],
@@ -451,7 +450,7 @@ def simulate_rtl(build_dir: str | Path, fpga_part: str, clock_mhz: float, images
               "violations": run["violation_count"] + stressed["violation_count"],
               "first_violations": [_violation_text(design, v) for v in violations[:4]],
               "identical": bool(np.array_equal(stressed["output"], run["output"][:stress_images])
-                                and not any(stressed["differing"]))}
+                                and not any(d.any() for d in stressed["differing_frames"]))}
     outputs = _decoded_output(design, expected, run["output"][:len(images)])
     identical_python = int((outputs == expected.output).all(axis=1).sum())
     if outputs.shape[1] == 1:   # the class index, selected on chip
@@ -463,7 +462,7 @@ def simulate_rtl(build_dir: str | Path, fpga_part: str, clock_mhz: float, images
                           int(np.count_nonzero(_differs(run, k + 1, len(images)))))
               for k, (inst, (same, cycles)) in enumerate(zip(design.instances, alone))]
     waveform = None
-    first_bad = _first_differing(run, stressed, len(images))
+    first_bad = _first_differing(run, stressed)
     if first_bad is not None:   # the frame where it went wrong, kept as a waveform
         waveform = design.folder / "mismatch.vcd"
         say(f"rtl: frame {first_bad} differs; writing its waveform to {waveform} ...")
@@ -511,9 +510,9 @@ def _trace(design: Design, expected: Expected, frames: int, path: Path, cycles: 
         pass
 
 
-def _first_differing(run: dict, stressed: dict, images: int) -> int | None:
+def _first_differing(run: dict, stressed: dict) -> int | None:
     """The first frame whose words differ on any stream (the main run, then the stress run),
-    or None; AXI4-Stream violations count from the stress run's first one."""
+    or None."""
     frames = [int(np.argmax(d)) for d in run["differing_frames"] if np.any(d)]
     frames += [int(np.argmax(d)) for d in stressed["differing_frames"] if np.any(d)]
     if not np.array_equal(stressed["output"], run["output"][:len(stressed["output"])]):

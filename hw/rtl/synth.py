@@ -87,10 +87,11 @@ class Job:
     def key(self) -> str:
         return _digest(*(key for key, _ in self.members))
 
-    def script(self, family: str, stat: str) -> str:
+    def script(self, family: str, stat: str, extra_files: tuple[str, ...] = ()) -> str:
         overrides = " ".join(f"-G {name}={value}" for name, value in self.parameters)
         keep = "--keep-hierarchy " if self.hierarchy else ""
-        steps = [f"read_slang -j 1 {keep}{overrides} {' '.join(self.files)} --top {self.top}"]
+        files = " ".join((*self.files, *extra_files))
+        steps = [f"read_slang -j 1 {keep}{overrides} {files} --top {self.top}"]
         if self.blackbox:
             steps.append(f"blackbox {LANE}*")
         synth = f"synth_xilinx -family {family} -noiopad {'-flatten ' if self.flatten else ''}" \
@@ -234,7 +235,7 @@ def lane_of(inst: Instance, family: str, version: str, design: Design) -> tuple[
     return _digest(SCRIPT_VERSION, "lane", family, version, repr(parameters), mvau), parameters
 
 
-def plan(design: Design, level: str, family: str, version: str, cached: set[str]
+def plan(design: Design, level: str, family: str, version: str
          ) -> tuple[dict[str, list[tuple[str, int]]], list[Job]]:
     """Per layer, the keys whose results make its count, each with how often it counts; and
     the runs that make the results not in the cache: one per MVAU (its lanes black boxes), one
@@ -242,7 +243,7 @@ def plan(design: Design, level: str, family: str, version: str, cached: set[str]
     keys = layer_keys(design, level, family, version)
     counted: dict[str, list[tuple[str, int]]] = {}
     jobs: list[Job] = []
-    planned: set[str] = set(cached)
+    planned: set[str] = set()   # keys a job makes, or the cache holds
     small: list[Instance] = []
     for inst in design.instances:
         key = keys[inst.name]
@@ -252,11 +253,11 @@ def plan(design: Design, level: str, family: str, version: str, cached: set[str]
         if lanes:
             lane_key, parameters = lane_of(inst, family, version, design)
             counted[inst.name].append((lane_key, int(inst.params["PE"])))
-            if lane_key not in planned:
-                planned.add(lane_key)
+            if lane_key not in planned and _cached(lane_key) is None:
                 jobs.append(Job(LANE, ("xnorflow_mvau.sv",), ((lane_key, LANE),), parameters,
                                 label=f"PE lane of {inst.name} (SIMD {inst.params['SIMD']})"))
-        if key in planned:
+            planned.add(lane_key)
+        if key in planned or _cached(key) is not None:
             continue
         planned.add(key)
         if lanes or level == "flat":
@@ -302,19 +303,15 @@ def run_job(job: Job, design: Design, family: str) -> float:
     work.mkdir(exist_ok=True)
     stem = job.key
     stat, log = work / f"{stem}.stat.json", work / f"{stem}.yosys.log"
-    files = job.files
     group_file = None
     if job.group_text:   # yosys (WASI) reads only below its working folder: beside the HDL
         group_file = design.hdl / f"{GROUP}_{stem}.sv"
         group_file.write_text(job.group_text)
-        files = (*files, group_file.name)
     start = time.perf_counter()
     try:
-        done = run_tool([str(yosys.program), "-q", "-p",
-                         Job(job.top, files, job.members, job.parameters, job.blackbox,
-                             job.hierarchy, job.flatten).script(
-                             family, str(Path("..") / "synth" / stat.name))],
-                        cwd=design.hdl, log=log)
+        script = job.script(family, str(Path("..") / "synth" / stat.name),
+                            (group_file.name,) if group_file else ())
+        done = run_tool([str(yosys.program), "-q", "-p", script], cwd=design.hdl, log=log)
     finally:
         if group_file is not None:
             group_file.unlink(missing_ok=True)
@@ -338,10 +335,9 @@ def synthesize(design: Design, fpga_part: str, level: str = DEFAULT_LEVEL, worke
         return SynthesisResult(level, family)
     start = time.perf_counter()
     version = Yosys.find().version()
-    every = plan(design, level, family, version, set())[0]
-    keys = {key for runs in every.values() for key, _ in runs}
-    cached = {key for key in keys if _cached(key) is not None}
-    counted, jobs = plan(design, level, family, version, cached)
+    counted, jobs = plan(design, level, family, version)
+    keys = {key for runs in counted.values() for key, _ in runs}
+    cached = keys - {key for job in jobs for key, _ in job.members}
     # the long runs first: the MVAUs, then their lanes, then the group
     jobs.sort(key=lambda job: (job.top == GROUP, job.top == LANE))
     say(f"rtl: yosys ({level}): {len(keys)} distinct modules for {len(design.instances)} "
