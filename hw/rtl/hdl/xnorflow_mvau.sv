@@ -11,6 +11,15 @@
 // input words are read while the first neuron fold (nf = 0) is computed and kept for the other
 // NF - 1 folds; one output word of PE elements per fold; NF * SF cycles per vector.
 //
+// Pipelined so that no path holds more than one adder or one ROM read (100 MHz on an ECP5,
+// speed grade 6, measured by benchmarks/timing_closure.py): the weight ROM's output is
+// registered again, the sum over SIMD inputs is a tree of registered levels (popcounts of
+// CHUNK bits, then pairwise additions), and the accumulator, the threshold comparisons and
+// the level count are stages of their own. The pipeline never stalls: a step is issued only
+// when its result has a place in the output FIFO (credits), so back-pressure reaches the
+// issue logic through a register instead of every stage's enable. Throughput is unchanged
+// (one step per cycle: NF * SF cycles per vector); the latency grows by LATENCY cycles.
+//
 // Streams are AXI-stream words as FINN packs them: element 0 in the least significant bits, each
 // element IBITS (OBITS) wide, the word padded to whole bytes. Weights and thresholds are ROMs
 // read one cycle ahead (block or distributed RAM in synthesis), initialized from the files the
@@ -18,6 +27,23 @@
 // (p*SIMD + s)*WBITS, the weight of input sf*SIMD + s of neuron nf*PE + p; threshold word nf
 // holds, at bit (p*NTHRES + i)*TBITS, threshold i of neuron nf*PE + p (TBITS-bit two's
 // complement).
+
+package xnorflow_mvau_pkg;
+	// inputs per leaf of the sum tree: an XNOR leaf popcounts CHUNK bits, others multiply one
+	function automatic int unsigned chunk(input bit binary);
+		return  binary? 8 : 1;
+	endfunction
+	// the tree's levels of pairwise additions above its leaves
+	function automatic int unsigned levels(input int unsigned simd, input bit binary);
+		automatic int unsigned  leaves = (simd + chunk(binary) - 1) / chunk(binary);
+		return  leaves > 1? $clog2(leaves) : 0;
+	endfunction
+	// cycles from a step's issue to its result in the output FIFO: ROM read, ROM output
+	// register, leaves, each level, accumulator, comparisons, level count
+	function automatic int unsigned latency(input int unsigned simd, input bit binary);
+		return  2 + 1 + levels(simd, binary) + 1 + 2;
+	endfunction
+endpackage : xnorflow_mvau_pkg
 
 module xnorflow_mvau #(
 	int unsigned  MW = 8,
@@ -61,10 +87,15 @@ module xnorflow_mvau #(
 	localparam int unsigned  NFBITS = NF > 1? $clog2(NF) : 1;
 	localparam int unsigned  OUT_W = ((PE*OBITS+7)/8)*8;
 	localparam int unsigned  TSEL = NTHRES > 0? NTHRES * TBITS : 1;
+	localparam int unsigned  LEVELS = xnorflow_mvau_pkg::levels(SIMD, XNOR);
+	localparam int unsigned  LATENCY = xnorflow_mvau_pkg::latency(SIMD, XNOR);
+	// stages from the issue to the accumulator: ROM read, ROM output register, leaves, levels
+	localparam int unsigned  TO_ACC = 3 + LEVELS;
+	// the output FIFO holds every result in flight and one more, so that a full-rate consumer
+	// never waits for a credit (SF = 1: one result per cycle)
+	localparam int unsigned  FIFO_DEPTH = 1 << $clog2(LATENCY + 2);
+	localparam int unsigned  FBITS = $clog2(FIFO_DEPTH);
 
-	// ROMs, read one cycle ahead of their use; the weights in the memory FINN's ram_style
-	// asks for (block, distributed, or the tool's choice)
-	logic [WW-1:0]  weight_word;
 	logic [TW-1:0]  thresholds [NF];
 	initial  if (NTHRES > 0)  $readmemh(THRESHOLDS_FILE, thresholds);
 
@@ -73,60 +104,25 @@ module xnorflow_mvau #(
 
 	logic [NFBITS-1:0]  nf;
 	logic [SFBITS-1:0]  sf;
+	logic [FBITS:0]     credits;      // FIFO places not yet promised to a fold in flight
 
-	// stage 1: the step issued in the previous cycle
-	logic               s1_valid, s1_first, s1_last;
-	logic [XW-1:0]      s1_x;
-	logic [WW-1:0]      s1_w;
-	logic [TW-1:0]      s1_t;
-
-	logic  ovalid;
-	logic [OUT_W-1:0]  odata;
-
-	// the pipeline moves unless a finished fold waits for a full output register
-	wire  advance = !(s1_valid && s1_last && ovalid && !out0_V_TREADY);
-	wire  issue = advance && (nf != 0 || in0_V_TVALID);
-	assign  in0_V_TREADY = advance && nf == 0;
+	// a fold's last step needs a credit; the input is taken only at the first fold
+	wire  may_issue = sf != SF - 1 || credits != 0;
+	wire  issue = may_issue && (nf != 0 || in0_V_TVALID);
+	assign  in0_V_TREADY = may_issue && nf == 0;
 	wire [XW-1:0]  x = nf == 0? in0_V_TDATA[XW-1:0] : kept[sf];
 	wire [WABITS-1:0]  waddr = WABITS'(nf * SF + sf);
-
-	if (RAM_STYLE == "block") begin : genBlock
-		(* rom_style = "block", ram_style = "block" *) logic [WW-1:0]  weights [WDEPTH];
-		initial  $readmemh(WEIGHTS_FILE, weights);
-		always_ff @(posedge ap_clk)  if (advance)  weight_word <= weights[waddr];
-	end
-	else if (RAM_STYLE == "distributed") begin : genDistributed
-		(* rom_style = "distributed", ram_style = "distributed" *) logic [WW-1:0]  weights [WDEPTH];
-		initial  $readmemh(WEIGHTS_FILE, weights);
-		always_ff @(posedge ap_clk)  if (advance)  weight_word <= weights[waddr];
-	end
-	else begin : genAuto
-		logic [WW-1:0]  weights [WDEPTH];
-		initial  $readmemh(WEIGHTS_FILE, weights);
-		always_ff @(posedge ap_clk)  if (advance)  weight_word <= weights[waddr];
-	end
-	assign  s1_w = weight_word;
-
-	always_ff @(posedge ap_clk) begin
-		if (advance) begin
-			s1_t <= thresholds[nf];
-			s1_x <= x;
-			if (nf == 0 && issue)  kept[sf] <= in0_V_TDATA[XW-1:0];
-		end
-	end
+	wire  pop = out0_V_TVALID && out0_V_TREADY;
+	wire  promise = issue && sf == SF - 1;
 
 	always_ff @(posedge ap_clk) begin
 		if (!ap_rst_n) begin
 			nf <= 0;
 			sf <= 0;
-			s1_valid <= 0;
-			s1_first <= 0;
-			s1_last <= 0;
+			credits <= FIFO_DEPTH;
 		end
-		else if (advance) begin
-			s1_valid <= issue;
-			s1_first <= sf == 0;
-			s1_last <= sf == SF - 1;
+		else begin
+			credits <= credits - (FBITS+1)'(promise) + (FBITS+1)'(pop);
 			if (issue) begin
 				if (sf == SF - 1) begin
 					sf <= 0;
@@ -135,6 +131,57 @@ module xnorflow_mvau #(
 				else  sf <= sf + 1;
 			end
 		end
+	end
+	always_ff @(posedge ap_clk)  if (nf == 0 && issue)  kept[sf] <= in0_V_TDATA[XW-1:0];
+
+	// the weight ROM in the memory FINN's ram_style asks for (block, distributed, or the
+	// tool's choice), read in stage 1 and registered again in stage 2
+	logic [WW-1:0]  w1, w2;
+	logic [XW-1:0]  x1, x2;
+	if (RAM_STYLE == "block") begin : genBlock
+		(* rom_style = "block", ram_style = "block" *) logic [WW-1:0]  weights [WDEPTH];
+		initial  $readmemh(WEIGHTS_FILE, weights);
+		always_ff @(posedge ap_clk)  w1 <= weights[waddr];
+	end
+	else if (RAM_STYLE == "distributed") begin : genDistributed
+		(* rom_style = "distributed", ram_style = "distributed" *) logic [WW-1:0]  weights [WDEPTH];
+		initial  $readmemh(WEIGHTS_FILE, weights);
+		always_ff @(posedge ap_clk)  w1 <= weights[waddr];
+	end
+	else begin : genAuto
+		logic [WW-1:0]  weights [WDEPTH];
+		initial  $readmemh(WEIGHTS_FILE, weights);
+		always_ff @(posedge ap_clk)  w1 <= weights[waddr];
+	end
+	always_ff @(posedge ap_clk) begin
+		x1 <= x;
+		x2 <= x1;
+		w2 <= w1;
+	end
+
+	// a step's flags and fold, stage by stage from the issue (index k: after k cycles)
+	logic [TO_ACC:1]  valid_at, first_at, last_at;
+	logic [NFBITS-1:0]  nf_at [TO_ACC:1];
+	always_ff @(posedge ap_clk) begin
+		if (!ap_rst_n)  valid_at <= '0;
+		else  valid_at <= {valid_at[TO_ACC-1:1], issue};
+		first_at <= {first_at[TO_ACC-1:1], sf == 0};
+		last_at <= {last_at[TO_ACC-1:1], sf == SF - 1};
+		nf_at[1] <= nf;
+		for (int unsigned k = 2; k <= TO_ACC; k++)  nf_at[k] <= nf_at[k-1];
+	end
+	wire  acc_step = valid_at[TO_ACC];
+	wire  acc_done = acc_step && last_at[TO_ACC];
+
+	// the fold's thresholds, read while its last step is accumulated: ready for the comparison
+	logic [TW-1:0]  fold_thresholds;
+	always_ff @(posedge ap_clk)  fold_thresholds <= thresholds[nf_at[TO_ACC]];
+
+	// accumulated -> compared -> counted -> into the FIFO
+	logic [3:1]  done_at;
+	always_ff @(posedge ap_clk) begin
+		if (!ap_rst_n)  done_at <= '0;
+		else  done_at <= {done_at[2:1], acc_done};
 	end
 
 	// the PE neurons: one lane module each, so that synthesis maps a lane once and instantiates
@@ -146,31 +193,41 @@ module xnorflow_mvau #(
 			.TBITS(TBITS), .NTHRES(NTHRES), .XNOR(XNOR), .ISIGNED(ISIGNED), .WSIGNED(WSIGNED),
 			.ACTVAL(ACTVAL)
 		) lane (
-			.clk(ap_clk), .step(advance && s1_valid), .first(s1_first), .last(s1_last),
-			.x(s1_x), .w(s1_w[p*SIMD*WBITS +: SIMD*WBITS]),
-			.t(s1_t[p*TSEL +: TSEL]), .result(results[p*OBITS +: OBITS])
+			.clk(ap_clk), .x(x2), .w(w2[p*SIMD*WBITS +: SIMD*WBITS]),
+			.acc_step(acc_step), .acc_first(first_at[TO_ACC]),
+			.t(fold_thresholds[p*TSEL +: TSEL]), .result(results[p*OBITS +: OBITS])
 		);
 	end
 
+	// the output FIFO: a result enters when its fold is counted; credits keep it from overflowing
+	logic [PE*OBITS-1:0]  queue [FIFO_DEPTH];
+	logic [FBITS-1:0]  head, tail;
+	logic [FBITS:0]    held;
 	always_ff @(posedge ap_clk) begin
-		if (!ap_rst_n)  ovalid <= 0;
+		if (!ap_rst_n) begin
+			head <= 0;
+			tail <= 0;
+			held <= 0;
+		end
 		else begin
-			if (out0_V_TREADY)  ovalid <= 0;
-			if (advance && s1_valid && s1_last)  ovalid <= 1;
+			if (done_at[3])  tail <= tail + 1;
+			if (pop)  head <= head + 1;
+			held <= held + (FBITS+1)'(done_at[3]) - (FBITS+1)'(pop);
 		end
 	end
-	assign  odata[PE*OBITS-1:0] = results;
-	if (OUT_W > PE*OBITS) begin : genPad
-		assign  odata[OUT_W-1:PE*OBITS] = '0;
-	end
-	assign  out0_V_TVALID = ovalid;
-	assign  out0_V_TDATA = odata;
+	always_ff @(posedge ap_clk)  if (done_at[3])  queue[tail] <= results;
+
+	assign  out0_V_TVALID = held != 0;
+	assign  out0_V_TDATA = OUT_W'(queue[head]);
 
 endmodule : xnorflow_mvau
 
-// One neuron of the MVAU: the sum over SIMD inputs of a step added to its accumulator (the first
-// step of a fold starts it), and at the fold's last step the output: ACTVAL + the thresholds the
-// sum reaches, or the sum itself (NTHRES = 0). Registered like the MVAU's output word.
+// One neuron of the MVAU, a free-running pipeline (only the accumulator has an enable): the
+// SIMD products in leaves of CHUNK (XNOR popcounts or products), added pairwise level by level,
+// each level registered; the accumulator (acc_step: a valid step is at this stage; acc_first:
+// it starts a fold); then the comparisons with the fold's thresholds and the level count, or
+// the sum itself (NTHRES = 0). result holds a fold's output three cycles after its last step
+// was accumulated (xnorflow_mvau_pkg::latency).
 module xnorflow_mvau_lane #(
 	int unsigned  SIMD = 1,
 	int unsigned  IBITS = 1,
@@ -185,52 +242,69 @@ module xnorflow_mvau_lane #(
 	int           ACTVAL = 0
 )(
 	input	logic  clk,
-	input	logic  step,     // a step of this fold is in stage 1
-	input	logic  first,
-	input	logic  last,
 	input	logic [SIMD*IBITS-1:0]  x,
 	input	logic [SIMD*WBITS-1:0]  w,
+	input	logic  acc_step,
+	input	logic  acc_first,
 	input	logic [(NTHRES > 0? NTHRES * TBITS : 1)-1:0]  t,
 	output	logic [OBITS-1:0]  result
 );
 	localparam int unsigned  CW = ABITS > TBITS? ABITS : TBITS;
+	localparam int unsigned  CHUNK = xnorflow_mvau_pkg::chunk(XNOR);
+	localparam int unsigned  LEAVES = (SIMD + CHUNK - 1) / CHUNK;
+	localparam int unsigned  LEVELS = xnorflow_mvau_pkg::levels(SIMD, XNOR);
+	localparam int unsigned  NODES = 1 << LEVELS;          // leaves, padded with zeros
 
-	function automatic logic signed [ABITS-1:0] lane_sum(input logic [SIMD*IBITS-1:0] xv,
-	                                                    input logic [SIMD*WBITS-1:0] wv);
-		automatic logic signed [ABITS-1:0]  sum = 0;
-		// XNOR-popcount as one $countones: simulators count a whole word at a time (Verilator
-		// with the CPU's popcount) instead of SIMD one-bit additions
-		if (XNOR)  return  ABITS'($countones(xv[SIMD-1:0] ~^ wv[SIMD-1:0]));
-		for (int unsigned s = 0; s < SIMD; s++) begin
-			automatic logic signed [IBITS:0]  xe = ISIGNED? {xv[s*IBITS+IBITS-1], xv[s*IBITS +: IBITS]}
-			                                             : {1'b0, xv[s*IBITS +: IBITS]};
-			automatic logic signed [WBITS:0]  we = WSIGNED? {wv[s*WBITS+WBITS-1], wv[s*WBITS +: WBITS]}
-			                                             : {1'b0, wv[s*WBITS +: WBITS]};
-			automatic logic signed [ABITS-1:0]  xa = xe;   // sign-extended
-			automatic logic signed [ABITS-1:0]  wa = we;
-			sum += xa * wa;
+	// leaf l: the popcount of the XNORs of inputs [l*CHUNK, (l+1)*CHUNK), or product l
+	function automatic logic signed [ABITS-1:0] leaf(input logic [SIMD*IBITS-1:0] xv,
+	                                                input logic [SIMD*WBITS-1:0] wv,
+	                                                input int unsigned l);
+		automatic logic signed [IBITS:0]  xe;
+		automatic logic signed [WBITS:0]  we;
+		automatic logic signed [ABITS-1:0]  xa, wa;
+		automatic logic [ABITS-1:0]  part [CHUNK];
+		if (XNOR) begin   // a balanced popcount: log2(CHUNK) additions deep, not CHUNK
+			for (int unsigned s = 0; s < CHUNK; s++)
+				// the XNOR in one bit: a cast to ABITS would widen its operands first
+				part[s] = l * CHUNK + s < SIMD && xv[l*CHUNK+s] == wv[l*CHUNK+s]? ABITS'(1) : '0;
+			for (int unsigned n = CHUNK / 2; n > 0; n /= 2)
+				for (int unsigned s = 0; s < n; s++)  part[s] = part[2*s] + part[2*s+1];
+			return  part[0];
 		end
-		return  sum;
+		xe = ISIGNED? {xv[l*IBITS+IBITS-1], xv[l*IBITS +: IBITS]} : {1'b0, xv[l*IBITS +: IBITS]};
+		we = WSIGNED? {wv[l*WBITS+WBITS-1], wv[l*WBITS +: WBITS]} : {1'b0, wv[l*WBITS +: WBITS]};
+		xa = xe;   // sign-extended
+		wa = we;
+		return  xa * wa;
 	endfunction
 
-	function automatic logic [OBITS-1:0] activate(input logic signed [ABITS-1:0] a,
-	                                              input logic [(NTHRES > 0? NTHRES * TBITS : 1)-1:0] tv_all);
-		automatic int  level = ACTVAL;
-		automatic logic signed [CW-1:0]  av = a;
-		if (NTHRES == 0)  return  OBITS'(a);
-		for (int unsigned i = 0; i < NTHRES; i++) begin
-			automatic logic signed [CW-1:0]  tv = $signed(tv_all[i*TBITS +: TBITS]);
-			if (av >= tv)  level++;
-		end
-		return  OBITS'(level);
-	endfunction
+	// the tree: level 0 the registered leaves, level k + 1 the registered pairwise sums of k
+	logic signed [ABITS-1:0]  node [LEVELS+1][NODES];
+	always_ff @(posedge clk) begin
+		for (int unsigned l = 0; l < NODES; l++)
+			node[0][l] <= l < LEAVES? leaf(x, w, l) : '0;
+		for (int unsigned k = 1; k <= LEVELS; k++)
+			for (int unsigned n = 0; n < (NODES >> k); n++)
+				node[k][n] <= node[k-1][2*n] + node[k-1][2*n+1];
+	end
 
 	logic signed [ABITS-1:0]  acc;
-	wire signed [ABITS-1:0]  total = (first? ABITS'(0) : acc) + lane_sum(x, w);
-	always_ff @(posedge clk) begin
-		if (step) begin
-			acc <= total;
-			if (last)  result <= activate(total, t);
+	always_ff @(posedge clk)  if (acc_step)  acc <= (acc_first? ABITS'(0) : acc) + node[LEVELS][0];
+
+	// the comparisons of the accumulated fold (its last step accumulated the cycle before)
+	if (NTHRES > 0) begin : genThresholds
+		logic [NTHRES-1:0]  reached;
+		always_ff @(posedge clk) begin
+			for (int unsigned i = 0; i < NTHRES; i++)
+				reached[i] <= $signed(CW'(acc)) >= $signed(CW'($signed(t[i*TBITS +: TBITS])));
+			result <= OBITS'(ACTVAL + $countones(reached));
+		end
+	end
+	else begin : genSum
+		logic signed [ABITS-1:0]  sum;
+		always_ff @(posedge clk) begin
+			sum <= acc;
+			result <= OBITS'(sum);
 		end
 	end
 endmodule : xnorflow_mvau_lane
