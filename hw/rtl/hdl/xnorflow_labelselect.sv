@@ -1,6 +1,11 @@
 // xnorflow_labelselect: FINN's LabelSelect with K = 1 as RTL: the index of the largest of LABELS
 // values, the lowest index on ties (as PyTorch's argmax and finn-hlslib).
 //
+// Pipelined for the clock: the PE values of a word meet in a tournament tree whose every level
+// is registered (the lower index wins a tie), and the word's winner meets the vector's best so
+// far in a last stage. A vector is taken only when the output FIFO has a place for its result
+// (credits, as in xnorflow_mvau), so the pipeline never stalls.
+//
 // Per input vector, LABELS / PE words of PE values (value 0 of a word in its least significant
 // bits, IBITS each, two's complement if ISIGNED) are read, one per cycle; then one output word
 // holds the index (OBITS wide, padded to whole bytes). LABELS / PE cycles per vector.
@@ -26,55 +31,99 @@ module xnorflow_labelselect #(
 	localparam int unsigned  WORDS = LABELS / PE;
 	localparam int unsigned  CBITS = WORDS > 1? $clog2(WORDS) : 1;
 	localparam int unsigned  OUT_W = ((OBITS+7)/8)*8;
-
-	logic [CBITS-1:0]  word;
-	logic signed [IBITS:0]  best;       // one bit more: unsigned values compare as signed
-	logic [OBITS-1:0]  best_index;
-	logic  ovalid;
-	logic [OBITS-1:0]  odata;
-
-	// a new vector may start only once the last result has been taken
-	assign  in0_V_TREADY = !ovalid || out0_V_TREADY;
-	wire  take = in0_V_TVALID && in0_V_TREADY;
+	localparam int unsigned  LEVELS = PE > 1? $clog2(PE) : 0;
+	localparam int unsigned  NODES = 1 << LEVELS;
+	// stages from the input to the running best: the registered word, then each tree level
+	localparam int unsigned  TO_BEST = 1 + LEVELS;
+	localparam int unsigned  FIFO_DEPTH = 1 << $clog2(TO_BEST + 4);
+	localparam int unsigned  FBITS = $clog2(FIFO_DEPTH);
 
 	function automatic logic signed [IBITS:0] value(input logic [PE*IBITS-1:0] w, input int unsigned p);
 		return  ISIGNED? {w[p*IBITS+IBITS-1], w[p*IBITS +: IBITS]} : {1'b0, w[p*IBITS +: IBITS]};
 	endfunction
 
-	// the largest of this word, against the best so far (strictly greater wins: lowest index)
-	logic signed [IBITS:0]  word_best;
-	logic [OBITS-1:0]  word_index;
-	always_comb begin
-		word_best = word == 0? value(in0_V_TDATA[PE*IBITS-1:0], 0) : best;
-		word_index = word == 0? OBITS'(0) : best_index;
-		for (int unsigned p = 0; p < PE; p++) begin
-			if (value(in0_V_TDATA[PE*IBITS-1:0], p) > word_best) begin
-				word_best = value(in0_V_TDATA[PE*IBITS-1:0], p);
-				word_index = OBITS'(word * PE + p);
+	// the input: a vector's first word needs a place for its result
+	logic [CBITS-1:0]  word;
+	logic [OBITS-1:0]  base;            // word * PE: the index of the word's first value
+	logic [FBITS:0]    credits;
+	assign  in0_V_TREADY = word != 0 || credits != 0;
+	wire  take = in0_V_TVALID && in0_V_TREADY;
+	wire  pop = out0_V_TVALID && out0_V_TREADY;
+	always_ff @(posedge ap_clk) begin
+		if (!ap_rst_n) begin
+			word <= 0;
+			base <= 0;
+			credits <= FIFO_DEPTH;
+		end
+		else begin
+			credits <= credits - (FBITS+1)'(take && word == 0) + (FBITS+1)'(pop);
+			if (take) begin
+				word <= word == WORDS - 1? 0 : word + 1;
+				base <= word == WORDS - 1? 0 : base + OBITS'(PE);
 			end
 		end
 	end
 
+	// the tournament: level 0 the registered word, level k + 1 the winners of level k's pairs
+	logic signed [IBITS:0]  val [LEVELS+1][NODES];
+	logic [OBITS-1:0]       idx [LEVELS+1][NODES];
+	logic                   here [LEVELS+1][NODES];   // a value, not padding
+	always_ff @(posedge ap_clk) begin
+		for (int unsigned n = 0; n < NODES; n++) begin
+			val[0][n] <= n < PE? value(in0_V_TDATA[PE*IBITS-1:0], n) : '0;
+			idx[0][n] <= base + OBITS'(n);
+			here[0][n] <= n < PE;
+		end
+		for (int unsigned k = 1; k <= LEVELS; k++)
+			for (int unsigned n = 0; n < (NODES >> k); n++) begin
+				// the right one (higher index) wins only when strictly greater
+				automatic bit  right = here[k-1][2*n+1] &&
+				                       (!here[k-1][2*n] || val[k-1][2*n+1] > val[k-1][2*n]);
+				val[k][n] <= right? val[k-1][2*n+1] : val[k-1][2*n];
+				idx[k][n] <= right? idx[k-1][2*n+1] : idx[k-1][2*n];
+				here[k][n] <= here[k-1][2*n] || here[k-1][2*n+1];
+			end
+	end
+
+	// a word's flags, stage by stage
+	logic [TO_BEST:1]  valid_at, first_at, last_at;
+	always_ff @(posedge ap_clk) begin
+		if (!ap_rst_n)  valid_at <= '0;
+		else  valid_at <= {valid_at[TO_BEST-1:1], take};
+		first_at <= {first_at[TO_BEST-1:1], word == 0};
+		last_at <= {last_at[TO_BEST-1:1], word == WORDS - 1};
+	end
+
+	// the vector's best so far; a later word wins only when strictly greater (lower index)
+	logic signed [IBITS:0]  best;
+	logic [OBITS-1:0]       best_index;
+	wire  wins = first_at[TO_BEST] || val[LEVELS][0] > best;
+	wire [OBITS-1:0]  winner = wins? idx[LEVELS][0] : best_index;
+	always_ff @(posedge ap_clk)
+		if (valid_at[TO_BEST] && wins) begin
+			best <= val[LEVELS][0];
+			best_index <= idx[LEVELS][0];
+		end
+
+	// the output FIFO: a vector's result enters with its last word
+	wire  done = valid_at[TO_BEST] && last_at[TO_BEST];
+	logic [OBITS-1:0]  queue [FIFO_DEPTH];
+	logic [FBITS-1:0]  head, tail;
+	logic [FBITS:0]    held;
 	always_ff @(posedge ap_clk) begin
 		if (!ap_rst_n) begin
-			word <= 0;
-			ovalid <= 0;
+			head <= 0;
+			tail <= 0;
+			held <= 0;
 		end
 		else begin
-			if (out0_V_TREADY)  ovalid <= 0;
-			if (take) begin
-				best <= word_best;
-				best_index <= word_index;
-				if (word == WORDS - 1) begin
-					word <= 0;
-					ovalid <= 1;
-					odata <= word_index;
-				end
-				else  word <= word + 1;
-			end
+			if (done)  tail <= tail + 1;
+			if (pop)  head <= head + 1;
+			held <= held + (FBITS+1)'(done) - (FBITS+1)'(pop);
 		end
 	end
-	assign  out0_V_TVALID = ovalid;
-	assign  out0_V_TDATA = OUT_W'(odata);
+	always_ff @(posedge ap_clk)  if (done)  queue[tail] <= winner;
+	assign  out0_V_TVALID = held != 0;
+	assign  out0_V_TDATA = OUT_W'(queue[head]);
 
 endmodule : xnorflow_labelselect

@@ -104,6 +104,9 @@ module xnorflow_mvau #(
 
 	logic [NFBITS-1:0]  nf;
 	logic [SFBITS-1:0]  sf;
+	// the weight address nf * SF + sf, kept as a counter of its own: the ROMs of a wide layer
+	// are spread over the chip, and the route to them is long enough without an adder before it
+	logic [WABITS-1:0]  waddr;
 	logic [FBITS:0]     credits;      // FIFO places not yet promised to a fold in flight
 
 	// a fold's last step needs a credit; the input is taken only at the first fold
@@ -111,7 +114,6 @@ module xnorflow_mvau #(
 	wire  issue = may_issue && (nf != 0 || in0_V_TVALID);
 	assign  in0_V_TREADY = may_issue && nf == 0;
 	wire [XW-1:0]  x = nf == 0? in0_V_TDATA[XW-1:0] : kept[sf];
-	wire [WABITS-1:0]  waddr = WABITS'(nf * SF + sf);
 	wire  pop = out0_V_TVALID && out0_V_TREADY;
 	wire  promise = issue && sf == SF - 1;
 
@@ -119,11 +121,13 @@ module xnorflow_mvau #(
 		if (!ap_rst_n) begin
 			nf <= 0;
 			sf <= 0;
+			waddr <= 0;
 			credits <= FIFO_DEPTH;
 		end
 		else begin
 			credits <= credits - (FBITS+1)'(promise) + (FBITS+1)'(pop);
 			if (issue) begin
+				waddr <= waddr == WABITS'(WDEPTH - 1)? 0 : waddr + 1;
 				if (sf == SF - 1) begin
 					sf <= 0;
 					nf <= nf == NF - 1? 0 : nf + 1;
