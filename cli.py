@@ -221,15 +221,17 @@ def _add_build_parser(sub) -> None:
                        epilog="exit codes: 0 done; 1 error or a stage differs from PyTorch; 2 "
                               "bad options; 3 stopped before the Vivado steps (--until bitfile "
                               "needs Vivado and Vitis HLS, the FINN Docker image; everything "
-                              "built so far is kept); 4 the design misses --target-fps or does "
-                              "not fit the board (see --allow-misfit), or no folding fits "
+                              "built so far is kept); 4 the design misses --target-fps, does "
+                              "not fit the board or misses its clock after place and route "
+                              "(see --allow-misfit), or no folding fits "
                               "--budget; 130 interrupted.")
     p.add_argument("--out", help="build folder (default: RUN/build-BOARD); new, empty, or an "
                                  "earlier xnorflow build")
     add_dataclass(p, BuildOptions)
     p.add_argument("--allow-misfit", action="store_true",
-                   help="exit 0 even if the design misses --target-fps or does not fit the "
-                        "board (the warning is still printed)")
+                   help="exit 0 even if the design misses --target-fps, does not fit the "
+                        "board or misses its clock after place and route (the warning is still "
+                        "printed)")
     p.add_argument("--cppsim", type=ranged("int", AT_LEAST_0), default=0, metavar="N",
                    help="compile every generated layer with g++ (FINN's C simulation, no Vitis "
                         "needed) and run the design on N test images (a seeded sample holding "
@@ -311,6 +313,10 @@ def _deploy(args) -> int:
     result = deploy_stage(args.build, args.out, args.images, args.data_dir)
     for line in result.lines():
         print(line)
+    if args.host and result.uart is not None:
+        raise UsageError(f"--host copies a bundle to a PYNQ board; the {result.uart[0]} has no "
+                         f"processor: this machine drives it over USB (the lines above say "
+                         f"how). The bundle is written.")
     if args.host:
         print(copy_to_board(result.bundle, args.host), end="")
     return 0

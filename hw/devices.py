@@ -1,6 +1,8 @@
 """The one device table: the PYNQ boards FINN's Zynq flow builds for, their FPGA parts, and the
 programmable-logic capacity of each part (AMD data sheets DS190 for Zynq-7000, DS891 for Zynq
-UltraScale+ MPSoC, DS987 for the K26 SOM). FINN build reports and the HLS trainer's memory
+UltraScale+ MPSoC, DS987 for the K26 SOM); and the ECP5 boards the RTL backend builds for with
+the open flow (Lattice DS1044: an LFE5U-85F has 84k LUT4s, 208 EBRs of 18 Kb, 156 18x18
+multipliers). FINN build reports and the HLS trainer's memory
 estimates both read it. The board -> part map equals finn-plus' ``pynq_part_map`` (tested), kept
 here so that the command line can list boards without importing FINN."""
 
@@ -35,6 +37,8 @@ DEVICES = {d.part: d for d in (
     Device("xczu28dr-ffvg1517-2-e", "xczu28dr", 425_280, 2_160, 4_272, 80),
     Device("xczu48dr-ffvg1517-2-e", "xczu48dr", 425_280, 2_160, 4_272, 80),
     Device("xck26-sfvc784-2LV-c", "xck26", 117_120, 288, 1_248, 64),
+    # LUT: 4-input LUTs (FINN's LUT estimates count 6-input ones); BRAM_18K: EBRs
+    Device("LFE5U-85F-6BG381C", "LFE5U-85F", 83_640, 208, 156, 0),
 )}
 
 BOARDS = {
@@ -52,15 +56,25 @@ BOARDS = {
 }
 
 
+# boards without a processor, built by `build --backend rtl` only (open place and route, a
+# UART host link); FINN's own steps (HLS layers, estimates) run for FINN_STAND_IN
+ECP5_BOARDS = {
+    "ULX3S": "LFE5U-85F-6BG381C",
+}
+FINN_STAND_IN = "xc7z020clg400-1"
+ALL_BOARDS = {**BOARDS, **ECP5_BOARDS}
+
+
 class UnknownDevice(XnorflowError):
     """A board or part xnorflow has no capacity figures for."""
 
 
 def device_for_board(board: str) -> Device:
-    if board not in BOARDS:
+    if board not in ALL_BOARDS:
         raise UnknownDevice(f"unknown board {board!r}; FINN's Zynq flow builds for "
-                            f"{', '.join(BOARDS)}")
-    return DEVICES[BOARDS[board]]
+                            f"{', '.join(BOARDS)}, the RTL backend also for "
+                            f"{', '.join(ECP5_BOARDS)}")
+    return DEVICES[ALL_BOARDS[board]]
 
 
 def device_for_part(part: str) -> Device:
@@ -71,4 +85,4 @@ def device_for_part(part: str) -> Device:
 
 
 def boards_of(part: str) -> list[str]:
-    return [board for board, p in BOARDS.items() if p == part]
+    return [board for board, p in ALL_BOARDS.items() if p == part]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UsageError
 from ..export.run_export import Reference, check_run_buildable, export_model, reference_for
 from ..export.verify import StageComparison
 from ..hw.finn.build import run_build
@@ -60,16 +61,19 @@ class BuildResult:
             problems.append("target")
         if self.summary.fits_device is False:
             problems.append("resources")
+        if self.rtl is not None and self.rtl.timing_met is False:
+            problems.append("clock")
         return problems
 
     def warnings(self) -> list[str]:
         """What the command says on stderr: a missed target or board, a stop before Vivado."""
         lines = []
         if self.misfit:
-            what = {"target": "misses its --target-fps", "resources": "does not fit the board"}
+            what = {"target": "misses its --target-fps", "resources": "does not fit the board",
+                    "clock": "misses its clock after place and route"}
             lines.append(f"warning: the design {' and '.join(what[m] for m in self.misfit)}; "
-                         f"lower --target-fps, choose a larger --board, or pass --allow-misfit "
-                         f"to accept it")
+                         f"lower --target-fps or --clock-mhz, choose a larger --board, or pass "
+                         f"--allow-misfit to accept it")
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")
         return lines
@@ -153,6 +157,10 @@ def build_stage(run_path: str | Path, out: str | Path | None, options: BuildOpti
     :class:`~xnorflow.hw.rtl.options.RtlOptions`) simulated and synthesized. The images are a
     seeded sample of the test set that holds every class; each check takes the first N of it."""
     options.validate()
+    if options.is_ecp5 and rtl_options is None:
+        raise UsageError(f"{options.board} is an ECP5 board: FINN's flow (HLS, Vivado) does not "
+                         f"build for it; add --backend rtl (Verilator, yosys and nextpnr-ecp5 "
+                         f"build it, with its bitstream)")
     run = open_run(run_path)
     check_run_buildable(run)  # a network FINN cannot build: refused before any folder is made
     out = Path(out) if out else run.folder / f"build-{options.board}"

@@ -115,8 +115,9 @@ def make_config(out_dir: Path, options: BuildOptions, until: str, guard: _StepGu
         folding_config_file=Path(options.folding_config).resolve() if options.folding_config
         else None,
         mvau_wwidth_max=options.mvau_wwidth_max,
-        board=options.board,
-        fpga_part=options.fpga_part,
+        board=None if options.is_ecp5 else options.board,
+        fpga_part=options.finn_part,
+        folding_part=options.fpga_part,
         shell_flow_type=ShellFlowType.VIVADO_ZYNQ,
         generate_outputs=outputs,
         steps=[guard.wrap(step) for step in build_steps(until, options)],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ...errors import UsageError, XnorflowError
 from ...options import AT_LEAST_1, POSITIVE, Range, option, validate_fields
-from ..devices import BOARDS, device_for_board
+from ..devices import ALL_BOARDS, ECP5_BOARDS, FINN_STAND_IN, device_for_board
 
 UNTIL_CHOICES = ("estimates", "hw-codegen", "bitfile")
 FOLDING_ATTRIBUTES = ("PE", "SIMD")  # what must be a positive integer dividing the layer
@@ -33,8 +33,9 @@ class VendorToolsMissing(BuildError):
 
 # The board, clock and budget of a design, declared once for every command that folds one
 # (build, explore); each class calls these for a field of its own.
-def board_option(help: str = "PYNQ board of FINN's Zynq flow"):
-    return option("Pynq-Z1", help, choices=tuple(BOARDS))
+def board_option(help: str = "the board: a PYNQ board of FINN's Zynq flow, or an ECP5 board "
+                              "(ULX3S: --backend rtl only, open place and route, UART link)"):
+    return option("Pynq-Z1", help, choices=tuple(ALL_BOARDS))
 
 
 def clock_option():
@@ -79,12 +80,26 @@ class BuildOptions:
         if self.folding_search == "finn" and self.target_fps is None:
             raise UsageError("--folding-search finn runs FINN's SetFolding, which needs a "
                              "--target-fps")
+        if self.is_ecp5 and self.until == "bitfile":
+            raise UsageError(f"--until bitfile runs Vivado, which builds for Xilinx parts; "
+                             f"{self.board} is an ECP5 board: build it with --backend rtl "
+                             f"--place-route (the open flow writes its bitstream)")
         if self.folding_config:
             read_folding_config(self.folding_config)
 
     @property
     def fpga_part(self) -> str:
         return device_for_board(self.board).part
+
+    @property
+    def finn_part(self) -> str:
+        """The part FINN's own steps build for: an ECP5 board's layers are FINN's for a
+        Zynq-7000 (their estimates are 7-series figures); the RTL backend takes it from there."""
+        return FINN_STAND_IN if self.is_ecp5 else self.fpga_part
+
+    @property
+    def is_ecp5(self) -> bool:
+        return self.board in ECP5_BOARDS
 
     @property
     def searches_folding(self) -> bool:

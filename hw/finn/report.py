@@ -133,6 +133,10 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
     # the fit judgement: yosys' synthesis where the RTL backend ran it, FINN's estimates else;
     # each source keeps its own shares of the device
     synthesized = (rtl or {}).get("synthesis", {}).get("design") or None
+    basis = "yosys synthesis" if synthesized else "estimates"
+    placed = _placed_on(rtl, fpga_part)
+    if placed:   # the board's own chip placed and routed: its utilisation is the fit
+        synthesized, basis = placed, "place and route"
     estimated = _shares(totals, capacity)
     synthesized_shares = _shares(synthesized, capacity) if synthesized else {}
     utilization = synthesized_shares or estimated
@@ -155,10 +159,21 @@ def summarize(build_dir: str | Path, clock_mhz: float, fpga_part: str,
         folding={k: v for k, v in folding.items() if k != "layers"},
         verification=[v.as_dict() for v in verification or []],
         cppsim=cppsim, run=run, rtl=rtl,
-        fit_basis="yosys synthesis" if synthesized else "estimates",
+        fit_basis=basis,
         synthesized=synthesized, synthesized_utilization=synthesized_shares,
         estimated_utilization=estimated,
         bottlenecks=[r.name for r in rows if r.cycles == bottleneck.cycles], sample=sample)
+
+
+def _placed_on(rtl: dict | None, fpga_part: str) -> dict[str, int] | None:
+    """nextpnr's utilisation in FINN's words, where the board's own part was placed and
+    routed (an ECP5 board; not the stand-in for a PYNQ board)."""
+    placed = (rtl or {}).get("place_route")
+    if not placed or placed["part"] != fpga_part:
+        return None
+    used = placed["utilisation"]
+    return {"LUT": used["LUT4"]["used"], "FF": used["FF"]["used"],
+            "BRAM_18K": used["EBR"]["used"], "DSP": used["DSP"]["used"]}
 
 
 def _shares(counts: dict | None, capacity: dict | None) -> dict[str, float]:
@@ -178,8 +193,8 @@ def _tables(summary: BuildSummary) -> list[tuple[str, list[str], list[list[str]]
                                                   if summary.fit_basis == "estimates" else {})
     sources = [("Resources: FINN estimates", summary.resources, estimated)]
     if summary.synthesized:
-        sources.append(("Resources: yosys synthesis of the RTL (pre-place-and-route)",
-                        summary.synthesized, summary.synthesized_utilization))
+        sources.append((SOURCE_TITLES[summary.fit_basis], summary.synthesized,
+                        summary.synthesized_utilization))
     for title, counts, shares in sources:
         used = " (the fit judgement)" if (title.endswith("estimates")
                                           == (summary.fit_basis == "estimates")) else ""
@@ -245,8 +260,35 @@ def rtl_tables(rtl: dict) -> list[tuple[str, list[str], list[list[str]]]]:
              ["FIFO depths (smallest that keep the rate; unbounded occupancy)",
               ", ".join(f"{k}: {v} ({sim.get('fifo_occupancy', {}).get(k, '?')})"
                         for k, v in sim["fifo_depths"].items())],
-             ["yosys synthesis", synth.get("how", "")],
-             ["Vivado project script (no HLS)", rtl["vivado_script"]]]
+             ["yosys synthesis", synth.get("how", "")]]
+    deepest = max(synth.get("layers", []), key=lambda s: s.get("logic_depth", 0), default=None)
+    if deepest and deepest.get("logic_depth"):
+        whole.append(["longest path between registers (yosys ltp, cells)",
+                      f"{deepest['logic_depth']} in {deepest['layer']}"])
+    placed = rtl.get("place_route")
+    if placed:
+        path = placed.get("critical_path") or {}
+        fps = placed["fmax_mhz"] * 1e6 / max(sim["cycles_per_frame"], 1)
+        whole += [[f"post-route Fmax on {placed['part']} (nextpnr-ecp5, seed {placed['seed']})",
+                   f"{placed['fmax_mhz']:.1f} MHz: "
+                   + ("meets" if placed["met"] else "MISSES") + f" {placed['clock_mhz']:g} MHz"
+                   f"; {fps:,.0f} FPS at Fmax"],
+                  ["post-route utilisation (LUT4 / FF / EBR / DSP)",
+                   " / ".join(f"{u['used']:,} of {u['available']:,}"
+                              for u in placed["utilisation"].values())],
+                  ["critical path", f"{path.get('ns', 0):.2f} ns ({path.get('logic_ns', 0):.2f} "
+                   f"logic, {path.get('routing_ns', 0):.2f} routing) from {path.get('start')} "
+                   f"({path.get('start_cell')}) to {path.get('end')} ({path.get('end_cell')})"]]
+    link, board = rtl.get("link"), rtl.get("board")
+    if link:
+        whole.append([f"{board['board']} UART link, simulated with the host driver",
+                      f"{link['identical']}/{link['frames']} outputs identical, "
+                      f"{link['overruns']} bytes dropped"])
+    if board and board.get("bitstream"):
+        whole.append([f"{board['board']} bitstream ({board['baud']:,} baud, "
+                      f"{board['clock_mhz']:g} MHz)", board["bitstream"]])
+    if rtl.get("vivado_script"):
+        whole.append(["Vivado project script (no HLS)", rtl["vivado_script"]])
     if sim.get("waveform"):
         whole.append(["waveform (VCD)", sim["waveform"]])
     return [("RTL design: simulation (Verilator) and synthesis (yosys, pre-place-and-route)",
@@ -274,6 +316,9 @@ def target_line(summary: BuildSummary) -> str:
             f"{summary.clock_mhz:g} MHz" + (f" ({how})" if how else ""))
 
 
+SOURCE_TITLES = {"yosys synthesis": "Resources: yosys synthesis of the RTL (pre-place-and-route)",
+                 "place and route": "Resources: nextpnr place and route on the board's ECP5 "
+                                    "(LUT: 4-input LUTs, BRAM_18K: EBRs)"}
 DISAGREEMENT = 1.5    # estimates and synthesis further apart than this on a resource: say so
 
 
@@ -286,8 +331,9 @@ def fit_line(summary: BuildSummary) -> str:
     verdict = "fit" if summary.fits_device else "do NOT fit"
     device = (f"{summary.board} ({summary.fpga_part})" if summary.board
               else summary.fpga_part)
-    basis = ("yosys synthesis of the RTL design, pre-place-and-route"
-             if summary.fit_basis == "yosys synthesis" else "FINN's estimates, not synthesis")
+    basis = {"yosys synthesis": "yosys synthesis of the RTL design, pre-place-and-route",
+             "place and route": "nextpnr place and route of the RTL design, 4-input LUTs",
+             }.get(summary.fit_basis, "FINN's estimates, not synthesis")
     return f"resources {verdict} {device}: {use} ({basis})" + disagreement(summary)
 
 
@@ -304,8 +350,11 @@ def disagreement(summary: BuildSummary) -> str:
     if not apart:
         return ""
     return (f"; FINN's estimates differ by more than {DISAGREEMENT:g}x: "
-            + ", ".join(apart) + " there (FINN estimates its HLS layers; yosys counts this RTL "
-            "before place and route, without Vivado's SRL and cross-layer optimization)")
+            + ", ".join(apart) + " there (FINN estimates its HLS layers for a 7-series part; "
+            + ("nextpnr counts this RTL placed on the ECP5, in 4-input LUTs)"
+               if summary.fit_basis == "place and route" else
+               "yosys counts this RTL before place and route, without Vivado's SRL and "
+               "cross-layer optimization)"))
 
 
 def output_line(summary: BuildSummary) -> str:
@@ -353,11 +402,18 @@ def rtl_line(rtl: dict) -> str:
     counted = (f"yosys ({synthesis['level']}, pre-place-and-route): LUT {design['LUT']:,}, "
                f"FF {design['FF']:,}, BRAM_18K {design['BRAM_18K']:,}" if design
                else "yosys: not run")
+    placed = rtl.get("place_route")
+    timing = ""
+    if placed:
+        fps = placed["fmax_mhz"] * 1e6 / max(sim["cycles_per_frame"], 1)
+        timing = (f"; post-route Fmax {placed['fmax_mhz']:.1f} MHz on {placed['part']} "
+                  f"({'meets' if placed['met'] else 'MISSES'} {placed['clock_mhz']:g} MHz; "
+                  f"{fps:,.0f} FPS at Fmax)")
     return (f"RTL design (Verilator): {sim['comparison']['argmax_matches']}/"
             f"{sim['comparison']['images']} identical to PyTorch, every layer's words to "
             f"FINN's Python execution: {'yes' if rtl['identical'] else 'NO'}; "
             f"{sim['cycles_per_frame']:,.1f} cycles/frame measured (FINN estimate "
-            f"{sim['estimated_cycles']:,}); {counted}")
+            f"{sim['estimated_cycles']:,}); {counted}{timing}")
 
 
 def cppsim_line(sim: dict) -> str:

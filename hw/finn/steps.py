@@ -171,7 +171,7 @@ def step_fold_balanced(model: ModelWrapper, cfg: XnorBuildConfig) -> ModelWrappe
     ``report/folding_search.json`` (what was chosen and why) and
     ``report/auto_folding_config.json`` (reusable with --folding-config)."""
     part = cfg._resolve_fpga_part()
-    capacity = device_for_part(part).capacity()
+    capacity = device_for_part(cfg.folding_part or part).capacity()
     units = folding_units(model, part)
     clock_mhz = 1000.0 / cfg.synth_clk_period_ns
     if cfg.folding_target_fps is None:
@@ -229,6 +229,7 @@ class XnorBuildConfig(DataflowBuildConfig):
 
     folding_budget: float = 0.8
     folding_target_fps: int | None = None
+    folding_part: str | None = None      # whose capacity the folding fills (default fpga_part)
 
 
 REPLACED_STEPS = {

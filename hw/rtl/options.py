@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ...options import AT_LEAST_0, AT_LEAST_1, Range, option, validate_fields
 
 SYNTH_LEVELS = ("none", "hierarchical", "flat")
+PLACE_ROUTE = ("auto", "none", "ecp5")
 PERCENT_BELOW_100 = Range(0, 100, high_open=True)
 
 
@@ -28,6 +29,16 @@ class RtlOptions:
                                "in the stress run", range=PERCENT_BELOW_100, metavar="PERCENT")
     stress_images: int = option(100, "images of the stress run (at most --rtlsim)",
                                 range=AT_LEAST_1, metavar="N")
+    place_route: str = option("auto", "place and route with the open flow (nextpnr-ecp5, "
+                              "minutes): post-route Fmax against --clock-mhz, utilisation, the "
+                              "critical path by layer; a design that misses the clock exits 4 "
+                              "unless --allow-misfit. ecp5: on the board's ECP5, or for a PYNQ "
+                              "board on an LFE5U-85F as an open stand-in (the xc7z020 has no "
+                              "open flow here); auto: ecp5 for an ECP5 board (its bitstream), "
+                              "none otherwise", choices=PLACE_ROUTE)
+    baud: int = option(115_200, "an ECP5 board's UART link to the host, in bits per second "
+                       "(the ULX3S's FT231X takes up to 3,000,000)",
+                       range=Range(1_200, 3_000_000), metavar="BPS")
     trace: int = option(0, "write a waveform (VCD, for GTKWave or Surfer) of the first K frames "
                         "of the design (0: none; a mismatch or stall writes one by itself)",
                         range=AT_LEAST_0, metavar="K")
@@ -36,4 +47,12 @@ class RtlOptions:
         validate_fields(self)
 
 
-RTL_ONLY = ("synth", "stress_gap", "stress_stall", "stress_images", "trace")   # + rtlsim
+    def place_route_on(self, ecp5_board: bool) -> str:
+        """The flow that runs: auto resolved for the board."""
+        if self.place_route == "auto":
+            return "ecp5" if ecp5_board else "none"
+        return self.place_route
+
+
+RTL_ONLY = ("synth", "stress_gap", "stress_stall", "stress_images", "trace", "place_route",
+            "baud")   # + rtlsim

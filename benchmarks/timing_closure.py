@@ -1,0 +1,158 @@
+"""Benchmark: timing closure of the RTL design (issue #38), measured after place and route with
+the open flow on an ECP5 LFE5U-85F at speed grade 6 (nextpnr-ecp5 0.11.1 from PyPI, seed 1).
+
+For one trained run: `xnorflow build RUN --backend rtl --place-route ecp5` (the default board,
+Pynq-Z1, so the folding is FINN's fit for the xc7z020 and the ECP5 is the open stand-in; a new
+process, an empty xnorflow cache), then, for the "before" row, the same design with the MVAU of
+an earlier commit (``--before``, the unpipelined one) swapped into a copy of its HDL, through
+the same yosys synth_ecp5 and nextpnr-ecp5. Cycles per frame and the first frame's latency come
+from the build's Verilator simulation; ``--before-pythonpath`` (a folder holding the earlier
+checkout as ``xnorflow``) also runs that checkout's RTL simulation for its latency. Next to
+them: yosys' xc7z020 counts of the same RTL (hierarchical), FINN's estimates, and BNN-PYNQ's
+published post-route figures for LFC and CNV (Vivado, xc7z020). Results go to
+benchmarks/results/timing_closure/ and BENCHMARKS.md.
+
+    python benchmarks/timing_closure.py --run runs/tfc --name tfc-digits
+    python benchmarks/timing_closure.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _markdown import ROOT, command_line, update_section
+
+RESULTS = ROOT / "benchmarks" / "results" / "timing_closure"
+BEFORE = "64ad4d9"      # the last commit with the single-cycle ROM -> popcount -> accumulate MVAU
+# BNN-PYNQ's post-route figures on the Pynq-Z1 (Vivado, 100 MHz), ../shared/ANCHORS.md
+PUBLISHED = {"lfc": "28,360 LUT, 110 BRAM36 (BNN-PYNQ)", "cnv": "26,072 LUT, 124 BRAM36 "
+                                                                 "(BNN-PYNQ)"}
+
+
+def build(run: str, out: Path, images: int, env: dict, extra: list[str]) -> float:
+    command = [sys.executable, "-m", "xnorflow.cli", "build", run, "--out", str(out),
+               "--backend", "rtl", "--rtlsim", str(images), "--verify", str(images),
+               "--no-progress", *extra]
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode not in (0, 4):   # 4: misses its clock (or board): still measured
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+    return time.perf_counter() - start
+
+
+def before_mvau(out: Path, commit: str) -> dict:
+    """The built design with ``commit``'s MVAU through the same ECP5 flow."""
+    from xnorflow.hw.rtl.design import Design
+    from xnorflow.hw.rtl.ecp5 import LFE5U_85F, place_and_route, synthesize_netlist
+    from xnorflow.hw.rtl.stitch import TOP
+
+    old = subprocess.run(["git", "show", f"{commit}:hw/rtl/hdl/xnorflow_mvau.sv"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "rtl"
+        shutil.copytree(out / "rtl", copy, ignore=shutil.ignore_patterns("*.bit", "synth"))
+        (copy / "hdl" / "xnorflow_mvau.sv").write_text(old)
+        design = Design.load(copy)
+        netlist, synth = synthesize_netlist(design.hdl, design.files, TOP, print)
+        placed = place_and_route(netlist, LFE5U_85F, 100.0, print,
+                                 layers=tuple(i.name for i in design.instances))
+    return {**placed.as_dict(), "synth_seconds": synth}
+
+
+def old_latency(run: str, images: int, pythonpath: str, env: dict) -> dict:
+    env = {**env, "PYTHONPATH": pythonpath}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "b"
+        build(run, out, images, env, ["--synth", "none"])
+        sim = json.loads((out / "report" / "rtl.json").read_text())["simulation"]
+    return {"latency_cycles": sim["latency_cycles"], "cycles_per_frame": sim["cycles_per_frame"]}
+
+
+def measure(run: str, images: int, commit: str, pythonpath: str | None) -> dict:
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as tmp:
+        env["XNORFLOW_CACHE_DIR"] = str(Path(tmp) / "cache")
+        out = Path(tmp) / "build"
+        wall = build(run, out, images, env, ["--place-route", "ecp5"])
+        rtl = json.loads((out / "report" / "rtl.json").read_text())
+        summary = json.loads((out / "build_summary.json").read_text())
+        print(f"now: {rtl['place_route']['fmax_mhz']:.1f} MHz in {wall:.0f} s", flush=True)
+        os.environ["XNORFLOW_CACHE_DIR"] = env["XNORFLOW_CACHE_DIR"]
+        before = before_mvau(out, commit)
+        print(f"before: {before['fmax_mhz']:.1f} MHz", flush=True)
+    sim = rtl["simulation"]
+    return {"now": rtl["place_route"], "before": before, "wall": wall,
+            "cycles_per_frame": sim["cycles_per_frame"], "latency_cycles": sim["latency_cycles"],
+            "finn_cycles": sim["estimated_cycles"], "identical": rtl["identical"],
+            "yosys_xc7": rtl["synthesis"]["design"], "finn_estimate": summary["resources"],
+            "before_simulation": old_latency(run, images, pythonpath, env) if pythonpath
+            else None}
+
+
+def _use(placed: dict) -> str:
+    u = placed["utilisation"]
+    return (f"{u['LUT4']['used']:,} / {u['FF']['used']:,} / {u['EBR']['used']} / "
+            f"{u['DSP']['used']}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", help="a trained run folder")
+    p.add_argument("--name", help="the row's name, e.g. tfc-digits, lfc-mnist")
+    p.add_argument("--images", type=int, default=100)
+    p.add_argument("--before", default=BEFORE, help="commit whose MVAU is the 'before' row")
+    p.add_argument("--before-pythonpath", help="a folder holding that commit as `xnorflow`, "
+                                               "for its simulated latency")
+    p.add_argument("--report", action="store_true", help="only rewrite BENCHMARKS.md")
+    args = p.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    saved = RESULTS / "timing_closure.json"
+    records = json.loads(saved.read_text()) if saved.is_file() else {}
+    if not args.report:
+        records[args.name] = {**measure(args.run, args.images, args.before,
+                                        args.before_pythonpath),
+                              "command": command_line("timing_closure.py", argv)}
+        saved.write_text(json.dumps(records, indent=2))
+    lines = ["Post-route on an ECP5 LFE5U-85F, speed grade 6 (nextpnr-ecp5 0.11.1, seed 1, "
+             "constraint 100 MHz), the RTL of `xnorflow build RUN --backend rtl --place-route "
+             "ecp5` at the default folding for a Pynq-Z1; before = the same design with the "
+             "MVAU of commit " + BEFORE + " (ROM read, XNOR-popcount and accumulation in one "
+             "cycle). Utilisation LUT4 / FF / EBR / DSP as nextpnr counts them (a carry cell "
+             "is two LUT4s). FPS at Fmax = Fmax / measured cycles per frame (Verilator). "
+             "Latency: first input word to the first frame's last output word, cycles.", "",
+             "| design | Fmax before | Fmax now | LUT4 / FF / EBR / DSP before | now | "
+             "critical path now | cycles/frame (FINN est.) | FPS at Fmax now | latency "
+             "before -> now | yosys xc7z020 LUT / FF / BRAM_18K | FINN est. LUT / BRAM_18K "
+             "| published (Vivado, xc7z020) | synth + P&R wall now |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in records.items():
+        now, before = r["now"], r["before"]
+        path = now["critical_path"] or {}
+        fps = now["fmax_mhz"] * 1e6 / r["cycles_per_frame"]
+        old = (r.get("before_simulation") or {}).get("latency_cycles")
+        xc7, finn = r["yosys_xc7"], r["finn_estimate"]
+        secs = now["seconds"]
+        lines.append(
+            f"| {name} | {before['fmax_mhz']:.1f} MHz | **{now['fmax_mhz']:.1f} MHz** | "
+            f"{_use(before)} | {_use(now)} | {path.get('ns', 0):.1f} ns, {path.get('start')} "
+            f"-> {path.get('end')} | {r['cycles_per_frame']:,.0f} ({r['finn_cycles']:,}) | "
+            f"{fps:,.0f} | {old if old is not None else '?'} -> {r['latency_cycles']:,} | "
+            f"{xc7['LUT']:,} / {xc7['FF']:,} / {xc7['BRAM_18K']:,} | "
+            f"{finn.get('LUT', 0):,.0f} / {finn.get('BRAM_18K', 0):,.0f} | "
+            f"{PUBLISHED.get(name.split('-')[0], '-')} | "
+            f"{secs.get('synthesis', 0):.0f} + {secs.get('place and route', 0):.0f} s |")
+    lines += ["", *[f"- {name}: `{r['command']}`" for name, r in records.items()]]
+    update_section("timing-closure", "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
