@@ -268,6 +268,9 @@ def _build(args) -> int:
         names = ", ".join(option_name(name) for name in rtl_given)
         raise UsageError(f"{names} {'set' if len(rtl_given) > 1 else 'sets'} the RTL backend;"
                          f" add --backend rtl")
+    if "baud" in rtl_given and not options.is_ecp5:
+        raise UsageError(f"--baud sets an ECP5 board's UART link; {options.board} talks to "
+                         f"its processor over AXI (drop --baud, or choose --board ULX3S)")
     rtl_options = RtlOptions(**rtl_given) if args.backend == "rtl" else None
     result = build_stage(args.run, args.out, options, args.verify, args.data_dir,
                          progress=not args.no_progress, cppsim=args.cppsim,

@@ -215,7 +215,7 @@ def _deploy_uart(build: Path, out: Path, images: int, data_dir: str | None,
              VALIDATE: (TEMPLATES / UART_VALIDATE).read_text(),
              "uart_host.py": (Path(__file__).parent.parent / "hw" / "rtl" /
                               "uart_host.py").read_text(),
-             README: UART_README.format(bitstream=Path(bitstream).name if has_bitstream
+             README: UART_README.format(bitfile=Path(bitstream).name if has_bitstream
                                         else "(none: build with --place-route ecp5)",
                                         **manifest)}
     for name, text in texts.items():
@@ -235,7 +235,7 @@ UART_README = """# xnorflow bundle for the {board}
 {network}, {images} test images ({sample}).
 
 1. Load the bitstream into the board (it stays until power-off), e.g. with openFPGALoader:
-   `openFPGALoader -b ulx3s {bitstream}` (or fujprog).
+   `openFPGALoader -b ulx3s {bitfile}` (or fujprog).
 2. Plug the board's USB port US1 into this computer, then run
    `python validate.py --port /dev/ttyUSB0` (needs `pip install numpy pyserial`).
 

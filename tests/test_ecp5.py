@@ -67,8 +67,8 @@ def test_a_rebuild_reuses_the_netlist_and_the_place_and_route(ulx3s_build, tmp_p
     again = tmp_path / "again"
     main(["build", run, "--out", str(again), "--board", "ULX3S", "--backend", "rtl",
           "--rtlsim", "30", "--verify", "30", "--synth", "none"])
-    err = capsys.readouterr().err
-    assert "ECP5 netlist of xnorflow_ulx3s reused from the cache" in err
+    said = capsys.readouterr().out     # progress lines (tqdm.write)
+    assert "ECP5 netlist of xnorflow_ulx3s reused from the cache" in said
     first = json.loads((out / "report" / "rtl.json").read_text())["place_route"]
     second = json.loads((again / "report" / "rtl.json").read_text())["place_route"]
     assert second["reused"] and second["fmax_mhz"] == first["fmax_mhz"]
@@ -131,7 +131,9 @@ def test_an_ecp5_board_needs_the_rtl_backend(tmp_path, capsys):
     assert main(["build", str(run), "--board", "ULX3S", "--backend", "rtl", "--until",
                  "bitfile"]) == 2
     assert "--place-route" in capsys.readouterr().err
-    assert not (run / "build-ULX3S").exists()
+    assert main(["build", str(run), "--backend", "rtl", "--baud", "9600"]) == 2
+    assert "--baud sets an ECP5 board's UART link" in capsys.readouterr().err
+    assert not (run / "build-ULX3S").exists() and not (run / "build-Pynq-Z1").exists()
 
 
 def test_nextpnr_report_names_the_layers_of_the_critical_path():

@@ -203,6 +203,21 @@ def test_yosys_counts_every_layer_and_the_fit_uses_them(rtl_build):
     assert f"| LUT | {design['LUT']:,} | 53,200 | {design['LUT'] / 53200:.1%} |" in synthesized
     assert "(the fit judgement)" in synthesized and "(the fit judgement)" not in estimates
     assert (rtl_build / "rtl_per_layer.png").stat().st_size > 10_000
+    # the longest path between registers, per layer (yosys ltp): the pipelined MVAU's is short
+    assert all(0 < s["logic_depth"] <= 8 for s in mvaus)
+    assert "longest path between registers (yosys ltp, cells)" in report
+
+
+def test_the_depth_line_warns_when_the_clock_leaves_no_room():
+    from xnorflow.hw.rtl.synth import LayerSynthesis, SynthesisResult, levels_at
+
+    result = SynthesisResult("hierarchical", "xc7", [
+        LayerSynthesis("MVAU_hls_0", {}, 0.0, True, 5),
+        LayerSynthesis("LabelSelect_hls_0", {}, 0.0, True, 12)])
+    assert levels_at(100.0) == 9 and levels_at(250.0) == 3
+    assert result.depth_line(100.0).startswith("warning: longest path 12 logic levels, in "
+                                               "LabelSelect_hls_0")
+    assert not result.depth_line(50.0).startswith("warning")
 
 
 def test_a_rebuild_reuses_synthesis_and_simulators_and_one_image_is_repeated(rtl_build,

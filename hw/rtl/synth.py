@@ -357,12 +357,19 @@ def run_job(job: Job, design: Design, family: str) -> float:
         kept = cache_folder() / key
         kept.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(log, kept / "yosys.log")
-        # a module's own paths; a run of one module: every module of it (its submodules)
-        own = [d for name, d in depths if len(job.members) == 1 or name == module
-               or name.startswith(f"{module}$")]
+        own = [d for name, d in depths if len(job.members) == 1 or _inside(name, module, depths)]
         write_text(kept / "counts.json", json.dumps({**counts_of(found, module),
                                                      "logic_depth": max(own, default=0)}))
     return time.perf_counter() - start
+
+
+def _inside(name: str, member: str, depths: list[tuple[str, int]]) -> bool:
+    """Whether the module ``name`` of a group run (--keep-hierarchy names each
+    ``<type>$<instance path>``) is the layer ``member`` or below it (a run of one module:
+    everything in it is)."""
+    paths = [n.split("$", 1)[1] for n, _ in depths if n.startswith(f"{member}$")]
+    path = name.split("$", 1)[1] if "$" in name else name
+    return any(path == p or path.startswith(f"{p}.") for p in paths)
 
 
 def synthesize(design: Design, fpga_part: str, level: str = DEFAULT_LEVEL, workers: int = 2,

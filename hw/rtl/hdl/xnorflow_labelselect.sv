@@ -88,10 +88,15 @@ module xnorflow_labelselect #(
 	// a word's flags, stage by stage
 	logic [TO_BEST:1]  valid_at, first_at, last_at;
 	always_ff @(posedge ap_clk) begin
+		for (int unsigned k = TO_BEST; k > 1; k--) begin   // (none when PE = 1)
+			valid_at[k] <= valid_at[k-1];
+			first_at[k] <= first_at[k-1];
+			last_at[k] <= last_at[k-1];
+		end
+		valid_at[1] <= take;
+		first_at[1] <= word == 0;
+		last_at[1] <= word == WORDS - 1;
 		if (!ap_rst_n)  valid_at <= '0;
-		else  valid_at <= {valid_at[TO_BEST-1:1], take};
-		first_at <= {first_at[TO_BEST-1:1], word == 0};
-		last_at <= {last_at[TO_BEST-1:1], word == WORDS - 1};
 	end
 
 	// the vector's best so far; a later word wins only when strictly greater (lower index)

@@ -108,14 +108,18 @@ module xnorflow_mvau #(
 	// are spread over the chip, and the route to them is long enough without an adder before it
 	logic [WABITS-1:0]  waddr;
 	logic [FBITS:0]     credits;      // FIFO places not yet promised to a fold in flight
+	// the issue's decisions from registers alone (one LUT level to the enables): sf at a fold's
+	// last step, nf at the first fold, a credit left
+	logic  at_last, first_fold, has_credit;
 
 	// a fold's last step needs a credit; the input is taken only at the first fold
-	wire  may_issue = sf != SF - 1 || credits != 0;
-	wire  issue = may_issue && (nf != 0 || in0_V_TVALID);
-	assign  in0_V_TREADY = may_issue && nf == 0;
-	wire [XW-1:0]  x = nf == 0? in0_V_TDATA[XW-1:0] : kept[sf];
+	wire  may_issue = !at_last || has_credit;
+	wire  issue = may_issue && (!first_fold || in0_V_TVALID);
+	assign  in0_V_TREADY = may_issue && first_fold;
+	wire [XW-1:0]  x = first_fold? in0_V_TDATA[XW-1:0] : kept[sf];
 	wire  pop = out0_V_TVALID && out0_V_TREADY;
-	wire  promise = issue && sf == SF - 1;
+	wire  promise = issue && at_last;
+	wire [FBITS:0]  credits_next = credits - (FBITS+1)'(promise) + (FBITS+1)'(pop);
 
 	always_ff @(posedge ap_clk) begin
 		if (!ap_rst_n) begin
@@ -123,20 +127,29 @@ module xnorflow_mvau #(
 			sf <= 0;
 			waddr <= 0;
 			credits <= FIFO_DEPTH;
+			has_credit <= 1;
+			at_last <= SF == 1;
+			first_fold <= 1;
 		end
 		else begin
-			credits <= credits - (FBITS+1)'(promise) + (FBITS+1)'(pop);
+			credits <= credits_next;
+			has_credit <= credits_next != 0;
 			if (issue) begin
 				waddr <= waddr == WABITS'(WDEPTH - 1)? 0 : waddr + 1;
-				if (sf == SF - 1) begin
+				if (at_last) begin
 					sf <= 0;
 					nf <= nf == NF - 1? 0 : nf + 1;
+					at_last <= SF == 1;
+					first_fold <= NF == 1 || nf == NF - 1;
 				end
-				else  sf <= sf + 1;
+				else begin
+					sf <= sf + 1;
+					at_last <= sf == SF - 2;
+				end
 			end
 		end
 	end
-	always_ff @(posedge ap_clk)  if (nf == 0 && issue)  kept[sf] <= in0_V_TDATA[XW-1:0];
+	always_ff @(posedge ap_clk)  if (first_fold && issue)  kept[sf] <= in0_V_TDATA[XW-1:0];
 
 	// the weight ROM in the memory FINN's ram_style asks for (block, distributed, or the
 	// tool's choice), read in stage 1 and registered again in stage 2
@@ -170,7 +183,7 @@ module xnorflow_mvau #(
 		if (!ap_rst_n)  valid_at <= '0;
 		else  valid_at <= {valid_at[TO_ACC-1:1], issue};
 		first_at <= {first_at[TO_ACC-1:1], sf == 0};
-		last_at <= {last_at[TO_ACC-1:1], sf == SF - 1};
+		last_at <= {last_at[TO_ACC-1:1], at_last};
 		nf_at[1] <= nf;
 		for (int unsigned k = 2; k <= TO_ACC; k++)  nf_at[k] <= nf_at[k-1];
 	end
