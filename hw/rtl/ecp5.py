@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ...outputs import cache_root
 from .design import RtlBackendError
+from .synth import YOSYS_DEFINE
 from .tools import NextpnrEcp5, Yosys, run_tool
 
 SCRIPT_VERSION = "1"        # part of the cache keys: bump when the scripts change
@@ -173,7 +174,8 @@ def synthesize_netlist(hdl: Path, files: list[Path], top: str,
         return " ".join(str(f.relative_to(hdl)) for f in paths)
 
     script = (f"{f'read_verilog {relative(primitives)}; ' if primitives else ''}"
-              f"read_slang -j 1 {relative(f for f in files if f not in primitives)} "
+              f"read_slang -j 1 -D {YOSYS_DEFINE} "
+              f"{relative(f for f in files if f not in primitives)} "
               f"--top {top}; synth_ecp5 -top {top} -json {{out}}")
     files = [*files, *(p for p in primitives if p not in files)]
     key = _digest(SCRIPT_VERSION, "synth", yosys.version(), script, *_sources(hdl, files))

@@ -53,7 +53,8 @@ LANE = "xnorflow_mvau_lane"
 # the lane's parameters, as the MVAU passes them down (xnorflow_mvau.sv)
 LANE_PARAMETERS = ("SIMD", "IBITS", "WBITS", "OBITS", "ABITS", "TBITS", "NTHRES", "XNOR",
                    "ISIGNED", "WSIGNED", "ACTVAL")
-SCRIPT_VERSION = "3"          # part of every cache key: bump when the scripts change
+SCRIPT_VERSION = "4"          # part of every cache key: bump when the scripts change
+YOSYS_DEFINE = "XNORFLOW_YOSYS"   # what the HDL maps differently for yosys than for Vivado
 # the longest path between flip-flops and block RAMs, in cells (LUTs, carry chains, muxes);
 # a 7-series LUT and its route take about LEVEL_NS at speed grade -1, so a clock period of
 # P ns holds about P / LEVEL_NS - 1 levels (clock-to-out and setup take the rest); a rule of
@@ -97,7 +98,7 @@ class Job:
         overrides = " ".join(f"-G {name}={value}" for name, value in self.parameters)
         keep = "--keep-hierarchy " if self.hierarchy else ""
         files = " ".join((*self.files, *extra_files))
-        steps = [f"read_slang -j 1 {keep}{overrides} {files} --top {self.top}"]
+        steps = [f"read_slang -j 1 -D {YOSYS_DEFINE} {keep}{overrides} {files} --top {self.top}"]
         if self.blackbox:
             steps.append(f"blackbox {LANE}*")
         synth = f"synth_xilinx -family {family} -noiopad {'-flatten ' if self.flatten else ''}" \

@@ -161,7 +161,12 @@ module xnorflow_mvau #(
 		always_ff @(posedge ap_clk)  w1 <= weights[waddr];
 	end
 	else if (RAM_STYLE == "distributed") begin : genDistributed
+`ifdef XNORFLOW_YOSYS
+		// yosys: the ROM in LUTs as logic (its LUTRAM mapping finds no place for a wide ROM)
+		(* rom_style = "logic" *) logic [WW-1:0]  weights [WDEPTH];
+`else
 		(* rom_style = "distributed", ram_style = "distributed" *) logic [WW-1:0]  weights [WDEPTH];
+`endif
 		initial  $readmemh(WEIGHTS_FILE, weights);
 		always_ff @(posedge ap_clk)  w1 <= weights[waddr];
 	end
