@@ -67,21 +67,22 @@ def before_mvau(out: Path, commit: str) -> dict:
     return {**placed.as_dict(), "synth_seconds": synth}
 
 
-def old_latency(run: str, images: int, pythonpath: str, env: dict) -> dict:
+def old_latency(run: str, images: int, pythonpath: str, env: dict, data: list[str]) -> dict:
     env = {**env, "PYTHONPATH": pythonpath}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "b"
-        build(run, out, images, env, ["--synth", "none"])
+        build(run, out, images, env, ["--synth", "none", *data])
         sim = json.loads((out / "report" / "rtl.json").read_text())["simulation"]
     return {"latency_cycles": sim["latency_cycles"], "cycles_per_frame": sim["cycles_per_frame"]}
 
 
-def measure(run: str, images: int, commit: str, pythonpath: str | None) -> dict:
+def measure(run: str, images: int, commit: str, pythonpath: str | None,
+            data: list[str]) -> dict:
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         env["XNORFLOW_CACHE_DIR"] = str(Path(tmp) / "cache")
         out = Path(tmp) / "build"
-        wall = build(run, out, images, env, ["--place-route", "ecp5"])
+        wall = build(run, out, images, env, ["--place-route", "ecp5", *data])
         rtl = json.loads((out / "report" / "rtl.json").read_text())
         summary = json.loads((out / "build_summary.json").read_text())
         print(f"now: {rtl['place_route']['fmax_mhz']:.1f} MHz in {wall:.0f} s", flush=True)
@@ -93,7 +94,7 @@ def measure(run: str, images: int, commit: str, pythonpath: str | None) -> dict:
             "cycles_per_frame": sim["cycles_per_frame"], "latency_cycles": sim["latency_cycles"],
             "finn_cycles": sim["estimated_cycles"], "identical": rtl["identical"],
             "yosys_xc7": rtl["synthesis"]["design"], "finn_estimate": summary["resources"],
-            "before_simulation": old_latency(run, images, pythonpath, env) if pythonpath
+            "before_simulation": old_latency(run, images, pythonpath, env, data) if pythonpath
             else None}
 
 
@@ -111,14 +112,16 @@ def main(argv=None) -> int:
     p.add_argument("--before", default=BEFORE, help="commit whose MVAU is the 'before' row")
     p.add_argument("--before-pythonpath", help="a folder holding that commit as `xnorflow`, "
                                                "for its simulated latency")
+    p.add_argument("--data-dir", help="where the run's data set lives (MNIST runs)")
     p.add_argument("--report", action="store_true", help="only rewrite BENCHMARKS.md")
     args = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     saved = RESULTS / "timing_closure.json"
     records = json.loads(saved.read_text()) if saved.is_file() else {}
     if not args.report:
+        data = ["--data-dir", args.data_dir] if args.data_dir else []
         records[args.name] = {**measure(args.run, args.images, args.before,
-                                        args.before_pythonpath),
+                                        args.before_pythonpath, data),
                               "command": command_line("timing_closure.py", argv)}
         saved.write_text(json.dumps(records, indent=2))
     lines = ["Post-route on an ECP5 LFE5U-85F, speed grade 6 (nextpnr-ecp5 0.11.1, seed 1, "

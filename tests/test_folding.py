@@ -177,3 +177,22 @@ def test_board_capacity_decides_the_design(sfc_qonnx, tmp_path):
     assert zcu.estimated_fps >= pynq.estimated_fps
     capacity = device_for_board("ZCU104").capacity()
     assert all(zcu.resources.get(k, 0) <= 0.8 * capacity[k] for k in RESOURCES)
+
+
+def test_an_ecp5_board_keeps_weight_roms_deeper_than_a_lut4_in_ebrs(sfc_qonnx, tmp_path):
+    """ULX3S: FINN's flow runs for the Zynq stand-in, the folding fills the ECP5's capacity,
+    and no weight ROM deeper than 16 words goes to LUTs (they would not route)."""
+    _estimates(sfc_qonnx, tmp_path / "ulx3s", board="ULX3S")
+    config = json.loads((tmp_path / "ulx3s" / "report" / "auto_folding_config.json")
+                        .read_text())
+    layers = {name: attrs for name, attrs in config.items() if name.startswith("MVAU")}
+    assert layers
+    for name, attrs in layers.items():
+        mw_mh = {"MVAU_hls_0": (784, 256), "MVAU_hls_1": (256, 256), "MVAU_hls_2": (256, 256),
+                 "MVAU_hls_3": (256, 10)}[name]
+        depth = (mw_mh[1] // attrs["PE"]) * (mw_mh[0] // attrs["SIMD"])
+        if attrs.get("ram_style") == "distributed":
+            assert depth <= 16, (name, attrs)
+    capacity = device_for_board("ULX3S").capacity()
+    summary = json.loads((tmp_path / "ulx3s" / "report" / "folding_search.json").read_text())
+    assert summary["resources"]["BRAM_18K"] <= 0.8 * capacity["BRAM_18K"]

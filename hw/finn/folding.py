@@ -78,7 +78,10 @@ class Unit:
 
 
 # ------------------------------------------------------------------------ foldings per layer
-def _mvau_settings(op, node):
+ECP5_LUT_ROM_DEPTH = 16     # words a 4-input LUT holds
+
+
+def _mvau_settings(op, node, lut_rom_depth: int | None = None):
     mw, mh = op.get_nodeattr("MW"), op.get_nodeattr("MH")
     weight_bits = op.get_input_datatype(1).bitwidth()
     input_bits = op.get_input_datatype(0).bitwidth()
@@ -92,7 +95,9 @@ def _mvau_settings(op, node):
                                                    simd * weight_bits) > HLS_MAX_STREAM_BITS):
                 continue
             if pe * simd * weight_bits <= HLS_MAX_STREAM_BITS:  # streamed from BRAM or LUTRAM
-                for style in ("block", "distributed"):
+                # LUT ROMs up to lut_rom_depth words (None: any depth)
+                deep = lut_rom_depth is not None and (mh // pe) * (mw // simd) > lut_rom_depth
+                for style in ("block",) if deep else ("block", "distributed"):
                     yield {"PE": pe, "SIMD": simd, "mem_mode": "internal_decoupled",
                            "ram_style": style}
             else:  # too wide to stream: weights in the layer's logic
@@ -153,8 +158,9 @@ def _pareto(choices: list[Choice]) -> list[Choice]:
     return kept
 
 
-def folding_units(model, part: str) -> list[Unit]:
-    """Every layer of the dataflow graph ``model`` with its Pareto-optimal foldings. The model's
+def folding_units(model, part: str, lut_rom_depth: int | None = None) -> list[Unit]:
+    """Every layer of the dataflow graph ``model`` with its Pareto-optimal foldings; streamed
+    weights in LUTs only up to ``lut_rom_depth`` words a ROM (None: any). The model's
     attributes are left as they were."""
     from qonnx.custom_op.registry import getCustomOp
 
@@ -182,7 +188,8 @@ def folding_units(model, part: str) -> list[Unit]:
                             for p in divisors(op.get_nodeattr("Channels"))] \
                     if producer is not None and producer.name in pooled else [{node.name: {}}]
             elif kind in SETTINGS:
-                settings = [{node.name: s} for s in SETTINGS[kind](op, node)]
+                extra = {"lut_rom_depth": lut_rom_depth} if kind == "MVAU" else {}
+                settings = [{node.name: s} for s in SETTINGS[kind](op, node, **extra)]
             else:  # a layer without folding attributes: its fixed cost still counts
                 settings = [{node.name: {}}]
                 if {"PE", "SIMD"} & set(op.get_nodeattr_types()):

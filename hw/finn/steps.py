@@ -41,6 +41,7 @@ from ..devices import device_for_part
 from ..divisors import divisors, listed
 from .analysis import unmapped_layers
 from .folding import (
+    ECP5_LUT_ROM_DEPTH,
     MAX_INPUT_FOLD,
     apply_plan,
     fit,
@@ -172,7 +173,11 @@ def step_fold_balanced(model: ModelWrapper, cfg: XnorBuildConfig) -> ModelWrappe
     ``report/auto_folding_config.json`` (reusable with --folding-config)."""
     part = cfg._resolve_fpga_part()
     capacity = device_for_part(cfg.folding_part or part).capacity()
-    units = folding_units(model, part)
+    # an ECP5 keeps weight ROMs deeper than a LUT4 (16 words) in EBRs: as LUT ROMs, SFC on
+    # digits (32-word ROMs, 512 bits wide) did not finish routing on an LFE5U-85F in 15 minutes;
+    # in EBRs the same folding routed in 6 minutes at 112 MHz (BENCHMARKS.md, timing closure)
+    ecp5 = (cfg.folding_part or "").startswith("LFE5U")
+    units = folding_units(model, part, ECP5_LUT_ROM_DEPTH if ecp5 else None)
     clock_mhz = 1000.0 / cfg.synth_clk_period_ns
     if cfg.folding_target_fps is None:
         plan = fit(units, capacity, cfg.folding_budget)
