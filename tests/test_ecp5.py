@@ -158,3 +158,16 @@ def test_nextpnr_report_names_the_layers_of_the_critical_path():
     assert result.critical_path.routing_ns == 4.5 and result.critical_path.ns == 5.0
     assert result.utilisation["EBR"] == {"used": 2, "available": 208}
     assert "MISSES the 100 MHz clock" in result.line()
+
+
+def test_an_accelerator_with_more_stream_bits_than_pins_is_refused_before_any_tool():
+    """LFC's 784-bit input placed alone on the stand-in would need 798 pins of 365: said,
+    with the way out, before yosys or nextpnr run."""
+    from xnorflow.hw.rtl.backend import _place_and_route
+    from xnorflow.hw.rtl.design import Design, RtlBackendError
+    from xnorflow.hw.rtl.stitch import Stream
+
+    design = Design(Path("."), [], [Stream(0, "x", 784, None, "MVAU_hls_0"),
+                                    Stream(1, "y", 8, "MVAU_hls_0", None)], [], {}, Path("."))
+    with pytest.raises(RtlBackendError, match="need 798 pins, the package has 365.*ULX3S"):
+        _place_and_route(None, Path("."), design, None, 100.0, None, None, print)

@@ -26,6 +26,7 @@ from ...outputs import write_text
 from ..devices import ECP5_BOARDS, FINN_STAND_IN
 from ..finn.layout import BuildLayout
 from .board import BOARDS, LinkCheck
+from .design import RtlBackendError
 from .ecp5 import LFE5U_85F, PlaceRouteResult
 from .options import RtlOptions
 from .simulate import RtlSimResult, simulate_rtl
@@ -37,6 +38,7 @@ RTL_JSON = "rtl.json"
 # ECP5 board gets the open flow instead
 SUPPORTED_PARTS = ("xc7z", "LFE5U")
 LINK_FRAMES = 50        # test images sent through the simulated UART link of an ECP5 board
+STAND_IN_PINS = 365     # user I/O of the stand-in LFE5U-85F in its CABGA381 package
 
 
 def check_tools(options: RtlOptions, fpga_part: str, board: str) -> None:
@@ -157,6 +159,15 @@ def _place_and_route(result: RtlResult, build_dir: Path, design, board, clock_mh
 
     layers = tuple(inst.name for inst in design.instances)
     if board is None:
+        # the accelerator alone: its stream ports become pins (2 handshakes each, clock, reset)
+        pins = design.streams[0].bits + design.streams[-1].bits + 6
+        if pins > STAND_IN_PINS:
+            raise RtlBackendError(
+                f"--place-route ecp5 places the accelerator alone on the {LFE5U_85F.name}, "
+                f"every stream bit a pin: its {design.streams[0].bits}-bit input and "
+                f"{design.streams[-1].bits}-bit output need {pins} pins, the package has "
+                f"{STAND_IN_PINS}. Build it for an ECP5 board instead (--board ULX3S: the "
+                f"streams behind its UART link), or without --place-route.")
         netlist, seconds = synthesize_netlist(design.hdl, design.files, TOP, say)
         result.place_route = place_and_route(netlist, LFE5U_85F, clock_mhz, say, layers=layers)
         result.place_route.seconds["synthesis"] = seconds
