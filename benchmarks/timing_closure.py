@@ -130,7 +130,12 @@ def main(argv=None) -> int:
              "MVAU of commit " + BEFORE + " (ROM read, XNOR-popcount and accumulation in one "
              "cycle). Utilisation LUT4 / FF / EBR / DSP as nextpnr counts them (a carry cell "
              "is two LUT4s). FPS at Fmax = Fmax / measured cycles per frame (Verilator). "
-             "Latency: first input word to the first frame's last output word, cycles.", "",
+             "Latency: first input word to the first frame's last output word, cycles. The "
+             "runs: `xnorflow train --out runs/digits` (SFC) and `--model tfc --out "
+             "runs/tfc-digits`; `--before-pythonpath` holds the earlier commit "
+             "(`git worktree add /tmp/before " + BEFORE + "; mkdir /tmp/pp; ln -s /tmp/before "
+             "/tmp/pp/xnorflow`) for its simulated latency. Wall times were measured with other "
+             "jobs on the 2 cores: upper bounds.", "",
              "| design | Fmax before | Fmax now | LUT4 / FF / EBR / DSP before | now | "
              "critical path now | cycles/frame (FINN est.) | FPS at Fmax now | latency "
              "before -> now | yosys xc7z020 LUT / FF / BRAM_18K | FINN est. LUT / BRAM_18K "
