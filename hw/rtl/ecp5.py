@@ -12,7 +12,6 @@ reuses both. nextpnr runs with a fixed seed, so a result is reproducible.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -24,12 +23,11 @@ from pathlib import Path
 
 from ...outputs import cache_root
 from .design import RtlBackendError
-from .synth import YOSYS_DEFINE
+from .synth import ROM_FILE, YOSYS_DEFINE, _digest
 from .tools import NextpnrEcp5, Yosys, run_tool
 
 SCRIPT_VERSION = "1"        # part of the cache keys: bump when the scripts change
 SEED = 1
-ROM_FILE = re.compile(r'"([\w.-]+\.dat)"')
 # nextpnr's cell types, in FINN's resource words
 UTILISATION = {"LUT4": "TRELLIS_COMB", "FF": "TRELLIS_FF", "EBR": "DP16KD",
                "DSP": "MULT18X18D"}
@@ -102,14 +100,6 @@ class PlaceRouteResult:
 
 
 # --------------------------------------------------------------------------- digests
-def _digest(*parts: str | bytes) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else part)
-        digest.update(b"\0")
-    return digest.hexdigest()[:20]
-
-
 def _sources(hdl: Path, files: list[Path]) -> list[bytes]:
     """The files and the ROM contents they read."""
     parts = []
