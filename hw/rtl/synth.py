@@ -53,7 +53,7 @@ LANE = "xnorflow_mvau_lane"
 # the lane's parameters, as the MVAU passes them down (xnorflow_mvau.sv)
 LANE_PARAMETERS = ("SIMD", "IBITS", "WBITS", "OBITS", "ABITS", "TBITS", "NTHRES", "XNOR",
                    "ISIGNED", "WSIGNED", "ACTVAL")
-SCRIPT_VERSION = "4"          # part of every cache key: bump when the scripts change
+SCRIPT_VERSION = "5"          # part of every cache key: bump when the scripts change
 YOSYS_DEFINE = "XNORFLOW_YOSYS"   # what the HDL maps differently for yosys than for Vivado
 # the longest path between flip-flops and block RAMs, in cells (LUTs, carry chains, muxes);
 # a 7-series LUT and its route take about LEVEL_NS at speed grade -1, so a clock period of
@@ -108,8 +108,8 @@ class Job:
         else:
             steps.append(synth)
         steps.append(f"tee -q -o {stat} stat -json -top {self.top}")
-        steps.append(f"tee -q -o {stat.replace('.stat.json', '.ltp.txt')} ltp t:FD* t:RAMB* "
-                     f"t:DSP* t:URAM* %u %u %u %n")
+        steps.append(f"tee -q -o {stat.replace('.stat.json', '.ltp.txt')} ltp t:FD* t:SRL* "
+                     f"t:RAMB* t:DSP* t:URAM* %u %u %u %u %n")
         return "; ".join(steps)
 
 

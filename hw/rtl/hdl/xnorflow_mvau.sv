@@ -13,7 +13,8 @@
 //
 // Pipelined so that no path holds more than one adder or one ROM read (100 MHz on an ECP5,
 // speed grade 6, measured by benchmarks/timing_closure.py): the weight ROM's output is
-// registered again, the sum over SIMD inputs is a tree of registered levels (popcounts of
+// registered twice more (a block RAM's clock-to-output is slow, 5.8 ns on an ECP5 EBR whose
+// output register yosys does not use, so the route to the lanes gets a cycle of its own), the sum over SIMD inputs is a tree of registered levels (popcounts of
 // CHUNK bits, then pairwise additions), and the accumulator, the threshold comparisons and
 // the level count are stages of their own. The pipeline never stalls: a step is issued only
 // when its result has a place in the output FIFO (credits), so back-pressure reaches the
@@ -38,10 +39,10 @@ package xnorflow_mvau_pkg;
 		automatic int unsigned  leaves = (simd + chunk(binary) - 1) / chunk(binary);
 		return  leaves > 1? $clog2(leaves) : 0;
 	endfunction
-	// cycles from a step's issue to its result in the output FIFO: ROM read, ROM output
-	// register, leaves, each level, accumulator, comparisons, level count
+	// cycles from a step's issue to its result in the output FIFO: ROM read, two ROM output
+	// registers, leaves, each level, accumulator, comparisons, level count
 	function automatic int unsigned latency(input int unsigned simd, input bit binary);
-		return  2 + 1 + levels(simd, binary) + 1 + 2;
+		return  3 + 1 + levels(simd, binary) + 1 + 2;
 	endfunction
 endpackage : xnorflow_mvau_pkg
 
@@ -89,8 +90,8 @@ module xnorflow_mvau #(
 	localparam int unsigned  TSEL = NTHRES > 0? NTHRES * TBITS : 1;
 	localparam int unsigned  LEVELS = xnorflow_mvau_pkg::levels(SIMD, XNOR);
 	localparam int unsigned  LATENCY = xnorflow_mvau_pkg::latency(SIMD, XNOR);
-	// stages from the issue to the accumulator: ROM read, ROM output register, leaves, levels
-	localparam int unsigned  TO_ACC = 3 + LEVELS;
+	// stages from the issue to the accumulator: ROM read, two ROM output registers, leaves, levels
+	localparam int unsigned  TO_ACC = 4 + LEVELS;
 	// the output FIFO holds every result in flight and one more, so that a full-rate consumer
 	// never waits for a credit (SF = 1: one result per cycle)
 	localparam int unsigned  FIFO_DEPTH = 1 << $clog2(LATENCY + 2);
@@ -152,9 +153,9 @@ module xnorflow_mvau #(
 	always_ff @(posedge ap_clk)  if (first_fold && issue)  kept[sf] <= in0_V_TDATA[XW-1:0];
 
 	// the weight ROM in the memory FINN's ram_style asks for (block, distributed, or the
-	// tool's choice), read in stage 1 and registered again in stage 2
-	logic [WW-1:0]  w1, w2;
-	logic [XW-1:0]  x1, x2;
+	// tool's choice), read in stage 1 and registered again in stages 2 and 3
+	logic [WW-1:0]  w1, w2, w3;
+	logic [XW-1:0]  x1, x2, x3;
 	if (RAM_STYLE == "block") begin : genBlock
 		(* rom_style = "block", ram_style = "block" *) logic [WW-1:0]  weights [WDEPTH];
 		initial  $readmemh(WEIGHTS_FILE, weights);
@@ -178,7 +179,9 @@ module xnorflow_mvau #(
 	always_ff @(posedge ap_clk) begin
 		x1 <= x;
 		x2 <= x1;
+		x3 <= x2;
 		w2 <= w1;
+		w3 <= w2;
 	end
 
 	// a step's flags and fold, stage by stage from the issue (index k: after k cycles)
@@ -215,7 +218,7 @@ module xnorflow_mvau #(
 			.TBITS(TBITS), .NTHRES(NTHRES), .XNOR(XNOR), .ISIGNED(ISIGNED), .WSIGNED(WSIGNED),
 			.ACTVAL(ACTVAL)
 		) lane (
-			.clk(ap_clk), .x(x2), .w(w2[p*SIMD*WBITS +: SIMD*WBITS]),
+			.clk(ap_clk), .x(x3), .w(w3[p*SIMD*WBITS +: SIMD*WBITS]),
 			.acc_step(acc_step), .acc_first(first_at[TO_ACC]),
 			.t(fold_thresholds[p*TSEL +: TSEL]), .result(results[p*OBITS +: OBITS])
 		);
