@@ -48,10 +48,13 @@ def build(run: str, out: Path, images: int, env: dict, extra: list[str]) -> floa
     return time.perf_counter() - start
 
 
-def before_mvau(out: Path, commit: str) -> dict:
-    """The built design with ``commit``'s MVAU through the same ECP5 flow."""
+def before_mvau(out: Path, commit: str, board: str | None) -> dict:
+    """The built design with ``commit``'s MVAU through the same ECP5 flow: alone on the
+    stand-in, or inside ``board``'s top (UART link, PLL, pins) as the build placed it."""
+    from xnorflow.hw.rtl.board import BOARDS, write_board_files
     from xnorflow.hw.rtl.design import Design
     from xnorflow.hw.rtl.ecp5 import LFE5U_85F, place_and_route, synthesize_netlist
+    from xnorflow.hw.rtl.options import RtlOptions
     from xnorflow.hw.rtl.stitch import TOP
 
     old = subprocess.run(["git", "show", f"{commit}:hw/rtl/hdl/xnorflow_mvau.sv"], cwd=ROOT,
@@ -61,9 +64,16 @@ def before_mvau(out: Path, commit: str) -> dict:
         shutil.copytree(out / "rtl", copy, ignore=shutil.ignore_patterns("*.bit", "synth"))
         (copy / "hdl" / "xnorflow_mvau.sv").write_text(old)
         design = Design.load(copy)
-        netlist, synth = synthesize_netlist(design.hdl, design.files, TOP, print)
-        placed = place_and_route(netlist, LFE5U_85F, 100.0, print,
-                                 layers=tuple(i.name for i in design.instances))
+        layers = tuple(i.name for i in design.instances)
+        if board is None:
+            netlist, synth = synthesize_netlist(design.hdl, design.files, TOP, print)
+            placed = place_and_route(netlist, LFE5U_85F, 100.0, print, layers=layers)
+        else:
+            files = write_board_files(design, BOARDS[board], 100.0, RtlOptions().baud)
+            netlist, synth = synthesize_netlist(design.hdl, files.files, files.top, print,
+                                                primitives=(files.pll,))
+            placed = place_and_route(netlist, BOARDS[board].part, files.clock_mhz, print,
+                                     pins=files.pins, layers=layers)
     return {**placed.as_dict(), "synth_seconds": synth}
 
 
@@ -76,29 +86,39 @@ def old_latency(run: str, images: int, pythonpath: str, env: dict, data: list[st
     return {"latency_cycles": sim["latency_cycles"], "cycles_per_frame": sim["cycles_per_frame"]}
 
 
-def measure(run: str, images: int, commit: str, pythonpath: str | None,
-            data: list[str]) -> dict:
+def measure(run: str, images: int, commit: str | None, pythonpath: str | None,
+            data: list[str], board: str | None, save) -> dict:
+    """The build's figures, handed to ``save`` as soon as they are known (the 'before' row,
+    as long again, comes after)."""
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         env["XNORFLOW_CACHE_DIR"] = str(Path(tmp) / "cache")
         out = Path(tmp) / "build"
-        wall = build(run, out, images, env, ["--place-route", "ecp5", *data])
+        target = ["--board", board] if board else []
+        wall = build(run, out, images, env, ["--place-route", "ecp5", *target, *data])
         rtl = json.loads((out / "report" / "rtl.json").read_text())
         summary = json.loads((out / "build_summary.json").read_text())
         print(f"now: {rtl['place_route']['fmax_mhz']:.1f} MHz in {wall:.0f} s", flush=True)
+        sim = rtl["simulation"]
+        record = {"now": rtl["place_route"], "before": None, "wall": wall, "board": board,
+                  "bitstream": bool((rtl.get("board_files") or {}).get("bitstream")),
+                  "cycles_per_frame": sim["cycles_per_frame"],
+                  "latency_cycles": sim["latency_cycles"], "finn_cycles": sim["estimated_cycles"],
+                  "identical": rtl["identical"], "yosys_xc7": rtl["synthesis"]["design"],
+                  "finn_estimate": summary["resources"], "before_simulation": None}
+        save(record)
         os.environ["XNORFLOW_CACHE_DIR"] = env["XNORFLOW_CACHE_DIR"]
-        before = before_mvau(out, commit)
-        print(f"before: {before['fmax_mhz']:.1f} MHz", flush=True)
-    sim = rtl["simulation"]
-    return {"now": rtl["place_route"], "before": before, "wall": wall,
-            "cycles_per_frame": sim["cycles_per_frame"], "latency_cycles": sim["latency_cycles"],
-            "finn_cycles": sim["estimated_cycles"], "identical": rtl["identical"],
-            "yosys_xc7": rtl["synthesis"]["design"], "finn_estimate": summary["resources"],
-            "before_simulation": old_latency(run, images, pythonpath, env, data) if pythonpath
-            else None}
+        if commit:
+            record["before"] = before_mvau(out, commit, board)
+            print(f"before: {record['before']['fmax_mhz']:.1f} MHz", flush=True)
+    if pythonpath:
+        record["before_simulation"] = old_latency(run, images, pythonpath, env, data)
+    return record
 
 
-def _use(placed: dict) -> str:
+def _use(placed: dict | None) -> str:
+    if not placed:
+        return "not measured"
     u = placed["utilisation"]
     return (f"{u['LUT4']['used']:,} / {u['FF']['used']:,} / {u['EBR']['used']} / "
             f"{u['DSP']['used']}")
@@ -110,6 +130,12 @@ def main(argv=None) -> int:
     p.add_argument("--name", help="the row's name, e.g. tfc-digits, lfc-mnist")
     p.add_argument("--images", type=int, default=100)
     p.add_argument("--before", default=BEFORE, help="commit whose MVAU is the 'before' row")
+    p.add_argument("--no-before", action="store_true", help="measure only the current design")
+    p.add_argument("--reuse-before", action="store_true",
+                   help="keep the row's earlier 'before' measurement (valid while nothing but "
+                        "the MVAU changed since it was taken)")
+    p.add_argument("--board", help="an ECP5 board (ULX3S): the design behind its UART link, "
+                                    "with a bitstream, instead of alone on the stand-in")
     p.add_argument("--before-pythonpath", help="a folder holding that commit as `xnorflow`, "
                                                "for its simulated latency")
     p.add_argument("--data-dir", help="where the run's data set lives (MNIST runs)")
@@ -120,10 +146,20 @@ def main(argv=None) -> int:
     records = json.loads(saved.read_text()) if saved.is_file() else {}
     if not args.report:
         data = ["--data-dir", args.data_dir] if args.data_dir else []
-        records[args.name] = {**measure(args.run, args.images, args.before,
-                                        args.before_pythonpath, data),
-                              "command": command_line("timing_closure.py", argv)}
-        saved.write_text(json.dumps(records, indent=2))
+        earlier = records.get(args.name, {})
+        before = None if args.no_before or args.reuse_before else args.before
+
+        def save(record: dict) -> None:
+            # re-read: another measurement may have landed meanwhile (one row per process)
+            records.update(json.loads(saved.read_text()) if saved.is_file() else {})
+            records[args.name] = {**record, "command": command_line("timing_closure.py", argv)}
+            if args.reuse_before:
+                for key in ("before", "before_simulation"):
+                    records[args.name][key] = earlier.get(key)
+            saved.write_text(json.dumps(records, indent=2))
+
+        save(measure(args.run, args.images, before, args.before_pythonpath, data, args.board,
+                     save))
     lines = ["Post-route on an ECP5 LFE5U-85F, speed grade 6 (nextpnr-ecp5 0.11.1, seed 1, "
              "constraint 100 MHz), the RTL of `xnorflow build RUN --backend rtl --place-route "
              "ecp5` at the default folding for a Pynq-Z1; before = the same design with the "
@@ -136,11 +172,11 @@ def main(argv=None) -> int:
              "(`git worktree add /tmp/before " + BEFORE + "; mkdir /tmp/pp; ln -s /tmp/before "
              "/tmp/pp/xnorflow`) for its simulated latency. Wall times were measured with other "
              "jobs on the 2 cores: upper bounds.", "",
-             "| design | Fmax before | Fmax now | LUT4 / FF / EBR / DSP before | now | "
+             "| design | target | Fmax before | Fmax now | LUT4 / FF / EBR / DSP before | now | "
              "critical path now | cycles/frame (FINN est.) | FPS at Fmax now | latency "
              "before -> now | yosys xc7z020 LUT / FF / BRAM_18K | FINN est. LUT / BRAM_18K "
              "| published (Vivado, xc7z020) | synth + P&R wall now |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in records.items():
         now, before = r["now"], r["before"]
         path = now["critical_path"] or {}
@@ -148,8 +184,10 @@ def main(argv=None) -> int:
         old = (r.get("before_simulation") or {}).get("latency_cycles")
         xc7, finn = r["yosys_xc7"], r["finn_estimate"]
         secs = now["seconds"]
+        was = f"{before['fmax_mhz']:.1f} MHz" if before else "not measured"
         lines.append(
-            f"| {name} | {before['fmax_mhz']:.1f} MHz | **{now['fmax_mhz']:.1f} MHz** | "
+            f"| {name} | {r.get('board') or 'stand-in'} | {was} | "
+            f"**{now['fmax_mhz']:.1f} MHz** | "
             f"{_use(before)} | {_use(now)} | {path.get('ns', 0):.1f} ns, {path.get('start')} "
             f"-> {path.get('end')} | {r['cycles_per_frame']:,.0f} ({r['finn_cycles']:,}) | "
             f"{fps:,.0f} | {old if old is not None else '?'} -> {r['latency_cycles']:,} | "

@@ -36,7 +36,6 @@ module xnorflow_labelselect #(
 	// stages from the input to the running best: the registered word, then each tree level
 	localparam int unsigned  TO_BEST = 1 + LEVELS;
 	localparam int unsigned  FIFO_DEPTH = 1 << $clog2(TO_BEST + 4);
-	localparam int unsigned  FBITS = $clog2(FIFO_DEPTH);
 
 	function automatic logic signed [IBITS:0] value(input logic [PE*IBITS-1:0] w, input int unsigned p);
 		return  ISIGNED? {w[p*IBITS+IBITS-1], w[p*IBITS +: IBITS]} : {1'b0, w[p*IBITS +: IBITS]};
@@ -45,18 +44,15 @@ module xnorflow_labelselect #(
 	// the input: a vector's first word needs a place for its result
 	logic [CBITS-1:0]  word;
 	logic [OBITS-1:0]  base;            // word * PE: the index of the word's first value
-	logic [FBITS:0]    credits;
-	assign  in0_V_TREADY = word != 0 || credits != 0;
+	logic  has_credit;                  // a place left in the output queue
+	assign  in0_V_TREADY = word != 0 || has_credit;
 	wire  take = in0_V_TVALID && in0_V_TREADY;
-	wire  pop = out0_V_TVALID && out0_V_TREADY;
 	always_ff @(posedge ap_clk) begin
 		if (!ap_rst_n) begin
 			word <= 0;
 			base <= 0;
-			credits <= FIFO_DEPTH;
 		end
 		else begin
-			credits <= credits - (FBITS+1)'(take && word == 0) + (FBITS+1)'(pop);
 			if (take) begin
 				word <= word == WORDS - 1? 0 : word + 1;
 				base <= word == WORDS - 1? 0 : base + OBITS'(PE);
@@ -110,25 +106,12 @@ module xnorflow_labelselect #(
 			best_index <= idx[LEVELS][0];
 		end
 
-	// the output FIFO: a vector's result enters with its last word
+	// the output: a vector's result enters with its last word, into the place its first took
 	wire  done = valid_at[TO_BEST] && last_at[TO_BEST];
-	logic [OBITS-1:0]  queue [FIFO_DEPTH];
-	logic [FBITS-1:0]  head, tail;
-	logic [FBITS:0]    held;
-	always_ff @(posedge ap_clk) begin
-		if (!ap_rst_n) begin
-			head <= 0;
-			tail <= 0;
-			held <= 0;
-		end
-		else begin
-			if (done)  tail <= tail + 1;
-			if (pop)  head <= head + 1;
-			held <= held + (FBITS+1)'(done) - (FBITS+1)'(pop);
-		end
-	end
-	always_ff @(posedge ap_clk)  if (done)  queue[tail] <= winner;
-	assign  out0_V_TVALID = held != 0;
-	assign  out0_V_TDATA = OUT_W'(queue[head]);
+	xnorflow_result_queue #(.WIDTH(OBITS), .DEPTH(FIFO_DEPTH), .OUT_W(OUT_W)) result_out (
+		.clk(ap_clk), .rst_n(ap_rst_n), .promise(take && word == 0), .has_credit(has_credit),
+		.push(done), .result(winner),
+		.out_TREADY(out0_V_TREADY), .out_TVALID(out0_V_TVALID), .out_TDATA(out0_V_TDATA)
+	);
 
 endmodule : xnorflow_labelselect

@@ -95,7 +95,6 @@ module xnorflow_mvau #(
 	// the output FIFO holds every result in flight and one more, so that a full-rate consumer
 	// never waits for a credit (SF = 1: one result per cycle)
 	localparam int unsigned  FIFO_DEPTH = 1 << $clog2(LATENCY + 2);
-	localparam int unsigned  FBITS = $clog2(FIFO_DEPTH);
 
 	logic [TW-1:0]  thresholds [NF];
 	initial  if (NTHRES > 0)  $readmemh(THRESHOLDS_FILE, thresholds);
@@ -108,9 +107,8 @@ module xnorflow_mvau #(
 	// the weight address nf * SF + sf, kept as a counter of its own: the ROMs of a wide layer
 	// are spread over the chip, and the route to them is long enough without an adder before it
 	logic [WABITS-1:0]  waddr;
-	logic [FBITS:0]     credits;      // FIFO places not yet promised to a fold in flight
 	// the issue's decisions from registers alone (one LUT level to the enables): sf at a fold's
-	// last step, nf at the first fold, a credit left
+	// last step, nf at the first fold, a place left in the output queue (xnorflow_result_queue)
 	logic  at_last, first_fold, has_credit;
 
 	// a fold's last step needs a credit; the input is taken only at the first fold
@@ -118,23 +116,17 @@ module xnorflow_mvau #(
 	wire  issue = may_issue && (!first_fold || in0_V_TVALID);
 	assign  in0_V_TREADY = may_issue && first_fold;
 	wire [XW-1:0]  x = first_fold? in0_V_TDATA[XW-1:0] : kept[sf];
-	wire  pop = out0_V_TVALID && out0_V_TREADY;
 	wire  promise = issue && at_last;
-	wire [FBITS:0]  credits_next = credits - (FBITS+1)'(promise) + (FBITS+1)'(pop);
 
 	always_ff @(posedge ap_clk) begin
 		if (!ap_rst_n) begin
 			nf <= 0;
 			sf <= 0;
 			waddr <= 0;
-			credits <= FIFO_DEPTH;
-			has_credit <= 1;
 			at_last <= SF == 1;
 			first_fold <= 1;
 		end
 		else begin
-			credits <= credits_next;
-			has_credit <= credits_next != 0;
 			if (issue) begin
 				waddr <= waddr == WABITS'(WDEPTH - 1)? 0 : waddr + 1;
 				if (at_last) begin
@@ -224,26 +216,12 @@ module xnorflow_mvau #(
 		);
 	end
 
-	// the output FIFO: a result enters when its fold is counted; credits keep it from overflowing
-	logic [PE*OBITS-1:0]  queue [FIFO_DEPTH];
-	logic [FBITS-1:0]  head, tail;
-	logic [FBITS:0]    held;
-	always_ff @(posedge ap_clk) begin
-		if (!ap_rst_n) begin
-			head <= 0;
-			tail <= 0;
-			held <= 0;
-		end
-		else begin
-			if (done_at[3])  tail <= tail + 1;
-			if (pop)  head <= head + 1;
-			held <= held + (FBITS+1)'(done_at[3]) - (FBITS+1)'(pop);
-		end
-	end
-	always_ff @(posedge ap_clk)  if (done_at[3])  queue[tail] <= results;
-
-	assign  out0_V_TVALID = held != 0;
-	assign  out0_V_TDATA = OUT_W'(queue[head]);
+	// the output: a result enters when its fold is counted, into the place its issue promised
+	xnorflow_result_queue #(.WIDTH(PE*OBITS), .DEPTH(FIFO_DEPTH), .OUT_W(OUT_W)) results_out (
+		.clk(ap_clk), .rst_n(ap_rst_n), .promise(promise), .has_credit(has_credit),
+		.push(done_at[3]), .result(results),
+		.out_TREADY(out0_V_TREADY), .out_TVALID(out0_V_TVALID), .out_TDATA(out0_V_TDATA)
+	);
 
 endmodule : xnorflow_mvau
 
