@@ -121,6 +121,10 @@ def _warn_oversubscribed(threads: int | None) -> None:
 def _launch_processes(args) -> bool:
     """Whether this command starts the processes of a distributed run (rather than being
     one of them, started by torchrun or by such a command)."""
+    if args.rdzv:
+        from .train.launch import check_rdzv
+
+        check_rdzv(args.rdzv)
     if "WORLD_SIZE" in os.environ:
         return False
     if args.nnodes > 1 and not args.rdzv:

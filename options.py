@@ -85,6 +85,9 @@ def check_value(value: Any, meta: dict) -> str | None:
     for v in value if isinstance(value, (list, tuple)) else [value]:
         if meta.get("choices") and v not in meta["choices"]:
             return f"{v!r} is not one of {', '.join(map(str, meta['choices']))}"
+        if isinstance(v, float) and not math.isfinite(v):   # float() reads inf and nan
+            rule = meta.get("range")
+            return f"{v} must be a finite number{f' {rule.text()}' if rule else ''}"
         if meta.get("range") and not meta["range"].allows(v):
             return f"{_number(v)} must be {meta['range'].text()}"
         if meta.get("pattern") and not re.fullmatch(meta["pattern"], str(v)):

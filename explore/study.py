@@ -54,9 +54,61 @@ def default_storage(folder: Path) -> str:
     return f"sqlite:///{(Path(folder) / STUDY_FILE).resolve()}"
 
 
+# query parameters that carry a password (psycopg's and libpq's, PyMySQL's)
+SECRET_QUERY_KEYS = ("password", "passwd")
+
+
 def masked(url: str) -> str:
-    """``url`` with its password hidden, for messages."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """``url`` as every message and file shows it: the password hidden wherever it is (after
+    the user name, or as a query parameter), read as SQLAlchemy reads the URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):   # not a URL SQLAlchemy reads: hide all before an '@'
+        scheme, sep, rest = url.rpartition("://")
+        shown = f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else url
+        return re.sub(rf"(?i)\b({'|'.join(SECRET_QUERY_KEYS)})=[^&]*", r"\1=***", shown)
+    if parsed.host and "@" in parsed.host:
+        # an unescaped '@' in the password: SQLAlchemy splits at the first one, the rest of
+        # the password would be shown as the host
+        parsed = parsed.set(host=parsed.host.rpartition("@")[2], password="***")
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    # written out, not rendered: rendering would percent-escape every value ('***', a path)
+    query = [f"{key}={'***' if key.lower() in SECRET_QUERY_KEYS else value}"
+             for key, values in parsed.query.items()
+             for value in (values if isinstance(values, tuple) else (values,))]
+    return shown + ("?" + "&".join(query) if query else "")
+
+
+def check_storage_url(url: str) -> None:
+    """Refuse a ``--storage`` that no database could be opened with, as a bad option (exit 2)
+    and before any work; the URL is named without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    shown = masked(url)
+    example = ("give an SQLAlchemy URL such as postgresql://USER:PASSWORD@HOST/DB or "
+               "sqlite:///PATH/study.db, or leave --storage out for an SQLite file in --out")
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(f"--storage {shown}: not a database URL; {example}.") from None
+    except ValueError:   # SQLAlchemy reads the port as an integer
+        raise UsageError(f"--storage {shown}: the port is not a number; {example}.") from None
+    if parsed.host and "@" in parsed.host:
+        raise UsageError(f"--storage {shown}: the password holds an '@', which ends it early "
+                         f"(the rest would be taken for the host); write each '@' of the "
+                         f"password as %40.")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise UsageError(f"--storage {shown}: port {parsed.port} is not in 1-65535.")
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise UsageError(f"--storage {shown}: SQLAlchemy knows no database "
+                         f"{parsed.drivername!r}; {example} (MySQL: mysql+pymysql://...)."
+                         ) from None
 
 
 def open_storage(url: str, heartbeat: int):

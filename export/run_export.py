@@ -66,9 +66,14 @@ def check_buildable(model: str | None, subject: str) -> None:
 
 
 def check_run_buildable(run: Run) -> None:
-    """:func:`check_buildable` for a trained run (``xnorflow export/build/deploy``)."""
-    check_buildable(getattr(run.config, "model", None),
-                    f"the run {run.folder} ({run.describe()})")
+    """:func:`check_buildable` for a trained run (``xnorflow export/build/deploy``), and the
+    options it was trained with that FINN cannot compute (a ternary BMLP)."""
+    subject = f"the run {run.folder} ({run.describe()})"
+    check_buildable(getattr(run.config, "model", None), subject)
+    reason = run.config.not_xnor()
+    if reason:
+        raise UnsupportedModelError(f"{subject} cannot be exported or built with FINN: "
+                                    f"{reason}. Nothing was written.")
 
 
 def _recorded_fingerprint(run: Run) -> str | None:

@@ -18,6 +18,7 @@ from ..explore.study import (
     DEFAULT_STUDY,
     STALE_RETRIES,
     StudyError,
+    check_storage_url,
     default_storage,
     make_sampler,
     masked,
@@ -94,6 +95,8 @@ def explore(options: ExploreOptions | None, space: SearchSpace | None, out: str 
     from ..explore.trials import TrialContext
 
     start = time.perf_counter()
+    if storage is not None:
+        check_storage_url(storage)   # a malformed URL is a bad option: refused before any work
     data_dir = data_dir if worker else options.data_dir
     if not worker:
         fingerprint, shape = _data_identity(options.dataset, data_dir)

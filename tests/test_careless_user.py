@@ -188,3 +188,179 @@ def test_a_file_as_data_dir_is_named_as_a_file(tmp_path, capsys):
                  str(tmp_path / "run")]) == 1
     assert f"{not_a_folder} is a file, not a folder" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------ passwords of --storage
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://u@h/x?password=secretpw", "postgresql://u@h/x?password=***"),
+    ("postgresql://u:secretpw@h:5432/x?sslmode=require&PASSWORD=secretpw",
+     "postgresql://u:***@h:5432/x?sslmode=require&PASSWORD=***"),
+    ("postgresql://u:se@cretpw@h/x", "postgresql://u:***@h/x"),    # an unescaped '@'
+    ("postgresql://:secretpw@h", "postgresql://:***@h"),            # no user name
+    ("mysql+pymysql://u@h/x?passwd=secretpw", "mysql+pymysql://u@h/x?passwd=***"),
+    ("postgresql//u:secretpw@h", "***@h"),                          # no URL SQLAlchemy reads
+    ("sqlite:////tmp/my runs/study.db", "sqlite:////tmp/my runs/study.db"),
+])
+def test_a_storage_url_is_shown_without_its_password(url, shown):
+    from xnorflow.explore.study import masked
+
+    assert masked(url) == shown
+
+
+def test_an_unreachable_storage_hides_a_password_given_as_a_parameter(tmp_path, capsys):
+    url = "postgresql://explorer@127.0.0.1:9/studies?password=secretpw"
+    assert main(["explore", "--out", str(tmp_path / "x"), "--storage", url, "--epochs", "1",
+                 "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "postgresql://explorer@127.0.0.1:9/studies?password=***: cannot open" in captured.err
+    assert "secretpw" not in captured.out + captured.err
+
+
+# ---------------------------------------------------- printed commands paste as they are
+def test_the_resume_command_after_ctrl_c_survives_spaces_and_quotes(tmp_path, capsys,
+                                                                     monkeypatch):
+    from xnorflow.train.trainer import Trainer
+
+    run = tmp_path / "my runs" / "it's here"
+    original = Trainer.train_epoch
+
+    def interrupted_in_epoch_2(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted_in_epoch_2)
+    assert main(["train", "--model", "tfc", "--epochs", "2", "--out", str(run),
+                 "--no-progress"]) == 130
+    command = capsys.readouterr().err.split("Continue with: ", 1)[1].strip()
+    words = shlex.split(command)
+    assert words == ["xnorflow", "train", "--resume", "--out", str(run)]
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    assert main([*words[1:], "--no-progress"]) == 0      # pasted as printed: it continues
+    assert (run / "model.pt").is_file()
+
+
+def test_the_resume_command_of_several_processes_is_quoted_too():
+    from xnorflow.train.distributed import resume_command
+
+    command = resume_command("/data/my runs/a", nproc=2, nnodes=1)
+    assert shlex.split(command) == ["xnorflow", "train", "--resume", "--out", "/data/my runs/a",
+                                    "--nproc", "2"]
+
+
+# ---------------------------------------------------- malformed values: exit 2, before any work
+@pytest.mark.parametrize("rdzv, problem", [
+    ("127.0.0.1:abc", "the port 'abc' is not a number"),
+    (":99999", "the port 99999 is not in 1-65535; no host before ':'"),
+    (":::", "no port after ':'; an IPv6 address goes in brackets"),
+    ("node0", "no port"),
+])
+def test_a_malformed_rdzv_is_a_usage_error(rdzv, problem, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--nproc", "1", "--nnodes", "2", "--rdzv", rdzv, "--out",
+                 str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        f"error: --rdzv {rdzv!r}: {problem}. Give HOST:PORT, the first machine's name or "
+        f"address and a free port on it (e.g. node0:29500, or [fe80::1]:29500 for an IPv6 "
+        f"address), the same on every machine.")
+    assert captured.out == "" and not out.exists()
+
+
+@pytest.mark.parametrize("storage, message", [
+    ("notaurl", "--storage notaurl: not a database URL; give an SQLAlchemy URL such as "
+                "postgresql://USER:PASSWORD@HOST/DB"),
+    ("postgresql://u:se@cretpw@h/x", "--storage postgresql://u:***@h/x: the password holds "
+                                     "an '@'"),
+    ("postgresql://u:pw@h:99999/x", "--storage postgresql://u:***@h:99999/x: port 99999 is "
+                                    "not in 1-65535"),
+    ("nosuchdb://u:pw@h/x", "--storage nosuchdb://u:***@h/x: SQLAlchemy knows no database "
+                            "'nosuchdb'"),
+])
+def test_a_malformed_storage_is_a_usage_error(storage, message, tmp_path, capsys,
+                                              monkeypatch):
+    import xnorflow.stages.explore as stage
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was loaded before --storage was checked")
+
+    monkeypatch.setattr(stage, "_data_identity", no_data)
+    out = tmp_path / "x"
+    assert main(["explore", "--out", str(out), "--storage", storage, "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {message}") and captured.err.count("\n") == 1
+    assert "cretpw" not in captured.err and ":pw@" not in captured.err
+    assert captured.out == "" and not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["hls", "--widths", "7"], "error: --widths 7: no published group size for width 7; pass "
+                               "--group-sizes, one per layer (the paper used 35: 35, "),
+    (["hls", "--widths", "35,35", "--group-sizes", "7"],
+     "error: --widths 35,35 has 2 hidden layers but --group-sizes 7 has 1 size; give one "
+     "group size per layer"),
+    (["hls", "--widths", "35", "--group-sizes", "9,9"], "has 1 hidden layer but --group-sizes "
+                                                        "9,9 has 2 sizes"),
+    (["hls", "--widths", "7", "--group-sizes", "9"], "error: --group-sizes: group size 9 for "
+                                                     "the hidden width 7; need 1 <= group size "
+                                                     "<= width"),
+    (["train", "--algo", "local-binary", "--widths", "7"], "no published group size for "
+                                                           "width 7"),
+])
+def test_group_sizes_that_do_not_fit_the_widths_are_usage_errors(args, message, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.err.count("\n") == 1
+    assert captured.out == "" and not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--lr", "inf"], "--lr: inf must be a finite number > 0"),
+    (["train", "--lr", "nan"], "--lr: nan must be a finite number > 0"),
+    (["train", "--algo", "vispa", "--momentum", "nan"],
+     "--momentum: nan must be a finite number in [0, 1)"),
+    (["hls", "--widths", "35", "--clock-ns", "inf"], "--clock-ns: inf must be a finite number"),
+    (["build", "RUN", "--clock-mhz=-inf"], "--clock-mhz: -inf must be a finite number in "
+                                           "[1, 1000]"),
+    (["explore", "--budgets", "0.5", "nan"], "--budgets: nan must be a finite number in (0, 1]"),
+])
+def test_infinite_or_nan_numbers_are_named_as_such(args, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stopped:
+        main([*args, "--out", str(out)])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_a_configuration_built_in_python_refuses_infinity_the_same_way():
+    from xnorflow.options import ConfigError
+    from xnorflow.train.configs import TrainConfig
+
+    with pytest.raises(ConfigError, match=r"--lr inf must be a finite number > 0"):
+        TrainConfig(lr=float("inf"))
+
+
+# ---------------------------------------------------- a ternary run is valid, not damaged
+@pytest.fixture(scope="module")
+def authors_run(tmp_path_factory) -> Path:
+    """A local binary run of the authors' ternary convention (one epoch, one layer of 35)."""
+    run = tmp_path_factory.mktemp("authors") / "run"
+    assert main(["train", "--algo", "local-binary", "--convention", "authors", "--widths", "35",
+                 "--epochs", "1", "--out", str(run), "--no-progress"]) == 0
+    return run
+
+
+@pytest.mark.parametrize("stage", ["export", "build"])
+def test_a_run_of_the_authors_convention_is_refused_as_ternary_not_damaged(stage, authors_run,
+                                                                           tmp_path, capsys):
+    before = snapshot(authors_run)
+    out = tmp_path / ("model.onnx" if stage == "export" else "build")
+    assert main([stage, str(authors_run), "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the run {authors_run} (BMLP 35 W1A1 (local binary, authors' "
+                          f"ternary convention, digits)) cannot be exported or built with "
+                          f"FINN: it was trained with --convention authors, so its weights")
+    assert "--convention bipolar" in err and "damaged" not in err
+    assert not out.exists() and snapshot(authors_run) == before

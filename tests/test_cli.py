@@ -86,7 +86,7 @@ def test_train_refuses_to_overwrite_then_resumes_after_ctrl_c(tmp_path, capsys, 
     (["--epochs", "0"], "--epochs: 0 must be >= 1"),
     (["--batch-size", "0"], "--batch-size: 0 must be >= 1"),
     (["--lr", "-0.1"], "--lr: -0.1 must be > 0"),
-    (["--lr", "nan"], "--lr: nan must be > 0"),
+    (["--lr", "nan"], "--lr: nan must be a finite number > 0"),
     (["--dropout", "1"], "--dropout: 1 must be in [0, 1)"),
     (["--seed", "-1"], "--seed: -1 must be in [0, 2147483647]"),
     (["--seed", "x"], "--seed: 'x' is not an integer"),
@@ -289,7 +289,7 @@ def test_local_binary_train_export_and_resume_on_digits(tmp_path, capsys):
 
 def test_local_binary_option_errors_are_clear(tmp_path, capsys):
     assert main(["train", "--algo", "local-binary", "--widths", "100", "--out",
-                 str(tmp_path / "c")]) == 1
+                 str(tmp_path / "c")]) == 2   # a bad option, refused before any work
     assert "pass --group-sizes" in capsys.readouterr().err
     for value in ("none", "uint8"):  # the trainer takes +-1 pixels only
         assert main(["train", "--algo", "local-binary", "--binarization", value, "--out",

@@ -131,6 +131,11 @@ class RunConfig:
         """One line naming the trained network, for reports."""
         raise NotImplementedError
 
+    def not_xnor(self) -> str | None:
+        """Why an option of this run makes its network one FINN's XNOR layers cannot compute
+        (export, build and deploy refuse it with this reason), or None."""
+        return None
+
     @classmethod
     def trainer_class(cls) -> type:
         module, name = cls.trainer.split(":")
@@ -403,6 +408,18 @@ class LocalBinaryConfig(RunConfig):
         if self.convention == "authors" and self.engine == "packed":
             raise ConfigError("--convention authors has ternary values (sign(0) = 0), which the "
                               "bit-packed engine cannot hold; use --engine reference")
+        from .local_binary.model import BMLPError, group_sizes_for
+
+        try:   # widths and group sizes that do not fit together are bad options, refused now
+            group_sizes_for(self.widths, self.group_sizes)
+        except BMLPError as err:
+            raise ConfigError(str(err)) from None
+
+    def not_xnor(self) -> str | None:
+        from .local_binary.model import NOT_XNOR
+
+        return None if self.convention == "bipolar" else NOT_XNOR.format(
+            convention=self.convention)
 
     def describe(self) -> str:
         ternary = ", authors' ternary convention" if self.convention == "authors" else ""
@@ -410,10 +427,9 @@ class LocalBinaryConfig(RunConfig):
                 f"{self.dataset})")
 
     def shape(self, in_features: int, num_classes: int):
-        from .local_binary.model import BMLPShape, default_group_sizes
+        from .local_binary.model import BMLPShape, group_sizes_for
 
-        widths = tuple(self.widths)
-        groups = tuple(self.group_sizes) if self.group_sizes else default_group_sizes(widths)
-        return BMLPShape(in_features, widths, num_classes, groups, self.margin_ratio,
+        return BMLPShape(in_features, tuple(self.widths), num_classes,
+                         group_sizes_for(self.widths, self.group_sizes), self.margin_ratio,
                          self.weight_bits, self.convention)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -92,12 +93,14 @@ def resume_command(run_folder, nproc: int | None = None, nnodes: int | None = No
     world = int(os.environ.get("WORLD_SIZE", "1"))
     nproc = nproc or int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     nnodes = nnodes or max(1, world // max(nproc, 1))
-    command = f"xnorflow train --resume --out {run_folder}"
+    words = ["xnorflow", "train", "--resume", "--out", str(run_folder)]
     if nproc > 1:
-        command += f" --nproc {nproc}"
+        words += ["--nproc", str(nproc)]
     if nnodes > 1:
-        command += f" --nnodes {nnodes} --rdzv HOST:PORT (on every machine, as before)"
-    return command
+        words += ["--nnodes", str(nnodes), "--rdzv", "HOST:PORT"]
+    # quoted, so that the line pastes into a shell as it is (a folder with spaces, quotes)
+    command = shlex.join(words)
+    return command + (" (on every machine, as before)" if nnodes > 1 else "")
 
 
 def share_loss(logits, labels, batch: int, ranks: Ranks):

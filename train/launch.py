@@ -13,15 +13,45 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 import uuid
 
-from ..errors import XnorflowError
+from ..errors import UsageError, XnorflowError
 from .distributed import resume_command
 
 ELASTIC_LOGGERS = ("torch.distributed.elastic", "torch.distributed.launcher")
 SHUTDOWN_SECONDS = 300
+
+
+def check_rdzv(endpoint: str) -> None:
+    """Refuse an ``--rdzv`` that is not HOST:PORT as a bad option (exit 2), before any process
+    starts: torch's agent would fail on it deep inside, or wait on a port that cannot exist."""
+    text = endpoint.strip()
+    bracketed = text.startswith("[")   # an IPv6 address: [fe80::1]:29400
+    if bracketed:
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    problems = []
+    if not sep:
+        problems.append("no port")
+    elif not port.isdigit():
+        problems.append(f"the port {port!r} is not a number" if port else "no port after ':'")
+    elif not 1 <= int(port) <= 65535:
+        problems.append(f"the port {port} is not in 1-65535")
+    if sep and not host:
+        problems.append("no host before ':'")
+    elif sep and not bracketed and ":" in host:
+        problems.append("an IPv6 address goes in brackets")
+    elif sep and not re.fullmatch(r"[0-9A-Fa-f:.]+" if bracketed else r"[\w.-]+", host):
+        problems.append(f"{host!r} is not a host name or address")
+    if problems:
+        raise UsageError(f"--rdzv {endpoint!r}: {'; '.join(problems)}. Give HOST:PORT, the first "
+                         f"machine's name or address and a free port on it (e.g. "
+                         f"node0:29500, or [fe80::1]:29500 for an IPv6 address), the same on "
+                         f"every machine.")
 
 
 def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv: str | None = None,

@@ -24,6 +24,7 @@ from ..errors import XnorflowError
 from ..options import option_name
 from ..outputs import atomic_file
 from .configs import RUN_KINDS, RunConfig
+from .distributed import resume_command
 
 CHECKPOINT = "checkpoint.pt"
 MODEL_FILE = "model.pt"
@@ -143,8 +144,8 @@ def load_record(path: str | Path, content: str | None = None) -> dict:
     if content == "model" and obj["content"] == "checkpoint":
         model_file = path.parent / MODEL_FILE
         hint = (f"pass {path.parent} or {model_file}" if model_file.is_file() else
-                f"{MODEL_FILE} is written when the run finishes; finish it with `xnorflow "
-                f"train --resume --out {path.parent}`")
+                f"{MODEL_FILE} is written when the run finishes; finish it with "
+                f"`{resume_command(path.parent)}`")
         raise RunRecordError(f"{path}: a training checkpoint, not a trained model; {hint}.")
     if content is not None and obj["content"] != content:
         raise RunRecordError(f"{path}: a {obj['content']} record; xnorflow expects {expected}.")
@@ -194,6 +195,8 @@ class Run:
         """The trained network as an eval-mode Brevitas model."""
         try:
             return type(self.config).trainer_class().model_from_record(self.record)
+        except XnorflowError:   # says itself what is wrong; the record is sound
+            raise
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise RunRecordError(f"{self.model_file}: damaged xnorflow run record: the model "
                                  f"cannot be rebuilt from it ({str(err).splitlines()[0]}).")
@@ -210,7 +213,7 @@ def open_run(path: str | Path) -> Run:
         model_file = path / MODEL_FILE
         if not model_file.is_file():
             hint = (f" It holds {CHECKPOINT}: the run has not finished; finish it with "
-                    f"`xnorflow train --resume --out {path}`." if (path / CHECKPOINT).is_file()
+                    f"`{resume_command(path)}`." if (path / CHECKPOINT).is_file()
                     else "")
             raise RunRecordError(f"{path}: no trained model ({MODEL_FILE}); pass the --out "
                                  f"folder of a finished `xnorflow train` run or its "

@@ -14,7 +14,7 @@ import torch
 from brevitas.nn import QuantLinear
 
 from ..models import BinaryMLP
-from .model import BMLPError, BMLPState
+from .model import NOT_XNOR, BMLPError, BMLPState
 
 QUANTIZER = "bnn"  # plain sign forward: the latent +-1 weights quantize to themselves
 
@@ -22,10 +22,8 @@ QUANTIZER = "bnn"  # plain sign forward: the latent +-1 weights quantize to them
 def to_brevitas(state: BMLPState) -> BinaryMLP:
     shape = state.shape
     if shape.convention != "bipolar":
-        raise BMLPError(
-            f"this BMLP was trained with --convention {shape.convention}: its weights, "
-            f"activations and classifiers are ternary (sign(0) = 0), which FINN's XNOR layers "
-            f"cannot compute. Train with --convention bipolar (the default) to export or build.")
+        raise BMLPError(f"this BMLP cannot become a Brevitas model: "
+                        f"{NOT_XNOR.format(convention=shape.convention)}.")
     model = BinaryMLP(shape.in_features, shape.num_classes, list(shape.widths), QUANTIZER,
                       batch_norm=False, head="none")
     linears = [m for m in model.modules() if isinstance(m, QuantLinear)]

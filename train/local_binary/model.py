@@ -47,6 +47,10 @@ from ...errors import XnorflowError
 PAPER_GROUP_SIZES = {35: 35, 75: 75, 135: 45, 255: 85, 525: 105, 1035: 115}
 CONVENTIONS = ("bipolar", "authors")  # see the module docstring
 INIT_STD = 64.0  # the authors' hidden-weight initialization int(N(0, 64^2))
+# why export, build and deploy refuse a BMLP of a convention other than bipolar
+NOT_XNOR = ("it was trained with --convention {convention}, so its weights, activations and "
+            "classifiers are ternary (sign(0) = 0), which FINN's XNOR layers cannot compute; "
+            "train with --convention bipolar (the default) to export or build")
 
 MASK64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -73,13 +77,7 @@ class BMLPShape:
     def __post_init__(self):
         if not self.widths:
             raise BMLPError("a BMLP needs at least one hidden layer (--widths, e.g. 525,525)")
-        if len(self.group_sizes) != len(self.widths):
-            raise BMLPError(f"{len(self.widths)} hidden widths but {len(self.group_sizes)} group "
-                            f"sizes; give one group size per layer")
-        for width, gamma in zip(self.widths, self.group_sizes):
-            if width < 1 or not 1 <= gamma <= width:
-                raise BMLPError(f"hidden width {width} with group size {gamma}: need "
-                                f"1 <= group size <= width")
+        check_group_sizes(self.widths, self.group_sizes)
         if self.num_classes < 2 or self.in_features < 1:
             raise BMLPError(f"need >= 2 classes and >= 1 input feature, got {self.num_classes} "
                             f"and {self.in_features}")
@@ -104,13 +102,41 @@ class BMLPShape:
         return (1 << (self.weight_bits - 1)) - 1
 
 
+def check_group_sizes(widths, group_sizes) -> None:
+    """One group size per hidden layer, each in 1..width."""
+    if len(group_sizes) != len(widths):
+        raise BMLPError(f"--widths {_listed(widths)} has {_count(len(widths), 'hidden layer')} "
+                        f"but --group-sizes {_listed(group_sizes)} has "
+                        f"{_count(len(group_sizes), 'size')}; give one group size per layer")
+    for width, gamma in zip(widths, group_sizes):
+        if width < 1 or not 1 <= gamma <= width:
+            raise BMLPError(f"--group-sizes: group size {gamma} for the hidden width {width}; "
+                            f"need 1 <= group size <= width")
+
+
+def group_sizes_for(widths, group_sizes=None) -> tuple[int, ...]:
+    """The group size of each hidden layer: ``group_sizes`` if given, else the authors'."""
+    groups = tuple(group_sizes) if group_sizes else default_group_sizes(tuple(widths))
+    check_group_sizes(tuple(widths), groups)
+    return groups
+
+
+def _listed(values) -> str:
+    return ",".join(map(str, values))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def default_group_sizes(widths: tuple[int, ...]) -> tuple[int, ...]:
     """The authors' gamma for their widths; other widths need an explicit choice."""
     missing = [w for w in widths if w not in PAPER_GROUP_SIZES]
     if missing:
         known = ", ".join(f"{w}: {g}" for w, g in PAPER_GROUP_SIZES.items())
-        raise BMLPError(f"no published group size for width(s) {missing}; pass --group-sizes "
-                        f"(one per layer; the paper used {known})")
+        raise BMLPError(f"--widths {_listed(widths)}: no published group size for "
+                        f"{'width' if len(missing) == 1 else 'widths'} {_listed(missing)}; "
+                        f"pass --group-sizes, one per layer (the paper used {known})")
     return tuple(PAPER_GROUP_SIZES[w] for w in widths)
 
 
