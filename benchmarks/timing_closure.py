@@ -101,7 +101,6 @@ def measure(run: str, images: int, commit: str | None, pythonpath: str | None,
         print(f"now: {rtl['place_route']['fmax_mhz']:.1f} MHz in {wall:.0f} s", flush=True)
         sim = rtl["simulation"]
         record = {"now": rtl["place_route"], "before": None, "wall": wall, "board": board,
-                  "bitstream": bool((rtl.get("board_files") or {}).get("bitstream")),
                   "cycles_per_frame": sim["cycles_per_frame"],
                   "latency_cycles": sim["latency_cycles"], "finn_cycles": sim["estimated_cycles"],
                   "identical": rtl["identical"], "yosys_xc7": rtl["synthesis"]["design"],
@@ -114,6 +113,13 @@ def measure(run: str, images: int, commit: str | None, pythonpath: str | None,
     if pythonpath:
         record["before_simulation"] = old_latency(run, images, pythonpath, env, data)
     return record
+
+
+def _target(record: dict) -> str:
+    if not record.get("board"):
+        return "stand-in (accelerator alone)"
+    made = "bitstream" in record["now"]["seconds"]     # ecppack ran
+    return f"{record['board']} (UART link, PLL{', bitstream' if made else ''})"
 
 
 def _use(placed: dict | None) -> str:
@@ -186,7 +192,7 @@ def main(argv=None) -> int:
         secs = now["seconds"]
         was = f"{before['fmax_mhz']:.1f} MHz" if before else "not measured"
         lines.append(
-            f"| {name} | {r.get('board') or 'stand-in'} | {was} | "
+            f"| {name} | {_target(r)} | {was} | "
             f"**{now['fmax_mhz']:.1f} MHz** | "
             f"{_use(before)} | {_use(now)} | {path.get('ns', 0):.1f} ns, {path.get('start')} "
             f"-> {path.get('end')} | {r['cycles_per_frame']:,.0f} ({r['finn_cycles']:,}) | "

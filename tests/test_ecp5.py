@@ -75,6 +75,31 @@ def test_a_rebuild_reuses_the_netlist_and_the_place_and_route(ulx3s_build, tmp_p
     assert Path(second["bitstream"]).read_bytes() == Path(first["bitstream"]).read_bytes()
 
 
+def test_a_netlist_larger_than_the_chip_is_refused_before_nextpnr(ulx3s_build, tmp_path):
+    """What the netlist needs, counted from yosys' JSON, agrees with nextpnr's count of the same
+    netlist (block RAMs and multipliers exactly, LUT4s and FFs no more than nextpnr's); a
+    netlist asking for more EBRs than the chip has is refused with the numbers, no nextpnr run."""
+    from xnorflow.hw.rtl.design import RtlBackendError
+    from xnorflow.hw.rtl.ecp5 import LFE5U_85F, netlist_needs, place_and_route
+
+    out, _ = ulx3s_build
+    placed = json.loads((out / "report" / "rtl.json").read_text())["place_route"]
+    netlist = Path(placed["folder"]) / "netlist.json"
+    needs = netlist_needs(netlist)
+    used = {k: v["used"] for k, v in placed["utilisation"].items()}
+    assert needs["EBR"] == used["EBR"] and needs["DSP"] == used["DSP"]
+    assert 0 < needs["LUT4"] <= used["LUT4"] and 0 < needs["FF"] <= used["FF"]
+    # the same netlist with 209 block RAMs: one more than the LFE5U-85F has
+    big = json.loads(netlist.read_text())
+    top = next(m for m in big["modules"].values() if int(m["attributes"].get("top", "0"), 2))
+    top["cells"].update({f"rom{i}": {"type": "DP16KD", "connections": {}}
+                         for i in range(209 - needs["EBR"])})
+    (tmp_path / "big.json").write_text(json.dumps(big))
+    with pytest.raises(RtlBackendError, match="needs 209 EBR of its 208. Fold it further"):
+        place_and_route(tmp_path / "big.json", LFE5U_85F, 100.0, print)
+    assert not list(tmp_path.glob("*.log"))
+
+
 def test_the_bundle_of_an_ecp5_build_runs_through_the_simulated_board(ulx3s_build, tmp_path):
     out, _ = ulx3s_build
     bundle = tmp_path / "bundle"

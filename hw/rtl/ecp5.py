@@ -195,6 +195,35 @@ def synthesize_netlist(hdl: Path, files: list[Path], top: str,
     return netlist, seconds
 
 
+def netlist_needs(netlist: Path) -> dict[str, int]:
+    """What ``synth_ecp5``'s netlist asks of the chip, in the words of UTILISATION: EBRs and
+    multipliers exactly; LUT4s and FFs as a lower bound (a carry cell or a distributed RAM cell
+    takes two LUT4s; nextpnr adds feed-through LUTs when it packs)."""
+    modules = json.loads(netlist.read_text())["modules"]
+    top = next(m for m in modules.values() if int(m.get("attributes", {}).get("top", "0"), 2))
+    count: dict[str, int] = {}
+    for cell in top["cells"].values():
+        count[cell["type"]] = count.get(cell["type"], 0) + 1
+    return {"LUT4": count.get("LUT4", 0) + 2 * count.get("CCU2C", 0)
+            + 2 * count.get("TRELLIS_DPR16X4", 0),
+            "FF": count.get("TRELLIS_FF", 0), "EBR": count.get("DP16KD", 0),
+            "DSP": count.get("MULT18X18D", 0)}
+
+
+def check_fits(needs: dict[str, int], part: Ecp5Part, what: str) -> None:
+    """Refuse, before nextpnr spends minutes finding out, a netlist larger than ``part``."""
+    from ..devices import DEVICES
+
+    device = DEVICES[part.name]
+    has = {"LUT4": device.lut, "FF": device.lut, "EBR": device.bram18, "DSP": device.dsp}
+    over = [f"{needs[k]:,} {k} of its {has[k]:,}" for k in has if needs[k] > has[k]]
+    if over:
+        raise RtlBackendError(
+            f"{what} does not fit the {part.name}: the netlist needs {', '.join(over)}. Fold "
+            f"it further (a lower --target-fps makes narrower, deeper weight memories: fewer "
+            f"EBRs), or build without --place-route. The build and its report are kept.")
+
+
 def place_and_route(netlist: Path, part: Ecp5Part, clock_mhz: float,
                     say: Callable[[str], None], pins: Path | None = None,
                     bitstream: Path | None = None,
@@ -203,6 +232,7 @@ def place_and_route(netlist: Path, part: Ecp5Part, clock_mhz: float,
     the ports are placed and ``bitstream`` is written by ecppack. ``layers``: the instance names
     that name the critical path's ends."""
     tools = NextpnrEcp5.find()
+    check_fits(netlist_needs(netlist), part, "the design")
     arguments = [*part.arguments(), "--freq", f"{clock_mhz:g}", "--seed", str(SEED)]
     key = _digest(SCRIPT_VERSION, "pnr", tools.version(), " ".join(arguments),
                   netlist.read_bytes(), pins.read_bytes() if pins else b"no pins")
