@@ -230,17 +230,26 @@ class OwnedFolder:
         entries.update({name: stage for name in names})
         self._save(entries, self.busy())
 
+    def check_targets(self, *names: str, stage: str) -> None:
+        """Refuse now, before any work, the entries ``names`` that ``stage`` could not write
+        later: something is there that this stage did not write (the user's file, or another
+        stage's output)."""
+        entries = self.entries()
+        for name in names:
+            path = self.path / name
+            owner = entries.get(name)
+            if (path.exists() or path.is_symlink()) and owner != stage:
+                what = f"written by `xnorflow {owner}`" if owner else "not written by xnorflow"
+                raise OutputConflict(f"{path} exists and was {what}; `xnorflow {stage}` will "
+                                     f"not replace it. Move it away or choose another output "
+                                     f"path.")
+
     def target(self, name: str, stage: str) -> Path:
-        """The path to write entry ``name`` for ``stage``: refused if something is there that
-        this stage did not write (the user's file, or another stage's output)."""
-        path = self.path / name
-        owner = self.entries().get(name)
-        if (path.exists() or path.is_symlink()) and owner != stage:
-            what = f"written by `xnorflow {owner}`" if owner else "not written by xnorflow"
-            raise OutputConflict(f"{path} exists and was {what}; `xnorflow {stage}` will not "
-                                 f"replace it. Move it away or choose another output path.")
+        """The path to write entry ``name`` for ``stage`` (refused as by
+        :meth:`check_targets`)."""
+        self.check_targets(name, stage=stage)
         self.record(name, stage=stage)
-        return path
+        return self.path / name
 
     def remove_own(self) -> None:
         """Delete every entry xnorflow recorded here (before rebuilding the folder)."""

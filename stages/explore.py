@@ -8,8 +8,10 @@ number of machines can join it, and the Pareto table and plots are written from 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import XnorflowError
 from ..explore.settings import ExploreOptions, common_run_options
@@ -17,6 +19,7 @@ from ..explore.space import SearchSpace
 from ..explore.study import (
     DEFAULT_STUDY,
     STALE_RETRIES,
+    STUDY_FILE,
     StudyError,
     check_storage_url,
     default_storage,
@@ -27,7 +30,7 @@ from ..explore.study import (
     retry_trial,
     worker_id,
 )
-from ..outputs import claim_folder, holds_folders
+from ..outputs import OwnedFolder, claim_folder, holds_folders
 from ..progress import note
 
 FOLDER_KIND = "exploration"
@@ -105,23 +108,25 @@ def explore(options: ExploreOptions | None, space: SearchSpace | None, out: str 
             from ..explore.space import grid_candidates
 
             grid_candidates(space, common_run_options(settings, data_dir))
+    created = not Path(out).exists()
     owned = claim_folder(out, FOLDER_KIND)
     folder = owned.path
-    for name in OUTPUTS:  # refused before any work if the user put a file of that name here
-        owned.target(name, STAGE)
-    url = storage or default_storage(folder)
-    store = open_storage(url, heartbeat)
-    study, settings = open_study(store, study_name, None if worker else settings, worker)
-    if worker:
-        fingerprint, shape = _data_identity(settings["dataset"], data_dir)
-        if fingerprint != settings["data_fingerprint"]:
-            raise StudyError(f"the data of --dataset {settings['dataset']}"
-                             f"{f' in {data_dir}' if data_dir else ''} is not the data the "
-                             f"study {study_name!r} was started on (another fingerprint); "
-                             f"give --data-dir a copy of that data.")
-    ctx = TrialContext(study_name, folder, settings, common_run_options(settings, data_dir),
-                       shape)
-    grid = ctx.grid
+    with _undone_if_refused(owned, created):
+        for name in OUTPUTS:  # refused before any work if the user put a file of that name here
+            owned.target(name, STAGE)
+        url = storage or default_storage(folder)
+        store = open_storage(url, heartbeat)
+        study, settings = open_study(store, study_name, None if worker else settings, worker)
+        if worker:
+            fingerprint, shape = _data_identity(settings["dataset"], data_dir)
+            if fingerprint != settings["data_fingerprint"]:
+                raise StudyError(f"the data of --dataset {settings['dataset']}"
+                                 f"{f' in {data_dir}' if data_dir else ''} is not the data the "
+                                 f"study {study_name!r} was started on (another fingerprint); "
+                                 f"give --data-dir a copy of that data.")
+        ctx = TrialContext(study_name, folder, settings, common_run_options(settings, data_dir),
+                           shape)
+        grid = ctx.grid
     # a command samples reproducibly from --seed and the trials already in the study (so that
     # continuing a study does not draw its first trials again); workers draw streams of their
     # own, so that two of them do not propose the same trials
@@ -134,6 +139,23 @@ def explore(options: ExploreOptions | None, space: SearchSpace | None, out: str 
     outputs = write_outputs(points, folder, title, settings["holdout"] > 0)
     return Exploration(folder, url, study_name, points, ran, outputs,
                        time.perf_counter() - start)
+
+
+@contextmanager
+def _undone_if_refused(owned: OwnedFolder, created: bool) -> Iterator[None]:
+    """A command refused (or stopped) before its first trial leaves nothing it made: not the
+    study file it opened (if that was new), nor the folder (if it made it: its marker and lock
+    are then all that is in it). A folder it did not make stays."""
+    study_file = owned.path / STUDY_FILE
+    new_study = not study_file.exists()
+    try:
+        yield
+    except BaseException:
+        if new_study:
+            study_file.unlink(missing_ok=True)
+        if created:
+            owned.abandon()
+        raise
 
 
 def _grid_left(study, grid) -> bool:

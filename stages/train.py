@@ -13,13 +13,12 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..options import option_name
-from ..outputs import check_folder
 from ..train.configs import RunConfig
 from ..train.runs import (
     CHECKPOINT,
-    FOLDER_KIND,
     SUMMARY_JSON,
     RunRecordError,
+    check_run_folder,
     load_record,
     resumed_config,
 )
@@ -85,7 +84,7 @@ def train_run(config: RunConfig, out_dir: str | Path, progress: bool = True,
     """Train ``config`` from scratch into the new (or empty) run folder ``out_dir``
     (``verbose``: a line per epoch when there is no progress bar)."""
     out_dir = Path(out_dir)
-    check_folder(out_dir, FOLDER_KIND)
+    check_run_folder(out_dir)
     if (out_dir / CHECKPOINT).exists():
         raise RunRecordError(f"{out_dir} already holds a run; pass --resume to continue it or "
                              f"choose another --out.")
@@ -108,12 +107,16 @@ def resume_run(out_dir: str | Path, changes: dict | None = None,
     result (``RESUMABLE_CHANGES`` of the run's configuration, e.g. a moved --data-dir); anything
     else is refused with the list of differences."""
     out_dir = Path(out_dir)
-    check_folder(out_dir, FOLDER_KIND)
+    check_run_folder(out_dir)
     if not (out_dir / CHECKPOINT).is_file():
         raise RunRecordError(f"{out_dir}: no {CHECKPOINT} to resume from. Start without --resume, "
                              f"or point --out at the folder of the interrupted run.")
     saved = load_record(out_dir / CHECKPOINT, content="checkpoint")
     config = resumed_config(saved, changes or {})
+    if hasattr(config, "device") and (changes or {}).get("device") is None:
+        from ..train.devices import recorded_device
+
+        recorded_device(config.device, out_dir)
     trainer = type(config).trainer_class()(config, out_dir, show_progress=progress,
                                            verbose=verbose)
     trainer.resume(saved)

@@ -364,3 +364,75 @@ def test_a_run_of_the_authors_convention_is_refused_as_ternary_not_damaged(stage
                           f"FINN: it was trained with --convention authors, so its weights")
     assert "--convention bipolar" in err and "damaged" not in err
     assert not out.exists() and snapshot(authors_run) == before
+
+
+# ---------------------------------------------------- refusals that do not need the work come first
+@pytest.fixture
+def interrupted_run(tmp_path) -> Path:
+    """A digits TFC run of 3 epochs stopped after its first (as Ctrl-C leaves it)."""
+    from xnorflow.train.configs import TrainConfig
+    from xnorflow.train.trainer import Trainer
+
+    run = tmp_path / "run"
+    Trainer(TrainConfig(model="tfc", epochs=3), run, show_progress=False,
+            verbose=False).fit(stop_after=1)
+    return run
+
+
+def test_resume_refuses_a_user_file_among_its_outputs_before_training(interrupted_run,
+                                                                      capsys, monkeypatch):
+    from xnorflow.train.trainer import Trainer
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("an epoch was trained before the outputs were checked")
+
+    monkeypatch.setattr(Trainer, "train_epoch", no_training)
+    (interrupted_run / "summary.json").write_text('{"mine": true}')
+    before = snapshot(interrupted_run)
+    assert main(["train", "--resume", "--out", str(interrupted_run), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (f"error: {interrupted_run / 'summary.json'} exists and was not "
+                           f"written by xnorflow; `xnorflow train` will not replace it. Move it "
+                           f"away or choose another output path.")
+    assert snapshot(interrupted_run) == before
+
+
+def test_a_run_recorded_on_cuda_resumed_without_a_gpu_names_the_run_not_the_user(
+        interrupted_run, capsys):
+    import torch
+
+    from xnorflow.train.runs import load_record, save_record
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the recorded device is there")
+    checkpoint = interrupted_run / "checkpoint.pt"
+    record = load_record(checkpoint, content="checkpoint")
+    record["config"]["device"] = record["device"] = "cuda"   # as a run trained with --device cuda
+    save_record(record, checkpoint)
+    before = snapshot(interrupted_run)
+    assert main(["train", "--resume", "--out", str(interrupted_run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the run in {interrupted_run} was trained with --device cuda, "
+                          f"which --resume keeps unless --device is given: this machine has no "
+                          f"usable GPU; ")
+    assert err.rstrip().endswith("Use --device cpu (or auto).") and err.count("\n") == 1
+    assert snapshot(interrupted_run) == before
+    assert main(["train", "--resume", "--out", str(interrupted_run), "--device", "cpu",
+                 "--no-progress"]) == 0      # as the message says: it continues on the CPU
+    assert "the run continues with device cuda -> cpu from epoch 1" in capsys.readouterr().out
+
+
+# ---------------------------------------------------- a refused command leaves no folder behind
+@pytest.mark.parametrize("args, message", [
+    (["--storage", "postgresql://u@127.0.0.1:1/x", "--epochs", "1"],
+     "error: --storage postgresql://u@127.0.0.1:1/x: cannot open the study database"),
+    (["--worker"], "error: there is no study 'xnorflow' in this storage to join as a --worker"),
+])
+def test_a_refused_explore_removes_the_folder_it_made(args, message, tmp_path, capsys):
+    out = tmp_path / "exploration"
+    assert main(["explore", "--out", str(out), *args, "--no-progress"]) == 1
+    assert capsys.readouterr().err.startswith(message)
+    assert not out.exists()
+    out.mkdir()       # a folder the user made is left where it is
+    assert main(["explore", "--out", str(out), *args, "--no-progress"]) == 1
+    assert out.is_dir() and not (out / "study.db").exists()

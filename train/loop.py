@@ -32,6 +32,8 @@ from .runs import (
     FOLDER_KIND,
     METRICS_CSV,
     MODEL_FILE,
+    RUN_OUTPUTS,
+    STAGE,
     SUMMARY_JSON,
     RunRecordError,
     config_of,
@@ -40,8 +42,6 @@ from .runs import (
     resume_changes,
     save_record,
 )
-
-STAGE = "train"
 
 
 @contextmanager
@@ -220,6 +220,7 @@ class EpochLoop:
             with holding():
                 folder = claim_folder(self.out_dir, FOLDER_KIND)
                 try:
+                    folder.check_targets(*RUN_OUTPUTS, stage=STAGE)   # before the first epoch
                     return self._fit(folder, stop_after)
                 except BaseException:
                     if created and not folder.entries():  # stopped before the first epoch

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import XnorflowError
 from ..options import option_name
-from ..outputs import atomic_file
+from ..outputs import OwnedFolder, atomic_file, check_folder
 from .configs import RUN_KINDS, RunConfig
 from .distributed import resume_command
 
@@ -32,6 +32,8 @@ METRICS_CSV = "metrics.csv"
 CURVES_PNG = "curves.png"
 SUMMARY_JSON = "summary.json"
 FOLDER_KIND = "run"          # the marker kind of a run folder (see xnorflow.outputs)
+STAGE = "train"              # the stage that writes a run folder's entries
+RUN_OUTPUTS = (CHECKPOINT, METRICS_CSV, CURVES_PNG, SUMMARY_JSON, MODEL_FILE)
 
 RECORD_FORMAT = "xnorflow-run-record"
 RECORD_VERSION = 1
@@ -221,6 +223,16 @@ def open_run(path: str | Path) -> Run:
     else:
         model_file = path
     return Run(load_record(model_file, content="model"), model_file)
+
+
+def check_run_folder(out_dir: str | Path) -> OwnedFolder | None:
+    """Refuse now, before any epoch, a run folder that training could not write to its end:
+    one of its outputs there is the user's (a ``summary.json`` of their own would otherwise be
+    found only after the last epoch)."""
+    folder = check_folder(out_dir, FOLDER_KIND)
+    if folder is not None:
+        folder.check_targets(*RUN_OUTPUTS, stage=STAGE)
+    return folder
 
 
 # --------------------------------------------------------------------------- resuming
