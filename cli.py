@@ -545,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        from .train.launch import die_with_launcher
+
+        die_with_launcher()
         # a process of a distributed run: stop where all processes agree; rank 0 speaks
         interrupts.defer()
         args.quiet = os.environ.get("RANK", "0") != "0"

@@ -5,6 +5,7 @@ exit code, the message and the files."""
 import json
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -436,3 +437,86 @@ def test_a_refused_explore_removes_the_folder_it_made(args, message, tmp_path, c
     out.mkdir()       # a folder the user made is left where it is
     assert main(["explore", "--out", str(out), *args, "--no-progress"]) == 1
     assert out.is_dir() and not (out / "study.db").exists()
+
+
+# ---------------------------------------------------- several processes: what the machine holds
+def test_more_processes_than_the_machine_holds_are_refused_before_any_starts(tmp_path, capsys):
+    from xnorflow.train.launch import usable_cores
+
+    out = tmp_path / "run"
+    cores = usable_cores()
+    assert main(["train", "--nproc", "64", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --nproc 64: this machine has {cores} core")
+    assert f"at most {cores} process" in err and f"Use --nproc {cores} or fewer" in err
+    assert "--nnodes" in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_processes_that_memory_cannot_hold_are_refused(tmp_path, capsys, monkeypatch):
+    import xnorflow.train.launch as launch
+
+    monkeypatch.setattr(launch, "usable_cores", lambda: 8)
+    monkeypatch.setattr(launch, "available_megabytes", lambda: 1000)
+    assert main(["train", "--nproc", "4", "--out", str(tmp_path / "run")]) == 2
+    assert ("--nproc 4: this machine has 8 cores and 1.0 GiB of memory available (a process "
+            "takes about 450 MB); at most 2 processes fit") in capsys.readouterr().err
+
+
+def descendants(pid: int) -> list:
+    import psutil
+
+    return psutil.Process(pid).children(recursive=True)
+
+
+def gone_within(processes: list, seconds: float) -> list:
+    """The processes still alive after ``seconds`` (then killed, not left to the machine)."""
+    import psutil
+
+    _, alive = psutil.wait_procs(processes, timeout=seconds)
+    for process in alive:
+        process.kill()
+    return alive
+
+
+def start_two_processes(run: Path, **pipes) -> subprocess.Popen:
+    """`train --nproc 2` of TFC on digits, long enough to be stopped while training."""
+    return subprocess.Popen([*CLI, "train", "--model", "tfc", "--epochs", "500", "--batch-size",
+                             "50", "--threads", "1", "--no-progress", "--nproc", "2", "--out",
+                             str(run)], start_new_session=True, text=True, **pipes)
+
+
+def wait_until(condition, process: subprocess.Popen, seconds: float = 180) -> None:
+    end = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < end, "the run did not get there"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("when", ["starting", "training"])
+def test_sigterm_to_the_launcher_ends_the_run_and_its_processes_within_seconds(when, tmp_path):
+    run = tmp_path / "run"
+    launcher = start_two_processes(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if when == "starting":   # its processes exist but have not trained
+        wait_until(lambda: len(descendants(launcher.pid)) >= 2, launcher)
+    else:
+        wait_until((run / "checkpoint.pt").is_file, launcher)
+    processes = descendants(launcher.pid)
+    sent = time.monotonic()
+    launcher.send_signal(signal.SIGTERM)
+    out, err = launcher.communicate(timeout=60)
+    assert time.monotonic() - sent < 20 and launcher.returncode == 130, err
+    assert gone_within(processes, 5) == []
+    assert "Traceback" not in err
+
+
+def test_a_launcher_killed_outright_takes_its_processes_with_it(tmp_path):
+    run = tmp_path / "run"
+    launcher = start_two_processes(run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until((run / "checkpoint.pt").is_file, launcher)
+    processes = [p for p in descendants(launcher.pid) if "xnorflow.cli" in p.cmdline()]
+    assert len(processes) == 2
+    launcher.kill()          # kill -9: no clean-up of its own
+    launcher.wait()
+    assert gone_within(processes, 10) == []
+    assert (run / "checkpoint.pt").is_file()   # the last finished epoch is kept

@@ -17,12 +17,24 @@ import re
 import signal
 import sys
 import uuid
+from pathlib import Path
 
 from ..errors import UsageError, XnorflowError
 from .distributed import resume_command
 
 ELASTIC_LOGGERS = ("torch.distributed.elastic", "torch.distributed.launcher")
-SHUTDOWN_SECONDS = 300
+# after Ctrl-C or SIGTERM the processes stop at their next agreement point; one that has not
+# after this long (a slow step, or one still starting: waiting for the others, loading) is
+# killed. Nothing is lost by it: the last finished epoch's checkpoint is written whole or not
+# at all.
+SHUTDOWN_SECONDS = 10
+# the memory one process of a CPU run holds at the least (its resident set, torch's libraries
+# included), measured here with psutil during `train --nproc 2 --threads 1` (torch 2.x, CPU
+# build): 425-456 MB per process for TFC on digits, 623-645 MB for SFC on MNIST; larger models
+# and data sets take more, so the check refuses only what cannot fit
+WORKER_MEGABYTES = 450
+LAUNCHER_PID = "XNORFLOW_LAUNCHER_PID"   # set for the processes: whom they die with
+PR_SET_PDEATHSIG = 1                     # <linux/prctl.h>
 
 
 def check_rdzv(endpoint: str) -> None:
@@ -54,9 +66,77 @@ def check_rdzv(endpoint: str) -> None:
                          f"every machine.")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity, within a cgroup's CPU quota."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def available_megabytes() -> int | None:
+    """Memory that new processes can take without swapping (/proc/meminfo's MemAvailable,
+    within a cgroup's limit); None where the system does not say."""
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        available = int(re.search(r"MemAvailable:\s+(\d+) kB", meminfo)[1]) // 1024
+    except (OSError, TypeError):
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            available = min(available, (int(limit) - used) // 2**20)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def check_capacity(nproc: int) -> None:
+    """Refuse, before any process starts, more processes than this machine can hold: one core
+    each (torch's threads are shared out, at least one per process), and WORKER_MEGABYTES of
+    memory each. Beyond that they start (minutes of imports) and never train."""
+    cores = usable_cores()
+    memory = available_megabytes()
+    by_memory = memory // WORKER_MEGABYTES if memory is not None else nproc
+    fits = max(1, min(cores, by_memory))
+    if nproc <= fits:
+        return
+    held = (f"{cores} core{'s' if cores != 1 else ''}" + (
+        f" and {memory / 1024:.1f} GiB of memory available (a process takes about "
+        f"{WORKER_MEGABYTES} MB)" if memory is not None else ""))
+    raise UsageError(f"--nproc {nproc}: this machine has {held}; at most {fits} "
+                     f"process{'es' if fits != 1 else ''} fit{'s' if fits == 1 else ''} "
+                     f"(one core each). Use --nproc {fits} or fewer, or spread the run over "
+                     f"several machines with --nnodes and --rdzv.")
+
+
+def die_with_launcher() -> None:
+    """In a process of a run: end when the command that started it ends, also when that is
+    killed outright (SIGKILL), instead of training on as an orphan. Linux sends the process
+    SIGTERM when its parent dies, which it takes as Ctrl-C (it stops at the next agreement
+    point; the last finished epoch is kept)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    launcher = int(os.environ.get(LAUNCHER_PID, os.getppid()))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        return
+    if os.getppid() != launcher:   # it died before the signal was set: nothing will send it
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv: str | None = None,
            threads_given: bool = False, run_folder: str = "the run folder") -> int:
     """Run ``xnorflow <argv>`` as ``nproc`` processes here (times ``nnodes`` machines)."""
+    check_capacity(nproc)
     # the agent's own lines would bury rank 0's messages: its loggers take their level from
     # LOGLEVEL when created, and some exist before this function runs
     os.environ.setdefault("LOGLEVEL", "CRITICAL")
@@ -69,15 +149,14 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv: str | None = None
             logging.getLogger(name).setLevel(logging.CRITICAL)
     if not threads_given and "OMP_NUM_THREADS" not in os.environ:
         # as torchrun: the cores shared among this machine's processes, not each taking all
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+        os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // nproc))
     config = LaunchConfig(
         min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc,
         run_id=f"xnorflow-{uuid.uuid4().hex[:8]}" if rdzv is None else "xnorflow",
         rdzv_backend="c10d", rdzv_endpoint=rdzv or "localhost:0",
         rdzv_configs={"timeout": 600}, max_restarts=0, monitor_interval=0.5,
-        # after Ctrl-C the processes stop at their next step: give a slow step (a large CNN on
-        # CPUs) time to end and rank 0 time to say what was saved, before SIGKILL
         shutdown_timeout=SHUTDOWN_SECONDS)
+    os.environ[LAUNCHER_PID] = str(os.getpid())   # (the processes inherit it)
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "xnorflow.cli", *argv)
     except ChildFailedError as err:
@@ -91,6 +170,8 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv: str | None = None
                             f"{str(err).splitlines()[0] if str(err) else 'no detail'}). "
                             f"Check --rdzv HOST:PORT on every machine and that the port is "
                             f"open.") from None
+    finally:
+        os.environ.pop(LAUNCHER_PID, None)
     return 0
 
 
