@@ -62,6 +62,23 @@ def mnist_sfc_run(tmp_path_factory, mnist_dir) -> Path:
     return out
 
 
+@pytest.fixture
+def ctrl_c_in_epoch_2(monkeypatch):
+    """Training is interrupted (KeyboardInterrupt, as Ctrl-C) as its second epoch starts;
+    call the returned function to train normally again."""
+    from xnorflow.train.trainer import Trainer
+
+    original = Trainer.train_epoch
+
+    def interrupted_in_epoch_2(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted_in_epoch_2)
+    return lambda: monkeypatch.setattr(Trainer, "train_epoch", original)
+
+
 @pytest.fixture(scope="session")
 def digits_tfc_run(tmp_path_factory) -> Path:
     """A TFC W1A1 trained for two epochs on the built-in digits (for tests that need a run

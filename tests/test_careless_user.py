@@ -219,24 +219,14 @@ def test_an_unreachable_storage_hides_a_password_given_as_a_parameter(tmp_path, 
 
 # ---------------------------------------------------- printed commands paste as they are
 def test_the_resume_command_after_ctrl_c_survives_spaces_and_quotes(tmp_path, capsys,
-                                                                     monkeypatch):
-    from xnorflow.train.trainer import Trainer
-
+                                                                     ctrl_c_in_epoch_2):
     run = tmp_path / "my runs" / "it's here"
-    original = Trainer.train_epoch
-
-    def interrupted_in_epoch_2(self, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "train_epoch", interrupted_in_epoch_2)
     assert main(["train", "--model", "tfc", "--epochs", "2", "--out", str(run),
                  "--no-progress"]) == 130
     command = capsys.readouterr().err.split("Continue with: ", 1)[1].strip()
     words = shlex.split(command)
     assert words == ["xnorflow", "train", "--resume", "--out", str(run)]
-    monkeypatch.setattr(Trainer, "train_epoch", original)
+    ctrl_c_in_epoch_2()      # trains normally again
     assert main([*words[1:], "--no-progress"]) == 0      # pasted as printed: it continues
     assert (run / "model.pt").is_file()
 

@@ -49,26 +49,17 @@ def test_console_script_help_lists_stages_and_options():
 
 
 # ------------------------------------------------------------------------------ train
-def test_train_refuses_to_overwrite_then_resumes_after_ctrl_c(tmp_path, capsys, monkeypatch):
-    from xnorflow.train.trainer import Trainer
-
+def test_train_refuses_to_overwrite_then_resumes_after_ctrl_c(tmp_path, capsys,
+                                                              ctrl_c_in_epoch_2):
     run = tmp_path / "run"
     args = ["train", "--model", "tfc", "--epochs", "2", "--out", str(run), "--no-progress"]
-    original = Trainer.train_epoch
-
-    def interrupted_in_epoch_2(self, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "train_epoch", interrupted_in_epoch_2)
     assert main(args) == 130
     err = capsys.readouterr().err
     assert f"continue with: xnorflow train --resume --out {run}" in err.replace("Continue",
                                                                                  "continue")
     assert load_record(run / CHECKPOINT)["epoch"] == 1
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
-    monkeypatch.setattr(Trainer, "train_epoch", original)
+    ctrl_c_in_epoch_2()      # trains normally again
 
     before = snapshot(run)
     assert main(args) == 1
