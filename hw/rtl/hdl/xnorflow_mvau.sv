@@ -39,10 +39,15 @@ package xnorflow_mvau_pkg;
 		automatic int unsigned  leaves = (simd + chunk(binary) - 1) / chunk(binary);
 		return  leaves > 1? $clog2(leaves) : 0;
 	endfunction
-	// cycles from a step's issue to its result in the output FIFO: ROM read, two ROM output
-	// registers, leaves, each level, accumulator, comparisons, level count
+	// stages from a step's issue to the accumulator: ROM read, two ROM output registers,
+	// leaves, each level
+	function automatic int unsigned to_acc(input int unsigned simd, input bit binary);
+		return  3 + 1 + levels(simd, binary);
+	endfunction
+	// cycles from a step's issue to its result in the output queue: then the accumulator, the
+	// comparisons and the level count
 	function automatic int unsigned latency(input int unsigned simd, input bit binary);
-		return  3 + 1 + levels(simd, binary) + 1 + 2;
+		return  to_acc(simd, binary) + 1 + 2;
 	endfunction
 endpackage : xnorflow_mvau_pkg
 
@@ -88,10 +93,8 @@ module xnorflow_mvau #(
 	localparam int unsigned  NFBITS = NF > 1? $clog2(NF) : 1;
 	localparam int unsigned  OUT_W = ((PE*OBITS+7)/8)*8;
 	localparam int unsigned  TSEL = NTHRES > 0? NTHRES * TBITS : 1;
-	localparam int unsigned  LEVELS = xnorflow_mvau_pkg::levels(SIMD, XNOR);
 	localparam int unsigned  LATENCY = xnorflow_mvau_pkg::latency(SIMD, XNOR);
-	// stages from the issue to the accumulator: ROM read, two ROM output registers, leaves, levels
-	localparam int unsigned  TO_ACC = 4 + LEVELS;
+	localparam int unsigned  TO_ACC = xnorflow_mvau_pkg::to_acc(SIMD, XNOR);
 	// the output FIFO holds every result in flight and one more, so that a full-rate consumer
 	// never waits for a credit (SF = 1: one result per cycle)
 	localparam int unsigned  FIFO_DEPTH = 1 << $clog2(LATENCY + 2);
